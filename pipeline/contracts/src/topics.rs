@@ -1,0 +1,110 @@
+//! Topic names of the pipeline (DESIGN §3.1), their dead-letter topics and header names.
+
+use std::fmt;
+
+/// The four topics that carry the pipeline's data, in pipeline order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// `documents.raw`: an uploaded document, keyed by `document_id`.
+    DocumentsRaw,
+    /// `chunks.processed`: one text chunk of a document, keyed by `document_id`.
+    ChunksProcessed,
+    /// `embeddings.ready`: one embedded chunk, keyed by `document_id`.
+    EmbeddingsReady,
+    /// `analytics.flink`: chunks per company per event-time window, keyed by `company_id`.
+    AnalyticsFlink,
+}
+
+/// Records the analytics job found late (their window had already fired).
+pub const ANALYTICS_LATE: &str = "analytics.late";
+
+/// Suffix of a dead-letter topic: malformed records of `T` go to `T.dlq`.
+pub const DLQ_SUFFIX: &str = ".dlq";
+
+impl Topic {
+    pub const ALL: [Topic; 4] = [
+        Topic::DocumentsRaw,
+        Topic::ChunksProcessed,
+        Topic::EmbeddingsReady,
+        Topic::AnalyticsFlink,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Topic::DocumentsRaw => "documents.raw",
+            Topic::ChunksProcessed => "chunks.processed",
+            Topic::EmbeddingsReady => "embeddings.ready",
+            Topic::AnalyticsFlink => "analytics.flink",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The name of this topic's dead-letter topic.
+    pub fn dlq(self) -> String {
+        dlq_topic(self.name())
+    }
+
+    /// The payload field whose value is the record key.
+    pub const fn key_field(self) -> &'static str {
+        match self {
+            Topic::AnalyticsFlink => "company_id",
+            _ => "document_id",
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// `<topic>.dlq`.
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}{DLQ_SUFFIX}")
+}
+
+/// Every topic the pipeline creates: the four data topics, their dead-letter topics and
+/// `analytics.late`.
+pub fn all_pipeline_topics() -> Vec<String> {
+    let mut out: Vec<String> = Topic::ALL.iter().map(|t| t.name().to_owned()).collect();
+    out.extend(Topic::ALL.iter().map(|t| t.dlq()));
+    out.push(ANALYTICS_LATE.to_owned());
+    out
+}
+
+/// Header names on a dead-letter record. The record keeps its key, value, timestamp and original
+/// headers; these are added.
+pub mod dlq_headers {
+    /// Why the record was rejected, in words (e.g. `chunks.processed: field \`page\`: must be ≥ 1`).
+    pub const REASON: &str = "dlq.reason";
+    /// The component that rejected it (`docproc`, `analytics`, `landing`, ...).
+    pub const STAGE: &str = "dlq.stage";
+    /// Source topic, partition and offset of the rejected record.
+    pub const TOPIC: &str = "dlq.source.topic";
+    pub const PARTITION: &str = "dlq.source.partition";
+    pub const OFFSET: &str = "dlq.source.offset";
+    /// Source record timestamp in epoch milliseconds, when it had one.
+    pub const TIMESTAMP: &str = "dlq.source.timestamp";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_dlq_names() {
+        for t in Topic::ALL {
+            assert_eq!(Topic::from_name(t.name()), Some(t));
+        }
+        assert_eq!(Topic::from_name("documents.raw.dlq"), None);
+        assert_eq!(Topic::EmbeddingsReady.dlq(), "embeddings.ready.dlq");
+        let all = all_pipeline_topics();
+        assert_eq!(all.len(), 9);
+        assert!(all.contains(&"analytics.late".to_owned()));
+        assert!(all.contains(&"analytics.flink.dlq".to_owned()));
+    }
+}
