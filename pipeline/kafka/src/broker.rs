@@ -1,0 +1,422 @@
+//! A real Apache Kafka broker for development and tests, fetched and started by our own code:
+//! Kafka 4.4 (KRaft, one node acting as broker and controller) from Maven Central jars, resolved
+//! once into a cache directory with Maven (`ci/kafka/pom.xml`, embedded here), run with the
+//! machine's Java 17+.
+//!
+//! Also [`EmbeddedBroker`]: librdkafka's in-process mock cluster, for machines without a JDK and
+//! for fault-injection tests of the adapters (never for the scenario suites).
+
+use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Kafka version `atenex broker` runs.
+pub const KAFKA_VERSION: &str = "4.4.0";
+const POM: &str = include_str!("../../../ci/kafka/pom.xml");
+/// Environment variable naming the cache directory for the broker's jars.
+pub const CACHE_ENV: &str = "ATENEX_CACHE_DIR";
+
+/// `$ATENEX_CACHE_DIR`, else `$XDG_CACHE_HOME/atenex`, else `~/.cache/atenex`.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(CACHE_ENV) {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("atenex");
+    }
+    let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
+    home.join(".cache").join("atenex")
+}
+
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// Client listener; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// Log directory; `None` uses a fresh temporary directory removed on stop.
+    pub data_dir: Option<PathBuf>,
+    /// Where the jars are cached.
+    pub cache_dir: PathBuf,
+    /// JVM maximum heap (`-Xmx`), e.g. `512m`.
+    pub heap: String,
+    /// How long to wait for the broker to answer metadata requests.
+    pub startup_timeout: Duration,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9092".parse().expect("valid address"),
+            data_dir: None,
+            cache_dir: default_cache_dir(),
+            heap: "512m".to_owned(),
+            startup_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The jar directory for [`KAFKA_VERSION`], resolving it with Maven on first use.
+pub fn ensure_jars(cache_dir: &Path) -> anyhow::Result<PathBuf> {
+    let home = cache_dir.join(format!("kafka-{KAFKA_VERSION}"));
+    let libs = home.join("libs");
+    if libs.join(".complete").exists() {
+        return Ok(libs);
+    }
+    fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    let pom = home.join("pom.xml");
+    fs::write(&pom, POM)?;
+    let staging = home.join(format!("libs.tmp.{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    tracing::info!(dir = %libs.display(), "resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central (first use only)");
+    let output = Command::new("mvn")
+        .args(["-B", "-q", "-f"])
+        .arg(&pom)
+        .arg("dependency:copy-dependencies")
+        .arg(format!("-DoutputDirectory={}", staging.display()))
+        .arg("-DincludeScope=runtime")
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot run Maven (`mvn`): {e}. The test broker needs Maven and Java 17+ \
+                 (Debian: apt-get install maven openjdk-17-jre-headless), or use `atenex broker --embedded`"
+            )
+        })?;
+    if !output.status.success() {
+        bail!(
+            "Maven could not resolve org.apache.kafka:kafka_2.13:{KAFKA_VERSION} ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    fs::write(staging.join(".complete"), KAFKA_VERSION)?;
+    match fs::rename(&staging, &libs) {
+        Ok(()) => {}
+        // Another process finished first: use theirs.
+        Err(_) if libs.join(".complete").exists() => {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&libs);
+            fs::rename(&staging, &libs)
+                .with_context(|| format!("cannot move jars into {}: {e}", libs.display()))?;
+        }
+    }
+    Ok(libs)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running single-node KRaft broker (a child JVM). Stopped on drop.
+pub struct JvmBroker {
+    child: Option<Child>,
+    bootstrap: String,
+    data_dir: PathBuf,
+    remove_data_dir: bool,
+    log_file: PathBuf,
+}
+
+impl JvmBroker {
+    /// Fetches the jars if needed, formats the log directory, starts the JVM and waits until the
+    /// broker answers metadata requests.
+    pub fn start(opts: &BrokerOptions) -> anyhow::Result<Self> {
+        let libs = ensure_jars(&opts.cache_dir)?;
+        let mut listen = opts.listen;
+        if listen.port() == 0 {
+            listen.set_port(free_port()?);
+        }
+        let controller_port = free_port()?;
+        let (data_dir, remove_data_dir) = match &opts.data_dir {
+            Some(d) => (d.clone(), false),
+            None => (scratch_dir()?, true),
+        };
+        let log_dir = data_dir.join("kraft-logs");
+        fs::create_dir_all(&log_dir)?;
+        let host = listen.ip();
+        let props = data_dir.join("server.properties");
+        fs::write(&props, server_properties(listen, controller_port, &log_dir))?;
+        let log_file = data_dir.join("server.log");
+        let log4j = data_dir.join("log4j2.properties");
+        fs::write(&log4j, log4j_properties(&log_file))?;
+        let classpath = format!("{}/*", libs.display());
+
+        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(uuid::Uuid::new_v4().as_bytes());
+        let format = Command::new("java")
+            .args(jvm_args(&opts.heap, &log4j))
+            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t"])
+            .arg(&cluster_id)
+            .arg("-c")
+            .arg(&props)
+            .output()
+            .map_err(|e| anyhow::anyhow!("cannot run `java`: {e}. The test broker needs Java 17+ (Debian: apt-get install openjdk-17-jre-headless), or use `atenex broker --embedded`"))?;
+        if !format.status.success() {
+            bail!(
+                "formatting the KRaft log directory {} failed: {}{}",
+                log_dir.display(),
+                String::from_utf8_lossy(&format.stdout),
+                String::from_utf8_lossy(&format.stderr)
+            );
+        }
+
+        let stdout = fs::File::create(data_dir.join("stdout.log"))?;
+        let mut cmd = Command::new("java");
+        cmd.args(jvm_args(&opts.heap, &log4j))
+            .args(["-cp", &classpath, "kafka.Kafka"])
+            .arg(&props)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(Stdio::piped());
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().context("cannot start the broker JVM")?;
+        // Broker warnings and errors go to our stderr, prefixed.
+        if let Some(err) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for line in BufReader::new(err).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                }
+            });
+        }
+        let mut broker = JvmBroker {
+            child: Some(child),
+            bootstrap: format!("{host}:{}", listen.port()),
+            data_dir,
+            remove_data_dir,
+            log_file,
+        };
+        broker.wait_ready(opts.startup_timeout)?;
+        Ok(broker)
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let client: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("log_level", "0")
+            .create()?;
+        let started = Instant::now();
+        loop {
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait()?
+            {
+                bail!(
+                    "the broker exited during start-up ({status}); last lines of {}:\n{}",
+                    self.log_file.display(),
+                    tail(&self.log_file, 20)
+                );
+            }
+            if let Ok(md) = client.fetch_metadata(None, Duration::from_secs(1))
+                && !md.brokers().is_empty()
+            {
+                tracing::info!(bootstrap = %self.bootstrap, elapsed_ms = started.elapsed().as_millis() as u64, "broker ready");
+                return Ok(());
+            }
+            if started.elapsed() > timeout {
+                bail!(
+                    "the broker did not answer metadata requests within {timeout:?}; last lines of {}:\n{}",
+                    self.log_file.display(),
+                    tail(&self.log_file, 20)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The broker's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, then waits up to 30 s for a clean shutdown (SIGKILL after that).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            terminate(&child);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    tracing::warn!("broker did not stop within 30s; killing it");
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        if self.remove_data_dir {
+            let _ = fs::remove_dir_all(&self.data_dir);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for JvmBroker {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+fn jvm_args(heap: &str, log4j: &Path) -> Vec<String> {
+    vec![
+        "-Xms64m".to_owned(),
+        format!("-Xmx{heap}"),
+        "-XX:+UseSerialGC".to_owned(),
+        "-XX:TieredStopAtLevel=1".to_owned(),
+        "-XX:-UsePerfData".to_owned(),
+        "-Djava.awt.headless=true".to_owned(),
+        format!("-Dlog4j2.configurationFile={}", log4j.display()),
+    ]
+}
+
+fn server_properties(listen: SocketAddr, controller_port: u16, log_dir: &Path) -> String {
+    let host = listen.ip();
+    let port = listen.port();
+    format!(
+        "# Written by atenex broker: single-node KRaft, broker and controller in one process.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@{host}:{controller_port}
+listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}
+advertised.listeners=PLAINTEXT://{host}:{port}
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs={}
+num.partitions=1
+default.replication.factor=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=4
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+",
+        log_dir.display()
+    )
+}
+
+fn log4j_properties(log_file: &Path) -> String {
+    format!(
+        "status = error
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = {}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.err.type = Console
+appender.err.name = STDERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [kafka] %p %m%n
+appender.err.filter.threshold.type = ThresholdFilter
+appender.err.filter.threshold.level = error
+rootLogger.level = info
+rootLogger.appenderRefs = file, err
+rootLogger.appenderRef.file.ref = FILE
+rootLogger.appenderRef.err.ref = STDERR
+",
+        log_file.display()
+    )
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A temporary directory named after this process; directories of dead processes are swept.
+fn scratch_dir() -> anyhow::Result<PathBuf> {
+    let base = std::env::temp_dir();
+    if let Ok(entries) = fs::read_dir(&base) {
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("atenex-broker-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+    let dir = base.join(format!(
+        "atenex-broker-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The child gets SIGTERM when the thread that spawned it ends (Linux `PR_SET_PDEATHSIG`), so a
+/// test binary that exits, or an `atenex broker` that is killed, never leaves a JVM behind.
+#[allow(unsafe_code)]
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe; the closure allocates nothing and touches no locks.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[allow(unsafe_code)]
+fn terminate(child: &Child) {
+    // SAFETY: kill(2) on our own child's pid; no memory is touched.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+}
+
+/// librdkafka's in-process mock cluster (`rdkafka::mocking::MockCluster`).
+pub struct EmbeddedBroker {
+    cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+impl EmbeddedBroker {
+    pub fn start(brokers: i32) -> anyhow::Result<Self> {
+        let cluster = rdkafka::mocking::MockCluster::new(brokers)
+            .context("cannot start librdkafka's mock cluster")?;
+        Ok(Self { cluster })
+    }
+
+    pub fn bootstrap(&self) -> String {
+        self.cluster.bootstrap_servers()
+    }
+
+    pub fn cluster(
+        &self,
+    ) -> &rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+        &self.cluster
+    }
+}

@@ -1,0 +1,282 @@
+//! The consumer-group loop: fetches a batch, hands it to the caller, and commits the batch's
+//! offsets only after the caller says its effects are durable (returns `Ok`). If the caller fails,
+//! nothing is committed and the loop stops: the batch is delivered again after a restart
+//! (at-least-once; consumers make their effects idempotent or transactional).
+//!
+//! On shutdown (the token is cancelled) it stops fetching, hands over what it already fetched,
+//! commits, leaves the group and returns.
+
+use crate::config::KafkaConfig;
+use crate::observe::names;
+use anyhow::Context as _;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::message::{BorrowedMessage, Headers, Message, Timestamp};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// A consumed record, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// Epoch milliseconds, if the record has a timestamp.
+    pub timestamp: Option<i64>,
+    /// True when the timestamp was set by the broker (LogAppendTime), not the producer.
+    pub log_append_time: bool,
+    pub key: Option<Vec<u8>>,
+    pub payload: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Record {
+    pub fn from_message(m: &BorrowedMessage<'_>) -> Self {
+        let (timestamp, log_append_time) = match m.timestamp() {
+            Timestamp::NotAvailable => (None, false),
+            Timestamp::CreateTime(t) => (Some(t), false),
+            Timestamp::LogAppendTime(t) => (Some(t), true),
+        };
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Record {
+            topic: m.topic().to_owned(),
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp,
+            log_append_time,
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec),
+            headers,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// Where a group with no committed offsets starts (`auto.offset.reset`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartFrom {
+    /// From the oldest retained record: nothing is missed (the default for pipeline jobs).
+    #[default]
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSettings {
+    pub group_id: String,
+    pub topics: Vec<String>,
+    /// Most records handed over at once.
+    pub max_batch: usize,
+    /// How long to wait to fill a batch after its first record.
+    pub max_wait: Duration,
+    pub start: StartFrom,
+}
+
+impl GroupSettings {
+    pub fn new(group_id: impl Into<String>, topics: &[&str]) -> Self {
+        Self {
+            group_id: group_id.into(),
+            topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+            max_batch: 500,
+            max_wait: Duration::from_millis(100),
+            start: StartFrom::Earliest,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub batches: u64,
+    pub records: u64,
+    pub commits: u64,
+}
+
+/// Logs rebalances and publishes consumer lag from librdkafka's statistics.
+pub struct GroupContext {
+    group: String,
+}
+
+impl ClientContext for GroupContext {
+    fn stats(&self, stats: Statistics) {
+        for (topic, t) in stats.topics {
+            for (partition, p) in t.partitions {
+                if partition >= 0 && p.consumer_lag >= 0 {
+                    metrics::gauge!(names::CONSUMER_LAG, "topic" => topic.clone(), "partition" => partition.to_string())
+                        .set(p.consumer_lag as f64);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for GroupContext {
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                tracing::info!(group = %self.group, partitions = %describe(tpl), "partitions assigned")
+            }
+            Rebalance::Revoke(tpl) => {
+                tracing::info!(group = %self.group, partitions = %describe(tpl), "partitions revoked")
+            }
+            Rebalance::Error(e) => {
+                tracing::warn!(group = %self.group, error = %e, "rebalance error")
+            }
+        }
+    }
+}
+
+fn describe(tpl: &TopicPartitionList) -> String {
+    let parts: Vec<String> = tpl
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect();
+    parts.join(",")
+}
+
+pub struct GroupConsumer {
+    consumer: StreamConsumer<GroupContext>,
+    settings: GroupSettings,
+}
+
+impl GroupConsumer {
+    /// Joins `settings.group_id` and subscribes to `settings.topics`. Auto-commit is always off.
+    pub fn new(config: &KafkaConfig, settings: GroupSettings) -> anyhow::Result<Self> {
+        let reset = match settings.start {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        };
+        let config = config
+            .clone()
+            .with("group.id", &settings.group_id)
+            .with("enable.auto.commit", "false")
+            .with("enable.auto.offset.store", "false")
+            .with_default("auto.offset.reset", reset)
+            .with_default("statistics.interval.ms", "5000");
+        let consumer: StreamConsumer<GroupContext> = config
+            .client_config()
+            .create_with_context(GroupContext {
+                group: settings.group_id.clone(),
+            })
+            .map_err(|e| config.explain(e))?;
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .with_context(|| format!("cannot subscribe to {topics:?}"))?;
+        Ok(Self { consumer, settings })
+    }
+
+    /// Runs until `shutdown` is cancelled or `handler` fails. `handler` gets each batch; when it
+    /// returns `Ok`, the batch's offsets are committed.
+    pub async fn run<H>(
+        &self,
+        shutdown: CancellationToken,
+        mut handler: H,
+    ) -> anyhow::Result<RunSummary>
+    where
+        H: AsyncFnMut(&[Record]) -> anyhow::Result<()>,
+    {
+        let mut summary = RunSummary::default();
+        loop {
+            let batch = self.next_batch(&shutdown).await;
+            if !batch.is_empty() {
+                for r in &batch {
+                    metrics::counter!(names::RECORDS_IN, "topic" => r.topic.clone()).increment(1);
+                }
+                handler(&batch).await.with_context(|| {
+                    format!(
+                        "group {}: processing a batch of {} records failed; its offsets were not committed",
+                        self.settings.group_id,
+                        batch.len()
+                    )
+                })?;
+                self.commit(&batch)?;
+                summary.batches += 1;
+                summary.records += batch.len() as u64;
+                summary.commits += 1;
+            }
+            if shutdown.is_cancelled() {
+                break;
+            }
+        }
+        self.consumer.unsubscribe();
+        Ok(summary)
+    }
+
+    /// Waits for a first record (or shutdown), then fills the batch for up to `max_wait`.
+    async fn next_batch(&self, shutdown: &CancellationToken) -> Vec<Record> {
+        let mut batch = Vec::new();
+        let mut deadline: Option<tokio::time::Instant> = None;
+        while batch.len() < self.settings.max_batch {
+            let received = match deadline {
+                None => tokio::select! {
+                    _ = shutdown.cancelled() => return batch,
+                    r = self.consumer.recv() => r,
+                },
+                Some(d) => tokio::select! {
+                    _ = shutdown.cancelled() => return batch,
+                    _ = tokio::time::sleep_until(d) => return batch,
+                    r = self.consumer.recv() => r,
+                },
+            };
+            match received {
+                Ok(m) => {
+                    batch.push(Record::from_message(&m));
+                    deadline.get_or_insert_with(|| {
+                        tokio::time::Instant::now() + self.settings.max_wait
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(group = %self.settings.group_id, error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if !batch.is_empty() {
+                        return batch;
+                    }
+                }
+            }
+        }
+        batch
+    }
+
+    /// Commits the offset after the last record of each partition in `batch`.
+    fn commit(&self, batch: &[Record]) -> anyhow::Result<()> {
+        let mut next: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for r in batch {
+            let e = next.entry((r.topic.as_str(), r.partition)).or_insert(0);
+            *e = (*e).max(r.offset + 1);
+        }
+        let mut tpl = TopicPartitionList::with_capacity(next.len());
+        for ((topic, partition), offset) in next {
+            tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
+        }
+        let started = Instant::now();
+        let result = crate::blocking(|| self.consumer.commit(&tpl, CommitMode::Sync));
+        metrics::histogram!(names::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+        result.with_context(|| {
+            format!(
+                "group {}: committing offsets {} failed",
+                self.settings.group_id,
+                describe(&tpl)
+            )
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! Observability shared by every long-running subcommand: structured logs (`tracing`, text or
+//! JSON on stderr), Prometheus metrics, and an optional admin HTTP server with `/health` and
+//! `/metrics` (`--admin-listen ADDR`).
+
+use anyhow::Context;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio_util::sync::CancellationToken;
+
+/// Metric names. Labels: `topic` on record counters, `topic` and `partition` on lag.
+pub mod names {
+    /// Records consumed, by topic.
+    pub const RECORDS_IN: &str = "atenex_records_in_total";
+    /// Records produced and acknowledged, by topic.
+    pub const RECORDS_OUT: &str = "atenex_records_out_total";
+    /// Records sent to a dead-letter topic, by source topic.
+    pub const DLQ_RECORDS: &str = "atenex_dlq_records_total";
+    /// Consumer lag in records, by topic and partition (from librdkafka statistics).
+    pub const CONSUMER_LAG: &str = "atenex_consumer_lag";
+    /// Time to commit consumer offsets, in seconds.
+    pub const COMMIT_SECONDS: &str = "atenex_commit_seconds";
+}
+
+/// Log output format (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format {other:?}: use text or json")),
+        }
+    }
+}
+
+/// Logs to stderr. The level filter comes from `RUST_LOG` (default `info`).
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (tests) keeps the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Installs the Prometheus recorder once per process and returns its handle.
+pub fn metrics() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::COMMIT_SECONDS.to_owned()),
+                &[
+                    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                ],
+            )
+            .expect("bucket list is not empty")
+            .install_recorder()
+            .expect("no other metrics recorder is installed")
+    })
+}
+
+/// Whether the process is ready; `/health` answers 503 until it is.
+#[derive(Clone, Default)]
+pub struct Health(Arc<AtomicBool>);
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves `/health` and `/metrics` on `addr` until `shutdown`; returns the bound address.
+pub async fn serve_admin(
+    addr: SocketAddr,
+    health: Health,
+    shutdown: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let handle = metrics();
+    let app = Router::new()
+        .route(
+            "/health",
+            get(move || {
+                let ready = health.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, r#"{"status":"ok"}"#)
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"starting"}"#)
+                    }
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(move || async move {
+                handle.run_upkeep();
+                handle.render()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("--admin-listen {addr}: cannot bind"))?;
+    let bound = listener.local_addr()?;
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "admin server failed");
+        }
+    });
+    tracing::info!(%bound, "admin server: /health and /metrics");
+    Ok(bound)
+}

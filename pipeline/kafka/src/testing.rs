@@ -1,0 +1,138 @@
+//! The Kafka every test binary shares: started once on first use, stopped when the binary exits.
+//! Tests use unique topic and group names ([`unique`]) so they can share it.
+//!
+//! Which Kafka, by environment:
+//! - default: a real Apache Kafka broker (JVM, [`crate::broker::JvmBroker`]) on a free port;
+//! - `KAFKA_BOOTSTRAP_SERVERS=host:port`: an external cluster, used as it is;
+//! - `ATENEX_KAFKA=embedded`: librdkafka's mock cluster (no JDK needed; adapter tests only);
+//! - `ATENEX_KAFKA=testcontainers`: Docker's `apache/kafka` image through testcontainers (tests
+//!   built with `--features testcontainers`; see docs/testing.md).
+
+use crate::broker::{BrokerOptions, EmbeddedBroker, JvmBroker};
+use crate::config::KafkaConfig;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Selects the test Kafka (`jvm`, `embedded`, `testcontainers`, `external`).
+pub const SELECT_ENV: &str = "ATENEX_KAFKA";
+
+/// The bootstrap address of this test binary's Kafka, starting it on first call.
+pub fn bootstrap() -> &'static str {
+    static BOOTSTRAP: OnceLock<String> = OnceLock::new();
+    BOOTSTRAP
+        .get_or_init(|| start().unwrap_or_else(|e| panic!("cannot start the test Kafka: {e:#}")))
+}
+
+/// A client configuration for the test Kafka (nothing from the environment but the address).
+pub fn config() -> KafkaConfig {
+    KafkaConfig::from_vars(Vec::new()).with_bootstrap(Some(bootstrap()))
+}
+
+/// A name no other test (or earlier run) uses: `prefix-<pid>-<n>-<random>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    )
+}
+
+fn start() -> anyhow::Result<String> {
+    let select = std::env::var(SELECT_ENV).unwrap_or_default();
+    let external = std::env::var(crate::config::BOOTSTRAP_ENV).ok();
+    match (select.as_str(), external) {
+        ("" | "external", Some(servers)) => {
+            eprintln!("test Kafka: external cluster at {servers}");
+            Ok(servers)
+        }
+        ("external", None) => anyhow::bail!("ATENEX_KAFKA=external needs KAFKA_BOOTSTRAP_SERVERS"),
+        ("" | "jvm", _) => keep_forever(|| {
+            let opts = BrokerOptions {
+                listen: "127.0.0.1:0".parse().expect("valid"),
+                ..BrokerOptions::default()
+            };
+            let b = JvmBroker::start(&opts)?;
+            eprintln!(
+                "test Kafka: Apache Kafka {} at {} (pid {:?})",
+                crate::broker::KAFKA_VERSION,
+                b.bootstrap(),
+                b.pid()
+            );
+            Ok((b.bootstrap().to_owned(), Box::new(b)))
+        }),
+        ("embedded", _) => keep_forever(|| {
+            let b = EmbeddedBroker::start(1)?;
+            eprintln!("test Kafka: librdkafka mock cluster at {}", b.bootstrap());
+            Ok((b.bootstrap(), Box::new(b)))
+        }),
+        ("testcontainers", _) => testcontainers(),
+        (other, _) => {
+            anyhow::bail!("ATENEX_KAFKA={other:?}: use jvm, embedded, testcontainers or external")
+        }
+    }
+}
+
+type Started = (String, Box<dyn std::any::Any>);
+
+/// Starts a broker on a thread that lives as long as the process: the JVM is tied to the thread
+/// that spawned it (it gets SIGTERM when that thread ends), and the test binary's exit ends it.
+fn keep_forever(
+    start: impl FnOnce() -> anyhow::Result<Started> + Send + 'static,
+) -> anyhow::Result<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("atenex-test-kafka".to_owned())
+        .spawn(move || match start() {
+            Ok((bootstrap, keep)) => {
+                let _ = tx.send(Ok(bootstrap));
+                let _keep = keep;
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        })?;
+    rx.recv()?
+}
+
+#[cfg(feature = "testcontainers")]
+fn testcontainers() -> anyhow::Result<String> {
+    use testcontainers::runners::SyncRunner;
+    use testcontainers_modules::kafka::apache::Kafka;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = Kafka::default()
+            .start()
+            .map_err(anyhow::Error::from)
+            .and_then(|c| {
+                let port =
+                    c.get_host_port_ipv4(testcontainers_modules::kafka::apache::KAFKA_PORT)?;
+                Ok((format!("127.0.0.1:{port}"), c))
+            });
+        match started {
+            Ok((bootstrap, container)) => {
+                let _ = tx.send(Ok(bootstrap));
+                let _keep = container;
+                loop {
+                    std::thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
+    });
+    rx.recv()?
+}
+
+#[cfg(not(feature = "testcontainers"))]
+fn testcontainers() -> anyhow::Result<String> {
+    anyhow::bail!(
+        "ATENEX_KAFKA=testcontainers needs the tests built with `--features testcontainers` and a Docker engine: \
+         ATENEX_KAFKA=testcontainers cargo test -p atenex-kafka --features testcontainers -- --include-ignored"
+    )
+}
