@@ -1,1 +1,129 @@
-fn main() {}
+//! `atenex`: every service, job and tool of the Atenex pipeline, as subcommands of one binary.
+//!
+//! Configuration comes from flags, the environment and a `.env` file in the working directory
+//! (the environment wins over `.env`; flags win over both).
+
+mod broker;
+mod record;
+mod replay;
+mod topics;
+
+use atenex_kafka::observe::{self, Health, LogFormat};
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "atenex",
+    version,
+    about = "Atenex document-ingestion pipeline: services, jobs, test broker and stream tools",
+    long_about = "Atenex document-ingestion pipeline: services, jobs, test broker and stream tools.\n\n\
+        Configuration: flags, then environment variables, then a .env file in the working directory. \
+        Kafka clients take KAFKA_BOOTSTRAP_SERVERS (default localhost:9092) and any librdkafka property \
+        as KAFKA_<NAME_WITH_UNDERSCORES> (e.g. KAFKA_SECURITY_PROTOCOL=SASL_SSL, KAFKA_SASL_MECHANISMS, \
+        KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD, KAFKA_SSL_CA_LOCATION). Log level: RUST_LOG (default info).\n\n\
+        Exit status: 0 success, 1 failure (the message says what and how to fix it), 2 bad usage."
+)]
+struct Cli {
+    /// Log format on stderr: `text` for people, `json` (one object per line) for log shippers.
+    #[arg(long, global = true, value_name = "FORMAT", env = "ATENEX_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a real Apache Kafka broker (KRaft, single node) for development and tests.
+    ///
+    /// Apache Kafka 4.4, broker and controller in one JVM. On first use its jars are resolved from Maven Central into the cache directory (needs Java 17+ and Maven). Prints the bootstrap address as the first line of stdout once the broker answers metadata requests; stops cleanly on SIGINT/SIGTERM.
+    ///
+    /// --embedded runs librdkafka's in-process mock cluster instead (no JDK needed; for quick experiments and adapter fault tests, not a full Kafka).
+    Broker(broker::BrokerArgs),
+    /// Manage the pipeline's topics.
+    #[command(subcommand)]
+    Topics(topics::TopicsCommand),
+    /// Record topics to a file of kcat -J envelopes (one JSON object per record and line).
+    ///
+    /// Each line: {"topic","partition","offset","tstype","ts","broker","headers","key","payload"}, in arrival order, readable by `atenex replay` and by anyone who reads kcat's output. Reads every partition directly (no consumer-group offsets are committed). Stops on SIGINT/SIGTERM, at --until-end or after --max-records; the file is flushed in every case.
+    Record(record::RecordArgs),
+    /// Replay a recorded stream into Kafka.
+    ///
+    /// Produces every record of a recorded stream (kcat -J envelopes, e.g. from `atenex record` or `kcat -C -J`) to its topic, key and partition, with its original timestamp (CreateTime) and headers. Missing topics are created, and partitions added, so that every recorded partition exists. The order is planned from --order, --seed, --max-disorder and --duplicates: the same seed always replays the same sequence.
+    Replay(replay::ReplayArgs),
+}
+
+/// Options every long-running subcommand shares.
+#[derive(Args, Clone, Debug)]
+pub struct Observability {
+    /// Serve `/health` and Prometheus `/metrics` on this address (e.g. 127.0.0.1:9464); off when unset.
+    #[arg(long, value_name = "ADDR", env = "ATENEX_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
+}
+
+impl Observability {
+    /// Starts the admin server if asked; returns its health flag.
+    pub async fn start(&self, shutdown: &CancellationToken) -> anyhow::Result<Health> {
+        let health = Health::default();
+        observe::metrics();
+        if let Some(addr) = self.admin_listen {
+            observe::serve_admin(addr, health.clone(), shutdown.clone()).await?;
+        }
+        Ok(health)
+    }
+}
+
+/// `--bootstrap-servers`, shared by every Kafka client subcommand.
+#[derive(Args, Clone, Debug)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers (host:port,...). Other client settings: KAFKA_<PROPERTY> variables.
+    #[arg(long, value_name = "HOST:PORT", env = "KAFKA_BOOTSTRAP_SERVERS", default_value = atenex_kafka::config::DEFAULT_BOOTSTRAP)]
+    bootstrap_servers: String,
+}
+
+impl KafkaArgs {
+    pub fn config(&self) -> atenex_kafka::KafkaConfig {
+        atenex_kafka::KafkaConfig::from_env().with_bootstrap(Some(&self.bootstrap_servers))
+    }
+}
+
+fn main() -> ExitCode {
+    // A missing .env is fine; a broken one is reported.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let format = cli.log_format.parse::<LogFormat>().unwrap_or_default();
+    observe::init_logging(format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Broker(args) => broker::run(args).await,
+            Command::Topics(cmd) => topics::run(cmd).await,
+            Command::Record(args) => record::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -163,6 +163,8 @@ pub async fn record<W: Write>(
                 out.write(&envelope)
                     .context("cannot write the recorded stream")?;
                 summary.records += 1;
+                metrics::counter!(crate::observe::names::RECORDS_IN, "topic" => key.0.clone())
+                    .increment(1);
                 *summary.per_topic.entry(key.0).or_default() += 1;
                 if lossy {
                     summary.lossy_utf8 += 1;

@@ -1,0 +1,409 @@
+//! The `atenex` binary as users run it.
+
+use atenex_contracts::{Envelope, EnvelopeReader};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn atenex() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_atenex"));
+    // Tests must not pick up a developer's Kafka settings.
+    c.env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .env("RUST_LOG", "info");
+    c
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures")
+        .join(name)
+}
+
+fn read_envelopes(bytes: &[u8]) -> Vec<Envelope> {
+    EnvelopeReader::new(bytes).map(Result::unwrap).collect()
+}
+
+type Content = (
+    Option<i64>,
+    Vec<atenex_contracts::Header>,
+    Option<String>,
+    Option<String>,
+);
+
+fn per_partition(records: &[Envelope]) -> BTreeMap<(String, i32), Vec<Content>> {
+    let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
+    for r in records {
+        out.entry((r.topic.clone(), r.partition))
+            .or_default()
+            .push((r.ts, r.headers.clone(), r.key.clone(), r.payload.clone()));
+    }
+    out
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let status = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn ok(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The issue's acceptance path: `atenex broker`, then `atenex replay --input F`, then
+/// `kcat -C -J -e` returns the records of F; then record, admin endpoints and clean shutdowns.
+#[test]
+fn broker_replay_kcat_record_and_clean_shutdown() {
+    let mut broker = atenex()
+        .args(["broker", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(broker.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let bootstrap = first.trim().to_owned();
+    assert!(
+        bootstrap.starts_with("127.0.0.1:"),
+        "first line is the bootstrap address: {first:?}"
+    );
+
+    let input = fixture("streams/foundation-sample.jsonl");
+    let expected = read_envelopes(&std::fs::read(&input).unwrap());
+    let out = atenex()
+        .args(["replay", "--bootstrap-servers", &bootstrap, "--input"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok(&out).stderr).into_owned();
+    assert!(
+        stderr.contains("replayed 21 records (0 duplicates)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("embeddings.ready: 9 records, timestamps 2025-11-26T23:59:00.500Z .. 2025-11-26T23:59:45.000Z"), "{stderr}");
+
+    let mut from_kcat = Vec::new();
+    for topic in ["documents.raw", "chunks.processed", "embeddings.ready"] {
+        let out = Command::new("kcat")
+            .args(["-C", "-J", "-e", "-q", "-b", &bootstrap, "-t", topic])
+            .output()
+            .expect("kcat is installed (apt-get install kcat; ci/test does it)");
+        from_kcat.extend(read_envelopes(&ok(&out).stdout));
+    }
+    assert_eq!(per_partition(&from_kcat), per_partition(&expected));
+    // Offsets too: a fresh broker gives the recorded ones back.
+    let offsets = |v: &[Envelope]| {
+        let mut o: Vec<_> = v
+            .iter()
+            .map(|e| (e.topic.clone(), e.partition, e.offset))
+            .collect();
+        o.sort();
+        o
+    };
+    assert_eq!(offsets(&from_kcat), offsets(&expected));
+
+    // Record with --until-end gives the same records.
+    let dir = tempfile::tempdir().unwrap();
+    let recorded = dir.path().join("rec.jsonl");
+    let out = atenex()
+        .args([
+            "record",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--topics",
+            "documents.raw,chunks.processed,embeddings.ready",
+            "--from-beginning",
+            "--until-end",
+            "--output",
+        ])
+        .arg(&recorded)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ok(&out).stderr).contains("recorded 21 records"));
+    let got = read_envelopes(&std::fs::read(&recorded).unwrap());
+    assert_eq!(per_partition(&got), per_partition(&expected));
+
+    // A recorder left running serves /health and /metrics, and stops cleanly on SIGINT with
+    // what it recorded flushed.
+    let admin = format!("127.0.0.1:{}", atenex_kafka::broker::free_port().unwrap());
+    let live = dir.path().join("live.jsonl");
+    let mut recorder = atenex()
+        .args([
+            "record",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--topics",
+            "documents.raw",
+            "--from-beginning",
+            "--admin-listen",
+            &admin,
+            "--log-format",
+            "json",
+            "--output",
+        ])
+        .arg(&live)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        if TcpStream::connect(&admin).is_ok() {
+            let (status, body) = http_get(&admin, "/metrics");
+            if status == 200 && body.contains("atenex_records_in_total{topic=\"documents.raw\"} 3")
+            {
+                break body;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no metrics for 3 records on {admin}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        metrics.contains("# TYPE atenex_records_in_total counter"),
+        "{metrics}"
+    );
+    assert_eq!(
+        http_get(&admin, "/health"),
+        (200, r#"{"status":"ok"}"#.to_owned())
+    );
+    signal(&recorder, "-INT");
+    assert!(wait_exit(&mut recorder, Duration::from_secs(20)).success());
+    let mut logs = String::new();
+    recorder
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    let json_line = logs
+        .lines()
+        .find(|l| l.contains("shutting down"))
+        .expect("a shutdown log line");
+    let v: serde_json::Value =
+        serde_json::from_str(json_line).expect("--log-format json logs JSON");
+    assert_eq!(v["signal"], "SIGINT");
+    assert_eq!(read_envelopes(&std::fs::read(&live).unwrap()).len(), 3);
+
+    // `topics create` twice: created, then unchanged.
+    let first = ok(&atenex()
+        .args([
+            "topics",
+            "create",
+            "--bootstrap-servers",
+            &bootstrap,
+            "--partitions",
+            "2",
+        ])
+        .output()
+        .unwrap())
+    .stdout
+    .clone();
+    let first = String::from_utf8(first).unwrap();
+    assert!(
+        first.contains("created  analytics.late (2 partitions)"),
+        "{first}"
+    );
+    assert!(
+        first.contains("exists   documents.raw (2 partitions, unchanged)"),
+        "{first}"
+    );
+    let again = String::from_utf8(
+        ok(&atenex()
+            .args(["topics", "create", "--bootstrap-servers", &bootstrap])
+            .output()
+            .unwrap())
+        .stdout
+        .clone(),
+    )
+    .unwrap();
+    assert_eq!(again.matches("exists").count(), 9, "{again}");
+
+    signal(&broker, "-TERM");
+    assert!(
+        wait_exit(&mut broker, Duration::from_secs(40)).success(),
+        "broker exits 0 on SIGTERM"
+    );
+}
+
+#[test]
+fn replay_refuses_a_bad_file_before_sending_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"topic\":\"t\",\"partition\":0,\"offset\":0,\"key\":null,\"payload\":\"x\"}\n{oops\n\n{\"topic\":\"t\",\"partition\":-1,\"offset\":0,\"key\":null,\"payload\":\"x\"}\n",
+    )
+    .unwrap();
+    // Nothing listens on port 1: had it tried to send, it would fail differently.
+    let out = atenex()
+        .args(["replay", "--bootstrap-servers", "127.0.0.1:1", "--input"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("2 bad line(s), nothing was sent"), "{err}");
+    assert!(err.contains("line 2: not a JSON object"), "{err}");
+    assert!(err.contains("line 4: `partition` must be ≥ 0"), "{err}");
+
+    let out = atenex()
+        .args(["replay", "--input", "/nonexistent/x.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--input /nonexistent/x.jsonl: cannot open")
+    );
+}
+
+#[test]
+fn bad_usage_exits_2_and_names_the_problem() {
+    let out = atenex()
+        .args(["replay", "--input", "x", "--duplicates", "1.5"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a probability"));
+    let out = atenex()
+        .args(["replay", "--input", "x", "--rate", "fast"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = atenex()
+        .args([
+            "record",
+            "--topics",
+            "a",
+            "--output",
+            "-",
+            "--until-end",
+            "--max-records",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_bad_kafka_variable_is_named_with_its_fix() {
+    let out = atenex()
+        .env("KAFKA_NO_SUCH_PROPERTY", "1")
+        .args(["replay", "--bootstrap-servers", "127.0.0.1:1", "--input"])
+        .arg(fixture("streams/foundation-sample.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("KAFKA_NO_SUCH_PROPERTY"), "{err}");
+    assert!(err.contains("fix or unset"), "{err}");
+}
+
+#[test]
+fn every_subcommand_explains_its_options_and_variables() {
+    for (args, needles) in [
+        (
+            vec!["--help"],
+            vec![
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "KAFKA_<NAME_WITH_UNDERSCORES>",
+                "Exit status",
+            ],
+        ),
+        (
+            vec!["broker", "--help"],
+            vec![
+                "--listen",
+                "--embedded",
+                "--data-dir",
+                "ATENEX_BROKER_LISTEN",
+                "first line of stdout",
+            ],
+        ),
+        (
+            vec!["topics", "create", "--help"],
+            vec![
+                "--partitions",
+                "--replication-factor",
+                "analytics.late",
+                "KAFKA_BOOTSTRAP_SERVERS",
+            ],
+        ),
+        (
+            vec!["record", "--help"],
+            vec![
+                "--topics",
+                "--from-beginning",
+                "--until-end",
+                "--max-records",
+                "--admin-listen",
+                "ATENEX_ADMIN_LISTEN",
+            ],
+        ),
+        (
+            vec!["replay", "--help"],
+            vec![
+                "--order",
+                "--seed",
+                "--max-disorder",
+                "--duplicates",
+                "--rate",
+                "KAFKA_BOOTSTRAP_SERVERS",
+                "ATENEX_LOG_FORMAT",
+            ],
+        ),
+    ] {
+        let out = atenex().args(&args).output().unwrap();
+        let text = String::from_utf8_lossy(&ok(&out).stdout).into_owned();
+        for n in needles {
+            assert!(
+                text.contains(n),
+                "`atenex {}` lacks {n}:\n{text}",
+                args.join(" ")
+            );
+        }
+    }
+}
