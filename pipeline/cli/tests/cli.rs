@@ -1,7 +1,7 @@
 //! The `atenex` binary as users run it.
 
+use atenex_contracts::envelope::by_partition;
 use atenex_contracts::{Envelope, EnvelopeReader};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -24,23 +24,6 @@ fn fixture(name: &str) -> PathBuf {
 
 fn read_envelopes(bytes: &[u8]) -> Vec<Envelope> {
     EnvelopeReader::new(bytes).map(Result::unwrap).collect()
-}
-
-type Content = (
-    Option<i64>,
-    Vec<atenex_contracts::Header>,
-    Option<String>,
-    Option<String>,
-);
-
-fn per_partition(records: &[Envelope]) -> BTreeMap<(String, i32), Vec<Content>> {
-    let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for r in records {
-        out.entry((r.topic.clone(), r.partition))
-            .or_default()
-            .push((r.ts, r.headers.clone(), r.key.clone(), r.payload.clone()));
-    }
-    out
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -131,7 +114,7 @@ fn broker_replay_kcat_record_and_clean_shutdown() {
             .expect("kcat is installed (apt-get install kcat; ci/test does it)");
         from_kcat.extend(read_envelopes(&ok(&out).stdout));
     }
-    assert_eq!(per_partition(&from_kcat), per_partition(&expected));
+    assert_eq!(by_partition(&from_kcat), by_partition(&expected));
     // Offsets too: a fresh broker gives the recorded ones back.
     let offsets = |v: &[Envelope]| {
         let mut o: Vec<_> = v
@@ -162,7 +145,7 @@ fn broker_replay_kcat_record_and_clean_shutdown() {
         .unwrap();
     assert!(String::from_utf8_lossy(&ok(&out).stderr).contains("recorded 21 records"));
     let got = read_envelopes(&std::fs::read(&recorded).unwrap());
-    assert_eq!(per_partition(&got), per_partition(&expected));
+    assert_eq!(by_partition(&got), by_partition(&expected));
 
     // A recorder left running serves /health and /metrics, and stops cleanly on SIGINT with
     // what it recorded flushed.

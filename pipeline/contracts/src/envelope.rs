@@ -12,6 +12,7 @@
 use serde::de::{self, SeqAccess, Visitor};
 use serde::ser::SerializeSeq;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, BufRead, Write};
 
@@ -126,6 +127,33 @@ fn de_headers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Header>, D::Error> 
         }
     }
     d.deserialize_any(HeadersVisitor)
+}
+
+/// What a record carries apart from where Kafka put it (offset, broker): what must survive a
+/// replay into another cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordContent {
+    pub ts: Option<i64>,
+    pub headers: Vec<Header>,
+    pub key: Option<String>,
+    pub payload: Option<String>,
+}
+
+/// The records' contents per `(topic, partition)`, in stream order: two streams with equal
+/// results carry the same records in the same order within every partition (Kafka's guarantee).
+pub fn by_partition(records: &[Envelope]) -> BTreeMap<(String, i32), Vec<RecordContent>> {
+    let mut out: BTreeMap<(String, i32), Vec<RecordContent>> = BTreeMap::new();
+    for r in records {
+        out.entry((r.topic.clone(), r.partition))
+            .or_default()
+            .push(RecordContent {
+                ts: r.ts,
+                headers: r.headers.clone(),
+                key: r.key.clone(),
+                payload: r.payload.clone(),
+            });
+    }
+    out
 }
 
 /// A line of a recorded stream that could not be read.

@@ -109,14 +109,14 @@ impl KafkaConfig {
     pub fn explain(&self, err: rdkafka::error::KafkaError) -> anyhow::Error {
         let text = err.to_string();
         for (prop, (value, source)) in &self.props {
-            if let Source::Env(var) = source {
-                if text.contains(&format!("\"{prop}\"")) || text.contains(&format!(" {prop}")) {
-                    return anyhow::anyhow!(
-                        "Kafka client configuration rejected: {text}. It comes from the environment \
-                         variable {var}={value:?} (KAFKA_<NAME> sets librdkafka property <name>, `_` → `.`); \
-                         fix or unset {var}"
-                    );
-                }
+            if let Source::Env(var) = source
+                && (text.contains(&format!("\"{prop}\"")) || text.contains(&format!(" {prop}")))
+            {
+                return anyhow::anyhow!(
+                    "Kafka client configuration rejected: {text}. It comes from the environment \
+                     variable {var}={value:?} (KAFKA_<NAME> sets librdkafka property <name>, `_` → `.`); \
+                     fix or unset {var}"
+                );
             }
         }
         anyhow::anyhow!("Kafka client configuration rejected: {text}")

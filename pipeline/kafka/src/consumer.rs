@@ -196,8 +196,26 @@ impl GroupConsumer {
         H: AsyncFnMut(&[Record]) -> anyhow::Result<()>,
     {
         let mut summary = RunSummary::default();
+        let result = self
+            .run_batches(&shutdown, &mut handler, &mut summary)
+            .await;
+        // Leave the group whether we stop cleanly or on an error, so that the partitions are
+        // reassigned at once instead of after the session timeout.
+        self.consumer.unsubscribe();
+        result.map(|()| summary)
+    }
+
+    async fn run_batches<H>(
+        &self,
+        shutdown: &CancellationToken,
+        handler: &mut H,
+        summary: &mut RunSummary,
+    ) -> anyhow::Result<()>
+    where
+        H: AsyncFnMut(&[Record]) -> anyhow::Result<()>,
+    {
         loop {
-            let batch = self.next_batch(&shutdown).await;
+            let batch = self.next_batch(shutdown).await;
             if !batch.is_empty() {
                 for r in &batch {
                     metrics::counter!(names::RECORDS_IN, "topic" => r.topic.clone()).increment(1);
@@ -215,11 +233,9 @@ impl GroupConsumer {
                 summary.commits += 1;
             }
             if shutdown.is_cancelled() {
-                break;
+                return Ok(());
             }
         }
-        self.consumer.unsubscribe();
-        Ok(summary)
     }
 
     /// Waits for a first record (or shutdown), then fills the batch for up to `max_wait`.

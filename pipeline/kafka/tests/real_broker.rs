@@ -1,5 +1,6 @@
 //! Against a real Apache Kafka broker (started once for this binary; see `atenex_kafka::testing`).
 
+use atenex_contracts::envelope::by_partition;
 use atenex_contracts::payloads::ChunkProcessed;
 use atenex_contracts::topics::dlq_headers;
 use atenex_contracts::{Envelope, EnvelopeReader, EnvelopeWriter, Header, TimestampType, decode};
@@ -8,7 +9,6 @@ use atenex_kafka::record::{RecordOptions, Stop, record};
 use atenex_kafka::replay::{ReplayOptions, replay};
 use atenex_kafka::testing::{self, unique};
 use atenex_kafka::{DeadLetters, GroupConsumer, GroupSettings, OutRecord, Producer, Record};
-use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -44,20 +44,6 @@ fn envelope(topic: &str, partition: i32, i: i64) -> Envelope {
             Some(format!(r#"{{"n":{i},"text":"línea\t{i}"}}"#))
         },
     }
-}
-
-/// What must survive a round trip through Kafka: everything but offsets and broker ids, in order
-/// per partition.
-fn per_partition(
-    records: &[Envelope],
-) -> BTreeMap<(String, i32), Vec<(Option<i64>, Vec<Header>, Option<String>, Option<String>)>> {
-    let mut out: BTreeMap<_, Vec<_>> = BTreeMap::new();
-    for r in records {
-        out.entry((r.topic.clone(), r.partition))
-            .or_default()
-            .push((r.ts, r.headers.clone(), r.key.clone(), r.payload.clone()));
-    }
-    out
 }
 
 async fn record_all(topics: &[String]) -> Vec<Envelope> {
@@ -101,9 +87,9 @@ async fn replay_then_record_returns_the_input() {
             .iter()
             .all(|r| r.tstype == Some(TimestampType::Create) && r.broker == 1)
     );
-    assert_eq!(per_partition(&recorded), per_partition(&input));
+    assert_eq!(by_partition(&recorded), by_partition(&input));
     // Offsets are dense from 0 in each partition.
-    for ((_, _), n) in per_partition(&recorded).iter().map(|(k, v)| (k, v.len())) {
+    for ((_, _), n) in by_partition(&recorded).iter().map(|(k, v)| (k, v.len())) {
         assert_eq!(n, 20);
     }
 }
@@ -435,7 +421,7 @@ async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     let from_kcat: Vec<Envelope> = EnvelopeReader::new(&out.stdout[..])
         .map(Result::unwrap)
         .collect();
-    assert_eq!(per_partition(&from_kcat), per_partition(&input));
+    assert_eq!(by_partition(&from_kcat), by_partition(&input));
 
     // kcat → ours.
     let topic = unique("from-kcat");
