@@ -37,8 +37,7 @@ async fn consume_all(config: &KafkaConfig, topic: &str, n: usize) -> Vec<String>
         })
         .await
         .unwrap();
-    let v = seen.lock().unwrap().clone();
-    v
+    seen.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
