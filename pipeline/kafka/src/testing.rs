@@ -102,31 +102,13 @@ fn keep_forever(
 #[cfg(feature = "testcontainers")]
 fn testcontainers() -> anyhow::Result<String> {
     use testcontainers::runners::SyncRunner;
-    use testcontainers_modules::kafka::apache::Kafka;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let started = Kafka::default()
-            .start()
-            .map_err(anyhow::Error::from)
-            .and_then(|c| {
-                let port =
-                    c.get_host_port_ipv4(testcontainers_modules::kafka::apache::KAFKA_PORT)?;
-                Ok((format!("127.0.0.1:{port}"), c))
-            });
-        match started {
-            Ok((bootstrap, container)) => {
-                let _ = tx.send(Ok(bootstrap));
-                let _keep = container;
-                loop {
-                    std::thread::park();
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        }
-    });
-    rx.recv()?
+    use testcontainers_modules::kafka::apache::{KAFKA_PORT, Kafka};
+    keep_forever(|| {
+        let container = Kafka::default().start()?;
+        let port = container.get_host_port_ipv4(KAFKA_PORT)?;
+        eprintln!("test Kafka: Docker apache/kafka at 127.0.0.1:{port}");
+        Ok((format!("127.0.0.1:{port}"), Box::new(container)))
+    })
 }
 
 #[cfg(not(feature = "testcontainers"))]

@@ -384,6 +384,31 @@ fn kcat() -> Command {
     Command::new("kcat")
 }
 
+/// `kcat -C -J -e` of a whole topic, read with our envelope reader.
+fn kcat_consume(topic: &str) -> Vec<Envelope> {
+    let out = kcat()
+        .args([
+            "-C",
+            "-J",
+            "-e",
+            "-q",
+            "-b",
+            testing::bootstrap(),
+            "-t",
+            topic,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    EnvelopeReader::new(&out.stdout[..])
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     // Ours → kcat.
@@ -400,27 +425,7 @@ async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     )
     .await
     .unwrap();
-    let out = kcat()
-        .args([
-            "-C",
-            "-J",
-            "-e",
-            "-q",
-            "-b",
-            testing::bootstrap(),
-            "-t",
-            &topic,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let from_kcat: Vec<Envelope> = EnvelopeReader::new(&out.stdout[..])
-        .map(Result::unwrap)
-        .collect();
+    let from_kcat = kcat_consume(&topic);
     assert_eq!(by_partition(&from_kcat), by_partition(&input));
 
     // kcat → ours.
@@ -477,21 +482,6 @@ async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     );
     assert_eq!(ours[0].header("empty"), Some(""));
     // And kcat's own -J output of that topic reads back as the same envelopes (offsets, ts, all).
-    let out = kcat()
-        .args([
-            "-C",
-            "-J",
-            "-e",
-            "-q",
-            "-b",
-            testing::bootstrap(),
-            "-t",
-            &topic,
-        ])
-        .output()
-        .unwrap();
-    let kcat_view: Vec<Envelope> = EnvelopeReader::new(&out.stdout[..])
-        .map(Result::unwrap)
-        .collect();
+    let kcat_view = kcat_consume(&topic);
     assert_eq!(kcat_view, ours);
 }
