@@ -233,6 +233,47 @@ async fn consumer_group_resumes_after_restart_without_loss_or_duplication() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_group_loop_publishes_records_in_lag_and_commit_latency() {
+    let metrics = atenex_kafka::observe::metrics();
+    let topic = unique("metrics");
+    produce_numbers(&topic, 1, 200).await;
+    // Statistics (the source of the lag gauge) every 100 ms instead of 5 s.
+    let config = testing::config().with("statistics.interval.ms", "100");
+    let consumer = GroupConsumer::new(&config, settings(&unique("g-metrics"), &topic)).unwrap();
+    let token = CancellationToken::new();
+    let (t, seen) = (token.clone(), Arc::new(Mutex::new(0usize)));
+    consumer
+        .run(token, async |batch: &[Record]| {
+            // Slow enough that statistics are published while records are still waiting.
+            tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+            let mut n = seen.lock().unwrap();
+            *n += batch.len();
+            if *n >= 200 {
+                t.cancel();
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let text = metrics.render();
+    assert!(
+        text.contains(&format!("atenex_records_in_total{{topic=\"{topic}\"}} 200")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "atenex_consumer_lag{{topic=\"{topic}\",partition=\"0\"}}"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("atenex_commit_seconds_bucket{le=\"0.005\"}"),
+        "{text}"
+    );
+    assert!(text.contains("atenex_records_out_total{topic=\""), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_batch_is_not_committed_and_comes_again() {
     let topic = unique("fail");
     let group = unique("g-fail");
