@@ -1,0 +1,401 @@
+//! The window core: chunks per company in tumbling event-time windows with bounded-out-of-orderness
+//! watermarks — Flink's semantics (DESIGN §4.1) as a pure, deterministic state machine.
+//!
+//! Inputs are [`Event`]s with the current processing time `now` (epoch ms) as an argument; outputs
+//! are [`Output`]s pushed to a caller's vector. No clock, no I/O.
+//!
+//! - Window of `ts`: `start = ts - ts mod size` (floor, also for negative `ts`), `[start, start+size)`.
+//! - Watermark of a partition: `W_p = maxTs_p - out_of_orderness - 1`. Operator watermark
+//!   (per-partition mode): the minimum over assigned, non-idle partitions; a partition that has not
+//!   had a record yet holds it back (`None`). Global mode: one watermark over all records. The
+//!   watermark never goes back, and it advances after every record (the record is checked first).
+//! - A window fires when `W >= end - 1`: one result per company, in window-start order, companies
+//!   in byte order.
+//! - A record is late iff its window has fired (`end - 1 <= W` when it arrives): not counted, sent
+//!   to the late output. A record older than `W` whose window is still open counts.
+//! - A partition with no record for `idle_timeout` of processing time stops holding the watermark
+//!   back; it rejoins with its next record (the watermark does not go back for it).
+//! - A record more than `max_future_skew` ahead of `now` is not counted and does not move the
+//!   watermark: it goes to the late output with reason `future_timestamp`.
+//! - [`WindowCore::finish`] fires every open window (end of input).
+//!
+//! For exactly-once restarts, the core also tracks, per partition, the oldest offset still needed by
+//! an open window ([`WindowCore::checkpoint`]) and can be restored from a checkpoint
+//! ([`WindowCore::restore`]): records below the restored position rebuild open windows and emit
+//! nothing.
+
+use std::collections::BTreeMap;
+
+/// How the operator watermark is derived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WatermarkMode {
+    /// Per Kafka partition, combined by minimum over non-idle partitions (Flink with a Kafka source).
+    #[default]
+    PerPartition,
+    /// One watermark over all records, whatever their partition (the seed job's behaviour).
+    Global,
+}
+
+/// Core settings; durations in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settings {
+    pub window_ms: i64,
+    pub out_of_orderness_ms: i64,
+    pub mode: WatermarkMode,
+    pub idle_timeout_ms: i64,
+    pub max_future_skew_ms: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            window_ms: 60_000,
+            out_of_orderness_ms: 5_000,
+            mode: WatermarkMode::PerPartition,
+            idle_timeout_ms: 60_000,
+            max_future_skew_ms: 3_600_000,
+        }
+    }
+}
+
+/// One `embeddings.ready` record, reduced to what the job needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    /// Event time, epoch ms.
+    pub ts: i64,
+    pub chunk_id: &'a str,
+    pub document_id: &'a str,
+    pub company_id: &'a str,
+}
+
+/// A fired window's count for one company.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WindowResult {
+    pub start: i64,
+    pub end: i64,
+    pub company_id: String,
+    pub count: u64,
+}
+
+/// Why a record was not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LateReason {
+    /// Its window had already fired.
+    Late,
+    /// Its timestamp was more than `max_future_skew` ahead of processing time.
+    FutureTimestamp,
+}
+
+impl LateReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LateReason::Late => "late",
+            LateReason::FutureTimestamp => "future_timestamp",
+        }
+    }
+}
+
+/// A record that was not counted, and why.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LateRecord {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub company_id: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub ts: i64,
+    pub window_start: i64,
+    /// The operator watermark when it arrived (`None`: no watermark yet).
+    pub watermark: Option<i64>,
+    pub reason: LateReason,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    Window(WindowResult),
+    Late(LateRecord),
+}
+
+#[derive(Debug, Clone, Default)]
+struct Partition {
+    max_ts: Option<i64>,
+    /// Processing time of the last record (or of the assignment).
+    last_active: i64,
+    /// Offset after the last record handled.
+    next_offset: Option<i64>,
+    /// After a restore: records below this offset were handled before the restart.
+    replay_below: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Window {
+    counts: BTreeMap<Box<str>, u64>,
+    /// Per partition, the offset of the window's first record from it.
+    first_offset: BTreeMap<i32, i64>,
+}
+
+/// Per-partition state saved with the input offsets (see [`WindowCore::checkpoint`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionCheckpoint {
+    pub partition: i32,
+    /// Where consumption must resume: the oldest offset an open window still needs, else the
+    /// position after the last record handled.
+    pub resume_offset: i64,
+    /// The position after the last record handled: below it, outputs were already emitted.
+    pub handled_offset: i64,
+    pub max_ts: Option<i64>,
+}
+
+/// What must survive a restart, besides the input offsets themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub watermark: Option<i64>,
+    pub partitions: Vec<PartitionCheckpoint>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WindowCore {
+    settings: Settings,
+    partitions: BTreeMap<i32, Partition>,
+    global_max_ts: Option<i64>,
+    watermark: Option<i64>,
+    windows: BTreeMap<i64, Window>,
+    late: u64,
+    future: u64,
+}
+
+/// `ts - ts mod size`, flooring for negative timestamps as Flink's `TimeWindow.getWindowStartWithOffset`.
+pub fn window_start(ts: i64, size: i64) -> i64 {
+    ts - ts.rem_euclid(size)
+}
+
+impl WindowCore {
+    pub fn new(settings: Settings) -> Self {
+        assert!(settings.window_ms > 0, "window size must be positive");
+        Self {
+            settings,
+            partitions: BTreeMap::new(),
+            global_max_ts: None,
+            watermark: None,
+            windows: BTreeMap::new(),
+            late: 0,
+            future: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The operator watermark (`None` until there is one).
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
+    /// Records not counted so far: (late, future timestamp).
+    pub fn rejected(&self) -> (u64, u64) {
+        (self.late, self.future)
+    }
+
+    /// Number of open windows.
+    pub fn open_windows(&self) -> usize {
+        self.windows.len()
+    }
+
+    /// A partition was assigned at `now`: it holds the watermark back until it has a record or
+    /// goes idle. (Partitions are also assigned implicitly by their first record.)
+    pub fn assign(&mut self, partition: i32, now: i64) {
+        self.partitions.entry(partition).or_insert(Partition {
+            last_active: now,
+            ..Partition::default()
+        });
+    }
+
+    /// A partition was revoked: it no longer holds the watermark back.
+    pub fn revoke(&mut self, partition: i32, now: i64, out: &mut Vec<Output>) {
+        self.partitions.remove(&partition);
+        self.advance(now, out);
+    }
+
+    /// Handles one record at processing time `now`.
+    pub fn handle(&mut self, ev: &Event<'_>, now: i64, out: &mut Vec<Output>) {
+        let size = self.settings.window_ms;
+        let p = self.partitions.entry(ev.partition).or_default();
+        p.last_active = now;
+        let replay = ev.offset < p.replay_below;
+        p.next_offset = Some(
+            p.next_offset
+                .map_or(ev.offset + 1, |n| n.max(ev.offset + 1)),
+        );
+        // Replayed records were accepted before the restart iff they are within the restored
+        // maximum (accepted records are what moved it); the others were future-skewed.
+        let replayed_future = replay && p.max_ts.is_none_or(|m| ev.ts > m);
+        let start = window_start(ev.ts, size);
+        let reason =
+            if replayed_future || ev.ts > now.saturating_add(self.settings.max_future_skew_ms) {
+                Some(LateReason::FutureTimestamp)
+            } else if self.watermark.is_some_and(|w| start + size - 1 <= w) {
+                Some(LateReason::Late)
+            } else {
+                None
+            };
+        match reason {
+            Some(reason) => {
+                // Before a restart these were already reported: rebuild state only.
+                if !replay {
+                    match reason {
+                        LateReason::Late => self.late += 1,
+                        LateReason::FutureTimestamp => self.future += 1,
+                    }
+                    out.push(Output::Late(LateRecord {
+                        chunk_id: ev.chunk_id.to_owned(),
+                        document_id: ev.document_id.to_owned(),
+                        company_id: ev.company_id.to_owned(),
+                        partition: ev.partition,
+                        offset: ev.offset,
+                        ts: ev.ts,
+                        window_start: start,
+                        watermark: self.watermark,
+                        reason,
+                    }));
+                }
+                if reason == LateReason::FutureTimestamp {
+                    self.advance(now, out);
+                    return;
+                }
+            }
+            None => {
+                let w = self.windows.entry(start).or_default();
+                match w.counts.get_mut(ev.company_id) {
+                    Some(c) => *c += 1,
+                    None => {
+                        w.counts.insert(ev.company_id.into(), 1);
+                    }
+                }
+                w.first_offset.entry(ev.partition).or_insert(ev.offset);
+            }
+        }
+        let p = self
+            .partitions
+            .get_mut(&ev.partition)
+            .expect("inserted above");
+        p.max_ts = Some(p.max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
+        self.global_max_ts = Some(self.global_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
+        self.advance(now, out);
+    }
+
+    /// Processing time passed: partitions may have gone idle.
+    pub fn on_tick(&mut self, now: i64, out: &mut Vec<Output>) {
+        self.advance(now, out);
+    }
+
+    /// The next processing time at which a partition goes idle (for the driver's timer).
+    pub fn next_deadline(&self, now: i64) -> Option<i64> {
+        if self.settings.mode == WatermarkMode::Global {
+            return None;
+        }
+        self.partitions
+            .values()
+            .map(|p| p.last_active + self.settings.idle_timeout_ms)
+            .filter(|&t| t > now)
+            .min()
+    }
+
+    /// End of input: fires every open window.
+    pub fn finish(&mut self, out: &mut Vec<Output>) {
+        self.fire_until(i64::MAX, out);
+    }
+
+    fn candidate(&self, now: i64) -> Option<i64> {
+        let ooo = self.settings.out_of_orderness_ms;
+        match self.settings.mode {
+            WatermarkMode::Global => self.global_max_ts.map(|m| m - ooo - 1),
+            WatermarkMode::PerPartition => {
+                let mut min: Option<i64> = None;
+                for p in self.partitions.values() {
+                    if now - p.last_active >= self.settings.idle_timeout_ms {
+                        continue; // idle
+                    }
+                    let w = p.max_ts? - ooo - 1; // an active partition without data holds back
+                    min = Some(min.map_or(w, |m: i64| m.min(w)));
+                }
+                min
+            }
+        }
+    }
+
+    fn advance(&mut self, now: i64, out: &mut Vec<Output>) {
+        if let Some(c) = self.candidate(now)
+            && self.watermark.is_none_or(|w| c > w)
+        {
+            self.watermark = Some(c);
+            self.fire_until(c, out);
+        }
+    }
+
+    /// Fires every window with `end - 1 <= w`, oldest first.
+    fn fire_until(&mut self, w: i64, out: &mut Vec<Output>) {
+        let size = self.settings.window_ms;
+        while let Some(entry) = self.windows.first_entry() {
+            let start = *entry.key();
+            if start.saturating_add(size - 1) > w {
+                break;
+            }
+            let window = entry.remove();
+            out.extend(window.counts.into_iter().map(|(company, count)| {
+                Output::Window(WindowResult {
+                    start,
+                    end: start + size,
+                    company_id: company.into(),
+                    count,
+                })
+            }));
+        }
+    }
+
+    /// What to commit with the input offsets so that a restart loses and repeats nothing.
+    pub fn checkpoint(&self) -> Checkpoint {
+        let partitions = self
+            .partitions
+            .iter()
+            .filter_map(|(&partition, p)| {
+                let handled = p.next_offset?;
+                let oldest_open = self
+                    .windows
+                    .values()
+                    .filter_map(|w| w.first_offset.get(&partition).copied())
+                    .min();
+                Some(PartitionCheckpoint {
+                    partition,
+                    resume_offset: oldest_open.map_or(handled, |o| o.min(handled)),
+                    handled_offset: handled,
+                    max_ts: p.max_ts,
+                })
+            })
+            .collect();
+        Checkpoint {
+            watermark: self.watermark,
+            partitions,
+        }
+    }
+
+    /// Restores what [`checkpoint`](Self::checkpoint) saved, at processing time `now`, before
+    /// the records from `resume_offset` on are handled again.
+    pub fn restore(&mut self, checkpoint: &Checkpoint, now: i64) {
+        self.watermark = checkpoint.watermark;
+        for c in &checkpoint.partitions {
+            let p = self.partitions.entry(c.partition).or_default();
+            p.last_active = now;
+            p.max_ts = c.max_ts;
+            p.replay_below = c.handled_offset;
+            if let Some(m) = c.max_ts {
+                self.global_max_ts = Some(self.global_max_ts.map_or(m, |g| g.max(m)));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
