@@ -236,7 +236,10 @@ impl WindowCore {
         let reason =
             if replayed_future || ev.ts > now.saturating_add(self.settings.max_future_skew_ms) {
                 Some(LateReason::FutureTimestamp)
-            } else if self.watermark.is_some_and(|w| start + size - 1 <= w) {
+            } else if self
+                .watermark
+                .is_some_and(|w| start.saturating_add(size - 1) <= w)
+            {
                 Some(LateReason::Late)
             } else {
                 None
@@ -311,14 +314,14 @@ impl WindowCore {
     fn candidate(&self, now: i64) -> Option<i64> {
         let ooo = self.settings.out_of_orderness_ms;
         match self.settings.mode {
-            WatermarkMode::Global => self.global_max_ts.map(|m| m - ooo - 1),
+            WatermarkMode::Global => self.global_max_ts.map(|m| m.saturating_sub(ooo + 1)),
             WatermarkMode::PerPartition => {
                 let mut min: Option<i64> = None;
                 for p in self.partitions.values() {
                     if now - p.last_active >= self.settings.idle_timeout_ms {
                         continue; // idle
                     }
-                    let w = p.max_ts? - ooo - 1; // an active partition without data holds back
+                    let w = p.max_ts?.saturating_sub(ooo + 1); // an active partition without data holds back
                     min = Some(min.map_or(w, |m: i64| m.min(w)));
                 }
                 min
@@ -347,7 +350,7 @@ impl WindowCore {
             out.extend(window.counts.into_iter().map(|(company, count)| {
                 Output::Window(WindowResult {
                     start,
-                    end: start + size,
+                    end: start.saturating_add(size),
                     company_id: company.into(),
                     count,
                 })

@@ -9,6 +9,9 @@
 //! - [`live`]: the exactly-once Kafka job.
 
 pub mod core;
+pub mod decode;
+pub mod offline;
+pub mod output;
 
 pub use core::{
     Event, LateReason, LateRecord, Output, Settings, WatermarkMode, WindowCore, WindowResult,

@@ -226,7 +226,7 @@ impl<R: BufRead> Iterator for EnvelopeReader<R> {
             if text.is_empty() {
                 continue;
             }
-            return Some(parse_line(text).map_err(|reason| ReadError::BadLine {
+            return Some(Envelope::parse(text).map_err(|reason| ReadError::BadLine {
                 line: self.line,
                 reason,
             }));
@@ -234,24 +234,27 @@ impl<R: BufRead> Iterator for EnvelopeReader<R> {
     }
 }
 
-fn parse_line(text: &str) -> Result<Envelope, String> {
-    let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
-        let mut reason = e.to_string();
-        if e.is_syntax() || e.is_eof() {
-            reason = format!("not a JSON object: {reason}");
+impl Envelope {
+    /// Parses one line (without its newline); the error is the reason, without a line number.
+    pub fn parse(text: &str) -> Result<Envelope, String> {
+        let envelope: Envelope = serde_json::from_str(text).map_err(|e| {
+            let mut reason = e.to_string();
+            if e.is_syntax() || e.is_eof() {
+                reason = format!("not a JSON object: {reason}");
+            }
+            reason
+        })?;
+        if envelope.topic.is_empty() {
+            return Err("`topic` must not be empty".to_owned());
         }
-        reason
-    })?;
-    if envelope.topic.is_empty() {
-        return Err("`topic` must not be empty".to_owned());
+        if envelope.partition < 0 {
+            return Err(format!(
+                "`partition` must be ≥ 0, got {}",
+                envelope.partition
+            ));
+        }
+        Ok(envelope)
     }
-    if envelope.partition < 0 {
-        return Err(format!(
-            "`partition` must be ≥ 0, got {}",
-            envelope.partition
-        ));
-    }
-    Ok(envelope)
 }
 
 /// Writes envelopes, one compact JSON object and `\n` per record, fields in kcat's order.

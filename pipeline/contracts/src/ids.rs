@@ -21,6 +21,12 @@ impl DocumentId {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::check(text)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// Checks `text` without keeping it (no allocation on success).
+    pub fn check(text: &str) -> Result<(), String> {
         if text.len() != 36 {
             return Err(format!(
                 "must be a UUID in hyphenated form (36 characters), got {} characters",
@@ -28,7 +34,7 @@ impl DocumentId {
             ));
         }
         Uuid::try_parse(text).map_err(|e| format!("must be a UUID: {e}"))?;
-        Ok(Self(text.to_owned()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {
@@ -45,7 +51,7 @@ impl From<Uuid> for DocumentId {
 impl TryFrom<String> for DocumentId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)?;
+        Self::check(&s)?;
         Ok(Self(s))
     }
 }
@@ -73,12 +79,18 @@ impl ChunkId {
     }
 
     pub fn parse(text: &str) -> Result<Self, String> {
+        Self::check(text)?;
+        Ok(Self(text.to_owned()))
+    }
+
+    /// Checks `text` without keeping it; returns its document part (no allocation on success).
+    pub fn check(text: &str) -> Result<&str, String> {
         let Some((doc, index)) = text.rsplit_once('_') else {
             return Err("must be \"{document_id}_{chunk_index}\": no `_` found".to_owned());
         };
-        DocumentId::parse(doc).map_err(|e| format!("document part: {e}"))?;
+        DocumentId::check(doc).map_err(|e| format!("document part: {e}"))?;
         parse_index(index)?;
-        Ok(Self(text.to_owned()))
+        Ok(doc)
     }
 
     /// The document part (everything before the last `_`).
@@ -115,7 +127,7 @@ fn parse_index(index: &str) -> Result<u32, String> {
 impl TryFrom<String> for ChunkId {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        Self::parse(&s)?;
+        Self::check(&s)?;
         Ok(Self(s))
     }
 }

@@ -17,5 +17,7 @@ pub mod topics;
 pub use envelope::{Envelope, EnvelopeReader, EnvelopeWriter, Header, ReadError, TimestampType};
 pub use error::ContractError;
 pub use ids::{ChunkId, DocumentId};
-pub use payloads::{AnalyticsWindow, ChunkProcessed, DocumentRaw, EmbeddingReady, Payload, decode};
+pub use payloads::{
+    AnalyticsWindow, ChunkKeys, ChunkProcessed, DocumentRaw, EmbeddingReady, Payload, decode,
+};
 pub use topics::Topic;

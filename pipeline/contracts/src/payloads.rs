@@ -7,6 +7,7 @@ use crate::topics::Topic;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 
 /// A topic's value type.
 pub trait Payload: Serialize + DeserializeOwned {
@@ -51,13 +52,17 @@ pub struct EmbeddingReady {
 }
 
 /// The identifying fields of a `chunks.processed` or `embeddings.ready` value, decoded without
-/// the text or the vector: serde skips those values without building strings or floats, which is
-/// what the hot paths (analytics, landing, report) want.
+/// the text or the vector: serde skips those values without building strings or floats, and the
+/// ids are borrowed from the input unless they contain escapes. This is what the hot paths
+/// (analytics, landing, report) decode.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct ChunkRef {
-    pub chunk_id: ChunkId,
-    pub document_id: DocumentId,
-    pub company_id: String,
+pub struct ChunkKeys<'a> {
+    #[serde(borrow)]
+    pub chunk_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub document_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub company_id: Cow<'a, str>,
 }
 
 /// `analytics.flink`: chunks counted for one company in one event-time window.
@@ -86,15 +91,23 @@ fn chunk_of_document(
     document_id: &DocumentId,
 ) -> Result<(), ContractError> {
     if chunk_id.document_part() != document_id.as_str() {
-        return Err(ContractError::new(
-            topic.name(),
-            "chunk_id",
-            format!(
-                "must start with the document_id {document_id} (\"{{document_id}}_{{index}}\"), got {chunk_id}"
-            ),
+        return Err(chunk_mismatch(
+            topic,
+            chunk_id.as_str(),
+            document_id.as_str(),
         ));
     }
     Ok(())
+}
+
+fn chunk_mismatch(topic: Topic, chunk_id: &str, document_id: &str) -> ContractError {
+    ContractError::new(
+        topic.name(),
+        "chunk_id",
+        format!(
+            "must start with the document_id {document_id} (\"{{document_id}}_{{index}}\"), got {chunk_id}"
+        ),
+    )
 }
 
 impl Payload for DocumentRaw {
@@ -160,14 +173,26 @@ impl Payload for EmbeddingReady {
     }
 }
 
-impl ChunkRef {
+impl<'a> ChunkKeys<'a> {
     /// Decodes and validates the identifying fields of a `chunks.processed` or
     /// `embeddings.ready` value; `topic` names it in errors.
-    pub fn decode(topic: Topic, value: &[u8]) -> Result<Self, ContractError> {
-        let r: ChunkRef = decode_as(topic, value)?;
-        chunk_of_document(topic, &r.chunk_id, &r.document_id)?;
-        non_empty(topic, "company_id", &r.company_id)?;
-        Ok(r)
+    pub fn decode(topic: Topic, value: &'a [u8]) -> Result<Self, ContractError> {
+        let keys: ChunkKeys<'a> = decode_as(topic, value)?;
+        keys.validate(topic)?;
+        Ok(keys)
+    }
+
+    /// The same checks as the typed payloads make on these fields.
+    pub fn validate(&self, topic: Topic) -> Result<(), ContractError> {
+        let t = topic.name();
+        DocumentId::check(&self.document_id)
+            .map_err(|e| ContractError::new(t, "document_id", e))?;
+        let doc =
+            ChunkId::check(&self.chunk_id).map_err(|e| ContractError::new(t, "chunk_id", e))?;
+        if doc != self.document_id {
+            return Err(chunk_mismatch(topic, &self.chunk_id, &self.document_id));
+        }
+        non_empty(topic, "company_id", &self.company_id)
     }
 }
 
@@ -204,7 +229,7 @@ pub fn decode<T: Payload>(value: &[u8]) -> Result<T, ContractError> {
 }
 
 /// Decodes JSON into `T`, turning serde's errors into [`ContractError`]s that name the field.
-fn decode_as<T: DeserializeOwned>(topic: Topic, value: &[u8]) -> Result<T, ContractError> {
+fn decode_as<'de, T: Deserialize<'de>>(topic: Topic, value: &'de [u8]) -> Result<T, ContractError> {
     let topic = topic.name();
     if value.iter().all(u8::is_ascii_whitespace) {
         return Err(ContractError::value(topic, "is empty"));

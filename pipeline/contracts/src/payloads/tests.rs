@@ -140,17 +140,37 @@ fn whole_value_errors() {
 }
 
 #[test]
-fn chunk_ref_skips_text_and_vector() {
+fn chunk_keys_skip_text_and_vector_and_borrow_the_ids() {
     let value = format!(
-        r#"{{"chunk_id":"{DOC}_9","document_id":"{DOC}","company_id":"c1","vector":[1e400,"not even numbers",{{"a":[]}}]}}"#
+        r#"{{"chunk_id":"{DOC}_9","document_id":"{DOC}","company_id":"c\u00f1","vector":[1e400,"not even numbers",{{"a":[]}}]}}"#
     );
     // The vector is not decoded into numbers, so even values that are no f32 pass through.
-    let r = ChunkRef::decode(Topic::EmbeddingsReady, value.as_bytes()).unwrap();
-    assert_eq!(r.chunk_id.index(), 9);
-    let e = ChunkRef::decode(Topic::ChunksProcessed, br#"{"chunk_id":"x"}"#).unwrap_err();
+    let k = ChunkKeys::decode(Topic::EmbeddingsReady, value.as_bytes()).unwrap();
+    assert!(
+        matches!(k.chunk_id, Cow::Borrowed(_)),
+        "no escapes: borrowed"
+    );
+    assert_eq!(k.company_id, "cñ");
+    let e = ChunkKeys::decode(Topic::ChunksProcessed, br#"{"chunk_id":"x"}"#).unwrap_err();
     assert_eq!(
         (e.topic.as_str(), e.field.as_str()),
-        ("chunks.processed", "chunk_id")
+        ("chunks.processed", "document_id")
+    );
+    assert_eq!(e.problem, "is missing");
+    let value = format!(r#"{{"chunk_id":"x","document_id":"{DOC}","company_id":"c"}}"#);
+    let e = ChunkKeys::decode(Topic::ChunksProcessed, value.as_bytes()).unwrap_err();
+    assert_eq!(e.field, "chunk_id");
+    let other = "11111111-2222-3333-4444-555555555555";
+    let value = format!(r#"{{"chunk_id":"{other}_1","document_id":"{DOC}","company_id":"c"}}"#);
+    let e = ChunkKeys::decode(Topic::EmbeddingsReady, value.as_bytes()).unwrap_err();
+    assert_eq!(e.field, "chunk_id");
+    assert!(e.problem.contains("must start with the document_id"), "{e}");
+    let value = format!(r#"{{"chunk_id":"{DOC}_1","document_id":"{DOC}","company_id":""}}"#);
+    assert_eq!(
+        ChunkKeys::decode(Topic::EmbeddingsReady, value.as_bytes())
+            .unwrap_err()
+            .field,
+        "company_id"
     );
 }
 

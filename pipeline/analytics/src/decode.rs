@@ -1,0 +1,377 @@
+//! From input bytes to [`Event`](crate::core::Event) fields, reading only what the job needs.
+//!
+//! - [`decode_value`]: a Kafka value (plain JSON) → [`ChunkKeys`], serde with the vector skipped
+//!   (never turned into numbers) and the ids borrowed.
+//! - [`decode_line`]: a recorded-stream line (kcat `-J` envelope, the value escaped inside
+//!   `"payload"`) → partition, offset, timestamp and keys. A fast scanner handles the common shape
+//!   without unescaping or copying the payload: it walks the envelope, finds the three ids inside
+//!   the escaped value and skips the vector with a byte-class loop. Anything unusual (escapes in
+//!   ids, nested objects, strings in arrays, duplicate keys, missing fields) falls back to the full
+//!   serde path, which also produces the error messages. Both paths give the same result on every
+//!   input the fast one accepts; the fast path checks that arrays hold only number characters
+//!   (digits, `.`, `+`, `-`, `e`, `E`, `,`, blanks) but not each number's grammar.
+
+use atenex_contracts::{ChunkKeys, ContractError, Envelope, Topic};
+use memchr::{memchr, memchr2};
+use std::borrow::Cow;
+
+/// Decodes and validates the ids of an `embeddings.ready` value.
+pub fn decode_value(value: &[u8]) -> Result<ChunkKeys<'_>, ContractError> {
+    ChunkKeys::decode(Topic::EmbeddingsReady, value)
+}
+
+/// A recorded record of the analysed topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineRecord<'a> {
+    pub partition: i32,
+    pub offset: i64,
+    pub ts: i64,
+    pub keys: ChunkKeys<'a>,
+}
+
+/// What a recorded-stream line holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// A record of another topic: ignored.
+    OtherTopic,
+    Record(LineRecord<'a>),
+}
+
+/// Decodes one line (without its `\n`) of a recorded stream; `topic` is the analysed topic.
+/// Errors are reasons, without the line number.
+pub fn decode_line<'a>(line: &'a [u8], topic: &str) -> Result<Line<'a>, String> {
+    if let Some(fast) = fast::line(line, topic) {
+        return fast;
+    }
+    slow_line(line, topic)
+}
+
+/// The reference path: serde all the way (the value is unescaped into a string).
+pub fn slow_line<'a>(line: &[u8], topic: &str) -> Result<Line<'a>, String> {
+    let text = std::str::from_utf8(line).map_err(|e| format!("not UTF-8: {e}"))?;
+    let envelope = Envelope::parse(text.trim())?;
+    if envelope.topic != topic {
+        return Ok(Line::OtherTopic);
+    }
+    record(
+        &envelope.topic,
+        envelope.partition,
+        envelope.offset,
+        envelope.ts,
+        envelope.payload.as_deref().map(str::as_bytes),
+    )
+    .map(|r| {
+        Line::Record(LineRecord {
+            keys: ChunkKeys {
+                chunk_id: Cow::Owned(r.keys.chunk_id.into_owned()),
+                document_id: Cow::Owned(r.keys.document_id.into_owned()),
+                company_id: Cow::Owned(r.keys.company_id.into_owned()),
+            },
+            ..r
+        })
+    })
+}
+
+fn record<'a>(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    ts: Option<i64>,
+    payload: Option<&'a [u8]>,
+) -> Result<LineRecord<'a>, String> {
+    let ts = ts.ok_or_else(|| {
+        format!("{topic} record without a timestamp (no `ts`): its event time is unknown")
+    })?;
+    let payload = payload.ok_or_else(|| format!("{topic} record with a null value"))?;
+    let keys = decode_value(payload).map_err(|e| e.to_string())?;
+    Ok(LineRecord {
+        partition,
+        offset,
+        ts,
+        keys,
+    })
+}
+
+mod fast {
+    use super::*;
+
+    /// `None`: not the common shape; use the slow path.
+    pub fn line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
+        let mut s = Scan { b, i: 0 };
+        let (mut t, mut partition, mut offset, mut ts, mut payload) =
+            (None, None, None, None, None);
+        let mut null_payload = false;
+        s.ws();
+        s.eat(b'{')?;
+        loop {
+            s.ws();
+            let key = s.plain_str()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            match key {
+                "topic" => t = Some(s.plain_str()?),
+                "partition" => partition = Some(i32::try_from(s.int()?).ok()?),
+                "offset" => offset = Some(s.int()?),
+                "ts" => ts = Some(s.int()?),
+                "payload" => {
+                    if s.peek()? == b'n' {
+                        s.literal(b"null")?;
+                        null_payload = true;
+                    } else {
+                        payload = Some(s.raw_str()?);
+                    }
+                }
+                _ => s.skip_value()?,
+            }
+            s.ws();
+            if s.eat(b',').is_none() {
+                s.eat(b'}')?;
+                break;
+            }
+        }
+        s.ws();
+        if s.i != b.len() {
+            return None;
+        }
+        let (t, partition, offset) = (t?, partition?, offset?);
+        if partition < 0 {
+            return None;
+        }
+        if t != topic {
+            return Some(Ok(Line::OtherTopic));
+        }
+        if null_payload || ts.is_none() {
+            return Some(record(t, partition, offset, ts, None::<&[u8]>).map(Line::Record));
+        }
+        let keys = escaped_keys(payload?)?;
+        Some(
+            keys.validate(Topic::EmbeddingsReady)
+                .map_err(|e| e.to_string())
+                .map(|()| {
+                    Line::Record(LineRecord {
+                        partition,
+                        offset,
+                        ts: ts.expect("checked"),
+                        keys,
+                    })
+                }),
+        )
+    }
+
+    /// The three ids from the value as it stands escaped inside the envelope's string.
+    fn escaped_keys(p: &[u8]) -> Option<ChunkKeys<'_>> {
+        let mut s = Scan { b: p, i: 0 };
+        let (mut chunk_id, mut document_id, mut company_id) = (None, None, None);
+        s.ws();
+        s.eat(b'{')?;
+        s.ws();
+        if s.peek()? == b'}' {
+            return None;
+        }
+        loop {
+            s.ws();
+            let key = s.escaped_plain_str()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            let slot = match key {
+                "chunk_id" => Some(&mut chunk_id),
+                "document_id" => Some(&mut document_id),
+                "company_id" => Some(&mut company_id),
+                _ => None,
+            };
+            match slot {
+                Some(slot) => {
+                    if slot.is_some() {
+                        return None; // duplicate key: let serde say so
+                    }
+                    *slot = Some(s.escaped_plain_str()?);
+                }
+                None => s.skip_escaped_value()?,
+            }
+            s.ws();
+            if s.eat(b',').is_none() {
+                s.eat(b'}')?;
+                break;
+            }
+        }
+        s.ws();
+        if s.i != p.len() {
+            return None;
+        }
+        Some(ChunkKeys {
+            chunk_id: Cow::Borrowed(chunk_id?),
+            document_id: Cow::Borrowed(document_id?),
+            company_id: Cow::Borrowed(company_id?),
+        })
+    }
+
+    struct Scan<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    /// Bytes an array of numbers may hold (besides nested brackets).
+    static NUMERIC: [bool; 256] = {
+        let mut t = [false; 256];
+        let ok = b"0123456789.+-eE, \t\r\n";
+        let mut k = 0;
+        while k < ok.len() {
+            t[ok[k] as usize] = true;
+            k += 1;
+        }
+        t
+    };
+
+    impl<'a> Scan<'a> {
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+
+        fn ws(&mut self) {
+            while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
+                self.i += 1;
+            }
+        }
+
+        fn eat(&mut self, c: u8) -> Option<()> {
+            (self.peek()? == c).then(|| self.i += 1)
+        }
+
+        fn literal(&mut self, word: &[u8]) -> Option<()> {
+            self.b[self.i..]
+                .starts_with(word)
+                .then(|| self.i += word.len())
+        }
+
+        /// A string without escapes.
+        fn plain_str(&mut self) -> Option<&'a str> {
+            self.eat(b'"')?;
+            let rest = &self.b[self.i..];
+            let end = memchr2(b'"', b'\\', rest)?;
+            if rest[end] != b'"' {
+                return None;
+            }
+            self.i += end + 1;
+            std::str::from_utf8(&rest[..end]).ok()
+        }
+
+        /// A string's raw bytes, escapes kept.
+        fn raw_str(&mut self) -> Option<&'a [u8]> {
+            self.eat(b'"')?;
+            let start = self.i;
+            loop {
+                let at = self.i + memchr2(b'"', b'\\', &self.b[self.i..])?;
+                if self.b[at] == b'"' {
+                    self.i = at + 1;
+                    return Some(&self.b[start..at]);
+                }
+                self.i = at + 2; // an escape: the next byte is never the end
+            }
+        }
+
+        fn int(&mut self) -> Option<i64> {
+            let start = self.i;
+            if self.peek() == Some(b'-') {
+                self.i += 1;
+            }
+            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                self.i += 1;
+            }
+            std::str::from_utf8(&self.b[start..self.i])
+                .ok()?
+                .parse()
+                .ok()
+        }
+
+        fn skip_value(&mut self) -> Option<()> {
+            match self.peek()? {
+                b'"' => self.raw_str().map(drop),
+                b'[' | b'{' => {
+                    let mut depth = 0usize;
+                    loop {
+                        match self.peek()? {
+                            b'"' => {
+                                self.raw_str()?;
+                                continue;
+                            }
+                            b'[' | b'{' => depth += 1,
+                            b']' | b'}' => {
+                                depth -= 1;
+                                if depth == 0 {
+                                    self.i += 1;
+                                    return Some(());
+                                }
+                            }
+                            _ => {}
+                        }
+                        self.i += 1;
+                    }
+                }
+                _ => {
+                    while self.peek().is_some_and(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')
+                    }) {
+                        self.i += 1;
+                    }
+                    Some(())
+                }
+            }
+        }
+
+        /// Inside an escaped value: `\"text\"` with no other escape in `text`.
+        fn escaped_plain_str(&mut self) -> Option<&'a str> {
+            self.eat(b'\\')?;
+            self.eat(b'"')?;
+            let rest = &self.b[self.i..];
+            let end = memchr(b'\\', rest)?;
+            if rest.get(end + 1) != Some(&b'"') {
+                return None;
+            }
+            self.i += end + 2;
+            std::str::from_utf8(&rest[..end]).ok()
+        }
+
+        /// Inside an escaped value: arrays of numbers, plain strings, numbers, literals.
+        fn skip_escaped_value(&mut self) -> Option<()> {
+            match self.peek()? {
+                b'\\' => self.escaped_plain_str().map(drop),
+                b'[' => {
+                    let mut depth = 0usize;
+                    let b = self.b;
+                    let mut i = self.i;
+                    while i < b.len() {
+                        let c = b[i];
+                        if c == b'[' {
+                            depth += 1;
+                        } else if c == b']' {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.i = i + 1;
+                                return Some(());
+                            }
+                        } else if !NUMERIC[c as usize] {
+                            return None;
+                        }
+                        i += 1;
+                    }
+                    None
+                }
+                b'{' => None,
+                _ => {
+                    let start = self.i;
+                    while self.peek().is_some_and(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')
+                    }) {
+                        self.i += 1;
+                    }
+                    (self.i > start).then_some(())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
