@@ -289,6 +289,22 @@ impl WindowCore {
         self.advance(now, out);
     }
 
+    /// Whether a record at this position was handled before the restart this core was restored
+    /// from (its outputs are already committed).
+    pub fn replays(&self, partition: i32, offset: i64) -> bool {
+        self.partitions
+            .get(&partition)
+            .is_some_and(|p| offset < p.replay_below)
+    }
+
+    /// A record that could not be decoded (it went to a dead-letter topic): it moves the
+    /// partition's position and activity, nothing else.
+    pub fn skip(&mut self, partition: i32, offset: i64, now: i64) {
+        let p = self.partitions.entry(partition).or_default();
+        p.last_active = now;
+        p.next_offset = Some(p.next_offset.map_or(offset + 1, |n| n.max(offset + 1)));
+    }
+
     /// Processing time passed: partitions may have gone idle.
     pub fn on_tick(&mut self, now: i64, out: &mut Vec<Output>) {
         self.advance(now, out);

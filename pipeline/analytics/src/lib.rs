@@ -8,8 +8,10 @@
 //! - [`offline`]: the core over a recorded stream;
 //! - [`live`]: the exactly-once Kafka job.
 
+pub mod bench;
 pub mod core;
 pub mod decode;
+pub mod live;
 pub mod offline;
 pub mod output;
 

@@ -3,6 +3,8 @@
 //! Configuration comes from flags, the environment and a `.env` file in the working directory
 //! (the environment wins over `.env`; flags win over both).
 
+mod analytics;
+mod bench;
 mod broker;
 mod record;
 mod replay;
@@ -54,6 +56,20 @@ enum Command {
     ///
     /// Produces every record of a recorded stream (kcat -J envelopes, e.g. from `atenex record` or `kcat -C -J`) to its topic, key and partition, with its original timestamp (CreateTime) and headers. Missing topics are created, and partitions added, so that every recorded partition exists. The order is planned from --order, --seed, --max-disorder and --duplicates: the same seed always replays the same sequence.
     Replay(replay::ReplayArgs),
+    /// Count chunks per company in event-time windows (the Flink job, done right).
+    ///
+    /// Tumbling windows of --window over event time, with a bounded-out-of-orderness watermark
+    /// (per Kafka partition by default); a window's results are emitted when the watermark passes
+    /// its end, one per company. Late records (their window already fired) and records too far in
+    /// the future are never dropped silently: they go to the late output with the reason.
+    ///
+    /// Offline (--input FILE --output FILE): over a recorded stream (kcat -J envelopes); same input,
+    /// same bytes out. Live (no --input): consumes --topic in --group, produces analytics.flink and
+    /// analytics.late exactly once with Kafka transactions (see docs/analytics.md).
+    Analytics(analytics::AnalyticsArgs),
+    /// Measure the throughput of hot paths on generated data.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Options every long-running subcommand shares.
@@ -117,6 +133,8 @@ fn main() -> ExitCode {
             Command::Topics(cmd) => topics::run(cmd).await,
             Command::Record(args) => record::run(args).await,
             Command::Replay(args) => replay::run(args).await,
+            Command::Analytics(args) => analytics::run(args).await,
+            Command::Bench(cmd) => bench::run(cmd),
         }
     });
     match result {

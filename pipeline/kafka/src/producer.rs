@@ -11,6 +11,8 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer a
 use std::collections::VecDeque;
 use std::time::Duration;
 
+const TXN_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// A record to produce. `partition: None` lets the partitioner choose from the key;
 /// `timestamp: None` lets the producer stamp the current time (CreateTime).
 #[derive(Debug, Clone, Copy)]
@@ -49,19 +51,65 @@ pub struct Producer {
 }
 
 impl Producer {
-    /// An idempotent producer (`acks=all`) configured from `config`; `linger.ms` defaults to 5.
+    /// An idempotent producer (`acks=all`) configured from `config`; `linger.ms` defaults to 5,
+    /// `partitioner` to `murmur2_random` (the Java client's choice for keyed records).
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
         let config = config
             .clone()
             .with("enable.idempotence", "true")
             .with("acks", "all")
             .with_default("linger.ms", "5")
+            // Keys land on the partitions Java clients (Connect, Flink, Spark) would choose.
+            .with_default("partitioner", "murmur2_random")
             .with_default("message.timeout.ms", "120000");
         let inner = config
             .client_config()
             .create()
             .map_err(|e| config.explain(e))?;
         Ok(Self { inner })
+    }
+
+    /// A transactional producer (`transactional.id`), transactions initialised: any earlier
+    /// producer with the same id is fenced and its open transaction aborted.
+    pub fn transactional(config: &KafkaConfig, transactional_id: &str) -> anyhow::Result<Self> {
+        let config = config
+            .clone()
+            .with("transactional.id", transactional_id)
+            .with_default("transaction.timeout.ms", "60000");
+        let producer = Self::new(&config)?;
+        crate::blocking(|| producer.inner.init_transactions(TXN_TIMEOUT))
+            .with_context(|| format!("cannot initialise transactions for {transactional_id}"))?;
+        Ok(producer)
+    }
+
+    pub fn begin(&self) -> anyhow::Result<()> {
+        self.inner
+            .begin_transaction()
+            .context("cannot begin a transaction")
+    }
+
+    /// Adds consumer offsets (with their metadata) to the open transaction.
+    pub fn send_offsets(
+        &self,
+        offsets: &rdkafka::TopicPartitionList,
+        group: &rdkafka::consumer::ConsumerGroupMetadata,
+    ) -> anyhow::Result<()> {
+        crate::blocking(|| {
+            self.inner
+                .send_offsets_to_transaction(offsets, group, TXN_TIMEOUT)
+        })
+        .context("cannot add the consumer offsets to the transaction")
+    }
+
+    /// Commits the open transaction: its records and offsets become visible together.
+    pub fn commit(&self) -> anyhow::Result<()> {
+        crate::blocking(|| self.inner.commit_transaction(TXN_TIMEOUT))
+            .context("cannot commit the transaction")
+    }
+
+    pub fn abort(&self) -> anyhow::Result<()> {
+        crate::blocking(|| self.inner.abort_transaction(TXN_TIMEOUT))
+            .context("cannot abort the transaction")
     }
 
     /// Enqueues `record` (waiting while the local queue is full) and returns the delivery

@@ -1,0 +1,271 @@
+//! `atenex analytics`: offline over a recorded stream (`--input`), or live against Kafka.
+
+use crate::{KafkaArgs, Observability};
+use anyhow::Context as _;
+use atenex_analytics::core::{Settings, WatermarkMode};
+use atenex_analytics::live::{LiveOptions, default_transactional_id};
+use atenex_analytics::offline::{self, OfflineOptions};
+use clap::{Args, ValueEnum};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Args, Debug)]
+pub struct AnalyticsArgs {
+    /// Tumbling window size.
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_WINDOW", default_value = "60s", value_parser = positive_duration)]
+    window: Duration,
+
+    /// Bounded out-of-orderness of the watermark: W = max event time − this − 1 ms.
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_MAX_OUT_OF_ORDERNESS", default_value = "5s", value_parser = humantime::parse_duration)]
+    max_out_of_orderness: Duration,
+
+    /// `per-partition`: one watermark per Kafka partition, the minimum of the active ones wins
+    /// (Flink with a Kafka source). `global`: one watermark over all records (the seed job).
+    #[arg(
+        long,
+        value_enum,
+        env = "ATENEX_ANALYTICS_WATERMARK",
+        default_value = "per-partition"
+    )]
+    watermark: WatermarkArg,
+
+    /// A partition without records for this long (processing time) stops holding the watermark back.
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+
+    /// Records more than this ahead of processing time are not counted and do not move the
+    /// watermark; they go to the late output with reason `future_timestamp`.
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_MAX_FUTURE_SKEW", default_value = "1h", value_parser = humantime::parse_duration)]
+    max_future_skew: Duration,
+
+    /// The topic whose records are counted (other topics of a recorded stream are ignored).
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        env = "ATENEX_ANALYTICS_TOPIC",
+        default_value = "embeddings.ready"
+    )]
+    topic: String,
+
+    /// Offline: a recorded stream (kcat -J envelopes; `-` for stdin). Without it, the job runs live.
+    #[arg(long, value_name = "FILE", requires = "output")]
+    input: Option<PathBuf>,
+
+    /// Offline: where the window results go, one analytics.flink value per line (`-` for stdout).
+    /// Written atomically: on error nothing is left.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    output: Option<PathBuf>,
+
+    /// Offline: where late and future-skewed records go, one JSON object per line.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    late_output: Option<PathBuf>,
+
+    /// Offline: skip malformed lines (counted in the summary) instead of stopping at the first.
+    #[arg(long, requires = "input")]
+    skip_bad_records: bool,
+
+    /// Live: consumer group.
+    #[arg(
+        long,
+        value_name = "GROUP",
+        env = "ATENEX_ANALYTICS_GROUP",
+        default_value = "flink_analytics_consumer"
+    )]
+    group: String,
+
+    /// Live: topic for window results.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        env = "ATENEX_ANALYTICS_OUTPUT_TOPIC",
+        default_value = "analytics.flink"
+    )]
+    output_topic: String,
+
+    /// Live: topic for late and future-skewed records.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        env = "ATENEX_ANALYTICS_LATE_TOPIC",
+        default_value = "analytics.late"
+    )]
+    late_topic: String,
+
+    /// Live: Kafka transactional.id; keep it stable per instance so a restart fences the crashed one
+    /// [default: atenex-analytics-<group>-<hostname>].
+    #[arg(long, value_name = "ID", env = "ATENEX_ANALYTICS_TRANSACTIONAL_ID")]
+    transactional_id: Option<String>,
+
+    /// Live: most records per transaction.
+    #[arg(
+        long,
+        value_name = "N",
+        env = "ATENEX_ANALYTICS_MAX_BATCH",
+        default_value_t = 2000
+    )]
+    max_batch: usize,
+
+    /// Live: stop once every partition reached its end, firing every open window.
+    #[arg(long)]
+    drain: bool,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    #[command(flatten)]
+    observability: Observability,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum WatermarkArg {
+    PerPartition,
+    Global,
+}
+
+fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be longer than 0".to_owned());
+    }
+    Ok(d)
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128 / 4) as i64
+}
+
+impl AnalyticsArgs {
+    fn settings(&self) -> Settings {
+        Settings {
+            window_ms: ms(self.window),
+            out_of_orderness_ms: ms(self.max_out_of_orderness),
+            mode: match self.watermark {
+                WatermarkArg::PerPartition => WatermarkMode::PerPartition,
+                WatermarkArg::Global => WatermarkMode::Global,
+            },
+            idle_timeout_ms: ms(self.idle_timeout),
+            max_future_skew_ms: ms(self.max_future_skew),
+        }
+    }
+}
+
+pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
+    match (&args.input, &args.output) {
+        (Some(input), Some(output)) => run_offline(&args, input, output),
+        _ => run_live(args).await,
+    }
+}
+
+/// Writes `path` through a temporary file renamed into place on success (`-`: stdout).
+fn write_atomically(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
+) -> anyhow::Result<Option<tempfile::NamedTempFile>> {
+    if path.as_os_str() == "-" {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        f(&mut out)?;
+        out.flush()?;
+        return Ok(None);
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    {
+        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
+        f(&mut out)?;
+        out.flush()?;
+    }
+    Ok(Some(tmp))
+}
+
+fn run_offline(args: &AnalyticsArgs, input: &Path, output: &Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let data = if input.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::stdin().lock().read_to_end(&mut v)?;
+        v
+    } else {
+        std::fs::read(input).with_context(|| format!("--input {}: cannot read", input.display()))?
+    };
+    let opts = OfflineOptions {
+        settings: args.settings(),
+        topic: args.topic.clone(),
+        skip_bad_records: args.skip_bad_records,
+    };
+    let mut late_tmp = None;
+    let mut summary = None;
+    let windows_tmp = write_atomically(output, |windows| {
+        match &args.late_output {
+            Some(late_path) => {
+                late_tmp = write_atomically(late_path, |late| {
+                    summary = Some(offline::run(&data, &opts, windows, Some(late))?);
+                    Ok(())
+                })?;
+            }
+            None => summary = Some(offline::run(&data, &opts, windows, None)?),
+        }
+        Ok(())
+    })
+    .map_err(|e| {
+        if e.is::<offline::BadLine>() {
+            e.context(format!("{}: malformed record; nothing was written (--skip-bad-records skips and counts them)", input.display()))
+        } else {
+            e
+        }
+    })?;
+    if let Some(t) = windows_tmp {
+        t.persist(output)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+    }
+    if let (Some(t), Some(p)) = (late_tmp, &args.late_output) {
+        t.persist(p)
+            .with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    let s = summary.expect("set on success");
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "analytics: {} lines, {} {} records ({} of other topics, {} bad skipped) in {secs:.2}s; {} window results ({} chunks counted), {} late, {} future-skewed",
+        s.lines,
+        s.records,
+        args.topic,
+        s.other_topics,
+        s.bad,
+        s.windows,
+        s.counted,
+        s.late,
+        s.future
+    );
+    for (line, reason) in &s.first_bad {
+        eprintln!("  skipped line {line}: {reason}");
+    }
+    Ok(())
+}
+
+async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
+    let shutdown = atenex_kafka::shutdown::on_signals();
+    let health = args.observability.start(&shutdown).await?;
+    let opts = LiveOptions {
+        settings: args.settings(),
+        input_topic: args.topic.clone(),
+        output_topic: args.output_topic.clone(),
+        late_topic: args.late_topic.clone(),
+        transactional_id: args
+            .transactional_id
+            .clone()
+            .unwrap_or_else(|| default_transactional_id(&args.group)),
+        group: args.group.clone(),
+        max_batch: args.max_batch.max(1),
+        max_wait: Duration::from_millis(100),
+        drain: args.drain,
+    };
+    let s = atenex_analytics::live::run(&args.kafka.config(), &opts, shutdown, health).await?;
+    eprintln!(
+        "analytics: {} records in {} transactions; {} window results, {} late, {} dead letters",
+        s.records, s.transactions, s.windows, s.late, s.dead_letters
+    );
+    Ok(())
+}
