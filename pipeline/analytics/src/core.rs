@@ -127,6 +127,18 @@ struct Partition {
     next_offset: Option<i64>,
     /// After a restore: records below this offset were handled before the restart.
     replay_below: i64,
+    /// After a restore, until the partition is back at `replay_below`: its records up to there
+    /// are not all counted again yet, so it must not let the watermark pass the restored one.
+    catching_up: bool,
+}
+
+impl Partition {
+    fn advance_to(&mut self, next: i64) {
+        self.next_offset = Some(self.next_offset.map_or(next, |n| n.max(next)));
+        if next >= self.replay_below {
+            self.catching_up = false;
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -162,6 +174,8 @@ pub struct WindowCore {
     global_max_ts: Option<i64>,
     watermark: Option<i64>,
     windows: BTreeMap<i64, Window>,
+    /// The watermark a restore started from (the cap while partitions catch up).
+    restored_watermark: Option<i64>,
     late: u64,
     future: u64,
 }
@@ -180,6 +194,7 @@ impl WindowCore {
             global_max_ts: None,
             watermark: None,
             windows: BTreeMap::new(),
+            restored_watermark: None,
             late: 0,
             future: 0,
         }
@@ -225,10 +240,7 @@ impl WindowCore {
         let p = self.partitions.entry(ev.partition).or_default();
         p.last_active = now;
         let replay = ev.offset < p.replay_below;
-        p.next_offset = Some(
-            p.next_offset
-                .map_or(ev.offset + 1, |n| n.max(ev.offset + 1)),
-        );
+        p.advance_to(ev.offset + 1);
         // Replayed records were accepted before the restart iff they are within the restored
         // maximum (accepted records are what moved it); the others were future-skewed.
         let replayed_future = replay && p.max_ts.is_none_or(|m| ev.ts > m);
@@ -302,7 +314,7 @@ impl WindowCore {
     pub fn skip(&mut self, partition: i32, offset: i64, now: i64) {
         let p = self.partitions.entry(partition).or_default();
         p.last_active = now;
-        p.next_offset = Some(p.next_offset.map_or(offset + 1, |n| n.max(offset + 1)));
+        p.advance_to(offset + 1);
     }
 
     /// Processing time passed: partitions may have gone idle.
@@ -329,20 +341,29 @@ impl WindowCore {
 
     fn candidate(&self, now: i64) -> Option<i64> {
         let ooo = self.settings.out_of_orderness_ms;
-        match self.settings.mode {
+        let idle = |p: &Partition| now - p.last_active >= self.settings.idle_timeout_ms;
+        let candidate = match self.settings.mode {
             WatermarkMode::Global => self.global_max_ts.map(|m| m.saturating_sub(ooo + 1)),
             WatermarkMode::PerPartition => {
                 let mut min: Option<i64> = None;
-                for p in self.partitions.values() {
-                    if now - p.last_active >= self.settings.idle_timeout_ms {
-                        continue; // idle
-                    }
-                    let w = p.max_ts?.saturating_sub(ooo + 1); // an active partition without data holds back
+                for p in self.partitions.values().filter(|p| !idle(p)) {
+                    // An active partition without data holds the watermark back.
+                    let w = p.max_ts?.saturating_sub(ooo + 1);
                     min = Some(min.map_or(w, |m: i64| m.min(w)));
                 }
                 min
             }
+        };
+        // After a restore, partitions still re-reading what they had handled hold the watermark
+        // at the restored one: windows must not fire before their records are counted again.
+        let catching_up = self
+            .partitions
+            .values()
+            .any(|p| p.catching_up && (self.settings.mode == WatermarkMode::Global || !idle(p)));
+        if catching_up {
+            return candidate.min(self.restored_watermark);
         }
+        candidate
     }
 
     fn advance(&mut self, now: i64, out: &mut Vec<Output>) {
@@ -380,7 +401,9 @@ impl WindowCore {
             .partitions
             .iter()
             .filter_map(|(&partition, p)| {
-                let handled = p.next_offset?;
+                // While catching up after a restore, what was handled before still counts: a
+                // checkpoint taken now must not make those records look new to the next restore.
+                let handled = p.next_offset?.max(p.replay_below);
                 let oldest_open = self
                     .windows
                     .values()
@@ -404,11 +427,13 @@ impl WindowCore {
     /// the records from `resume_offset` on are handled again.
     pub fn restore(&mut self, checkpoint: &Checkpoint, now: i64) {
         self.watermark = checkpoint.watermark;
+        self.restored_watermark = checkpoint.watermark;
         for c in &checkpoint.partitions {
             let p = self.partitions.entry(c.partition).or_default();
             p.last_active = now;
             p.max_ts = c.max_ts;
             p.replay_below = c.handled_offset;
+            p.catching_up = c.resume_offset < c.handled_offset;
             if let Some(m) = c.max_ts {
                 self.global_max_ts = Some(self.global_max_ts.map_or(m, |g| g.max(m)));
             }

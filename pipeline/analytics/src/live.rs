@@ -82,7 +82,20 @@ struct JobContext {
     events: Mutex<Vec<RebalanceEvent>>,
 }
 
-impl ClientContext for JobContext {}
+impl ClientContext for JobContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // End of partition is how --drain knows it is done, not an error.
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            tracing::debug!(reason, "end of partition");
+        } else {
+            tracing::error!(error = %error, reason, "Kafka client error");
+        }
+    }
+}
 
 impl ConsumerContext for JobContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

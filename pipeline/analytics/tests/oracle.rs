@@ -3,7 +3,8 @@
 //! checkpoint/restore path against an uninterrupted run.
 
 use atenex_analytics::core::{
-    Event, LateReason, Output, Settings, WatermarkMode, WindowCore, window_start,
+    Checkpoint, Event, LateReason, Output, PartitionCheckpoint, Settings, WatermarkMode,
+    WindowCore, window_start,
 };
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -186,8 +187,119 @@ fn split(recs: &[Rec], out: &[Output]) -> (Windows, Lates) {
     (windows, lates)
 }
 
+/// Per-partition disorder below the watermark delay, no idleness, no future timestamps: no
+/// record can be late, whatever the interleaving of partitions (as in the live crash test).
+fn orderly_stream() -> impl Strategy<Value = Vec<Rec>> {
+    proptest::collection::vec((0i32..3, 0i64..3, 0i64..3, 0usize..4), 0..200).prop_map(|steps| {
+        let mut offsets = [0i64; 3];
+        let mut clock = 1_700_000_000_000i64;
+        steps
+            .into_iter()
+            .map(|(partition, advance, back, company)| {
+                clock += advance * 1_000;
+                let p = partition as usize;
+                offsets[p] += 1;
+                Rec {
+                    partition,
+                    offset: offsets[p] - 1,
+                    ts: clock - back * 1_000,
+                    company: format!("c{company}"),
+                    now: clock,
+                }
+            })
+            .collect()
+    })
+}
+
+/// A random merge of `recs` that keeps each partition's order (a consumer's fetch order).
+fn interleave(recs: Vec<Rec>, mut seed: u64) -> Vec<Rec> {
+    let mut queues: BTreeMap<i32, std::collections::VecDeque<Rec>> = BTreeMap::new();
+    for r in recs {
+        queues.entry(r.partition).or_default().push_back(r);
+    }
+    let mut out = Vec::new();
+    while queues.values().any(|q| !q.is_empty()) {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let live: Vec<i32> = queues
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(p, _)| *p)
+            .collect();
+        let p = live[(seed >> 33) as usize % live.len()];
+        out.push(queues.get_mut(&p).unwrap().pop_front().unwrap());
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// As the live job runs: every record is a committed transaction; at each crash point the
+    /// state is lost and restored from what Kafka keeps — per partition, the last committed offset
+    /// and metadata (a transaction commits only the partitions the process has handled) — and the
+    /// consumer re-reads each partition from its committed offset, in any interleaving.
+    /// Crashes may hit while partitions are still catching up from the previous one.
+    #[test]
+    fn restarts_with_any_fetch_interleaving_give_the_same_windows(
+        recs in orderly_stream(),
+        crashes in proptest::collection::vec(0usize..120, 0..4),
+        seed in any::<u64>(),
+    ) {
+        let s = Settings { window_ms: 10_000, out_of_orderness_ms: 5_000, mode: WatermarkMode::PerPartition, idle_timeout_ms: i64::MAX / 4, max_future_skew_ms: 3_600_000 };
+        // As live: every partition is assigned from the start (and holds the watermark back until
+        // it has data), so a partition first seen late cannot find its windows fired.
+        let assigned = |c: &mut WindowCore| (0..3).for_each(|p| c.assign(p, 0));
+        let mut whole = Vec::new();
+        let mut core = WindowCore::new(s);
+        assigned(&mut core);
+        run(&mut core, &recs, &mut whole);
+        core.finish(&mut whole);
+        prop_assert!(whole.iter().all(|o| matches!(o, Output::Window(_))), "no late records by construction");
+
+        // What Kafka keeps per partition: (resume offset, metadata).
+        let mut kept: BTreeMap<i32, PartitionCheckpoint> = BTreeMap::new();
+        let mut kept_wm: BTreeMap<i32, Option<i64>> = BTreeMap::new();
+        let mut committed = Vec::new();
+        let mut core = WindowCore::new(s);
+        assigned(&mut core);
+        let mut seed = seed;
+        let mut crashes = crashes.into_iter();
+        let mut next_crash = crashes.next();
+        loop {
+            let from = |p: i32| kept.get(&p).map_or(0, |c| c.resume_offset);
+            let pending: Vec<Rec> = recs.iter().filter(|r| r.offset >= from(r.partition)).cloned().collect();
+            seed = seed.wrapping_add(1);
+            let mut crashed = false;
+            for r in interleave(pending, seed) {
+                if next_crash == Some(0) {
+                    crashed = true;
+                    break;
+                }
+                core.handle(&event(&r), r.now, &mut committed);
+                let cp = core.checkpoint();
+                for p in cp.partitions {
+                    kept_wm.insert(p.partition, cp.watermark);
+                    kept.insert(p.partition, p);
+                }
+                next_crash = next_crash.map(|n| n - 1);
+            }
+            if !crashed {
+                break;
+            }
+            next_crash = crashes.next();
+            let restored = Checkpoint {
+                watermark: kept_wm.values().copied().max().flatten(),
+                partitions: kept.values().copied().collect(),
+            };
+            core = WindowCore::new(s);
+            core.restore(&restored, 0);
+            assigned(&mut core);
+        }
+        core.finish(&mut committed);
+        prop_assert_eq!(committed, whole);
+    }
 
     #[test]
     fn the_core_agrees_with_the_oracle(s in settings(), recs in stream()) {

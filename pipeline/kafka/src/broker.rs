@@ -311,6 +311,9 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
+# Replays carry their recorded timestamps, often older than the default 7-day retention, which
+# would delete them 30 s after start: keep everything.
+log.retention.ms=-1
 ",
         log_dir.display()
     )

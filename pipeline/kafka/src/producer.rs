@@ -75,7 +75,9 @@ impl Producer {
         let config = config
             .clone()
             .with("transactional.id", transactional_id)
-            .with_default("transaction.timeout.ms", "60000");
+            .with_default("transaction.timeout.ms", "60000")
+            // librdkafka requires message.timeout.ms <= transaction.timeout.ms.
+            .with_default("message.timeout.ms", "60000");
         let producer = Self::new(&config)?;
         crate::blocking(|| producer.inner.init_transactions(TXN_TIMEOUT))
             .with_context(|| format!("cannot initialise transactions for {transactional_id}"))?;

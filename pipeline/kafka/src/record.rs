@@ -58,6 +58,8 @@ pub async fn record<W: Write>(
         )
         .with("enable.auto.commit", "false")
         .with("enable.partition.eof", "true")
+        // What committed transactions wrote, as kcat shows by default.
+        .with_default("isolation.level", "read_committed")
         .with("allow.auto.create.topics", "false");
     let consumer: StreamConsumer = config
         .client_config()

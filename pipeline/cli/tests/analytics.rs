@@ -1,0 +1,349 @@
+//! `atenex analytics`, offline and live.
+
+mod common;
+use atenex_analytics::bench::{StreamSpec, generate};
+use atenex_contracts::{AnalyticsWindow, Envelope, EnvelopeReader, EnvelopeWriter, decode};
+use atenex_kafka::admin::{TopicSpec, create_topics};
+use atenex_kafka::record::{RecordOptions, Stop, record};
+use atenex_kafka::replay::{ReplayOptions, replay};
+use atenex_kafka::testing::{self, unique};
+use common::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+const A: &str = "3f1c2a9e-8d4b-4e7a-9c1d-2b5e6f7a8b9c";
+const B: &str = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d";
+
+fn window(start: &str, end: &str, company: &str, n: u64) -> String {
+    format!(
+        r#"{{"window_start":"{start}","window_end":"{end}","company_id":"{company}","chunk_count":{n}}}"#
+    )
+}
+
+/// fixtures/streams/analytics-late.jsonl, worked by hand (docs/analytics.md walks through it).
+#[test]
+fn offline_windows_late_and_future_records_of_the_worked_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let (w, l) = (dir.path().join("w.jsonl"), dir.path().join("l.jsonl"));
+    let out = atenex()
+        .args(["analytics", "--input"])
+        .arg(fixture("streams/analytics-late.jsonl"))
+        .arg("--output")
+        .arg(&w)
+        .arg("--late-output")
+        .arg(&l)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok(&out).stderr).into_owned();
+    assert!(
+        stderr.contains("11 lines, 9 embeddings.ready records (1 of other topics, 0 bad skipped)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("5 window results (7 chunks counted), 1 late, 1 future-skewed"),
+        "{stderr}"
+    );
+    let expected = [
+        window("2025-11-27T23:00:00Z", "2025-11-27T23:01:00Z", A, 2),
+        window("2025-11-27T23:00:00Z", "2025-11-27T23:01:00Z", B, 1),
+        window("2025-11-27T23:01:00Z", "2025-11-27T23:02:00Z", A, 2),
+        window("2025-11-27T23:01:00Z", "2025-11-27T23:02:00Z", B, 1),
+        window("2025-11-27T23:02:00Z", "2025-11-27T23:03:00Z", A, 1),
+    ];
+    let windows = std::fs::read_to_string(&w).unwrap();
+    assert_eq!(windows, expected.join("\n") + "\n");
+    let late: Vec<serde_json::Value> = std::fs::read_to_string(&l)
+        .unwrap()
+        .lines()
+        .map(|x| serde_json::from_str(x).unwrap())
+        .collect();
+    assert_eq!(late.len(), 2);
+    assert_eq!(late[0]["reason"], "late");
+    assert_eq!(late[0]["ts"], 1_764_284_430_000i64);
+    assert_eq!(late[0]["window_start"], "2025-11-27T23:00:00Z");
+    assert_eq!(late[0]["watermark"], "2025-11-27T23:01:00.999Z");
+    assert_eq!(
+        (late[0]["partition"].as_i64(), late[0]["offset"].as_i64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(late[1]["reason"], "future_timestamp");
+    assert_eq!(late[1]["window_start"], "2025-11-28T09:00:00Z");
+
+    // Same input, same bytes; the seed job's global watermark makes more records late.
+    let again = atenex()
+        .args(["analytics", "--output", "-", "--input"])
+        .arg(fixture("streams/analytics-late.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(ok(&again).stdout.clone()).unwrap(),
+        windows
+    );
+    let global = atenex()
+        .args([
+            "analytics",
+            "--watermark",
+            "global",
+            "--output",
+            "-",
+            "--input",
+        ])
+        .arg(fixture("streams/analytics-late.jsonl"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&ok(&global).stderr).into_owned();
+    assert!(
+        stderr.contains("2 late"),
+        "with one watermark, p1's 30 s record is late once p0 reached 61 s: {stderr}"
+    );
+}
+
+#[test]
+fn offline_bad_lines_stop_the_run_or_are_skipped_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let good = std::fs::read_to_string(fixture("streams/analytics-late.jsonl")).unwrap();
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(2, r#"{"topic":"embeddings.ready","partition":0,"offset":9,"ts":1,"key":null,"payload":"{\"chunk_id\":\"x\"}"}"#);
+    lines.insert(5, "not json");
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let output = dir.path().join("w.jsonl");
+    let out = atenex()
+        .args(["analytics", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("line 3: embeddings.ready: field `document_id`: is missing"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    assert!(!output.exists(), "no partial output");
+
+    let out = atenex()
+        .args(["analytics", "--skip-bad-records", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&ok(&out).stderr).into_owned();
+    assert!(err.contains("2 bad skipped"), "{err}");
+    assert!(
+        err.contains("skipped line 3: embeddings.ready: field `document_id`: is missing"),
+        "{err}"
+    );
+    assert!(err.contains("skipped line 6: not a JSON object"), "{err}");
+    assert_eq!(std::fs::read_to_string(&output).unwrap().lines().count(), 5);
+}
+
+#[test]
+fn offline_empty_input_writes_an_empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("empty.jsonl"), dir.path().join("w.jsonl"));
+    std::fs::write(&input, "").unwrap();
+    let out = atenex()
+        .args(["analytics", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert_eq!(std::fs::read(&output).unwrap(), b"");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn record_topic(rt: &tokio::runtime::Runtime, topic: &str) -> Vec<Envelope> {
+    let mut w = EnvelopeWriter::new(Vec::new());
+    let opts = RecordOptions {
+        topics: vec![topic.to_owned()],
+        from_beginning: true,
+        stop: Stop::AtEnd,
+    };
+    rt.block_on(record(
+        &testing::config(),
+        &opts,
+        &mut w,
+        CancellationToken::new(),
+    ))
+    .unwrap();
+    EnvelopeReader::new(&w.into_inner()[..])
+        .map(Result::unwrap)
+        .collect()
+}
+
+struct Live {
+    input: String,
+    group: String,
+    output: String,
+    late: String,
+}
+
+impl Live {
+    /// Its output topics are created first, as `atenex topics create` does in production.
+    fn new(rt: &tokio::runtime::Runtime, input: &str, name: &str) -> Self {
+        let live = Self {
+            input: input.to_owned(),
+            group: unique(name),
+            output: unique(&format!("{name}-out")),
+            late: unique(&format!("{name}-late")),
+        };
+        let specs: Vec<TopicSpec> = [&live.output, &live.late]
+            .map(|t| TopicSpec {
+                name: t.clone(),
+                partitions: 2,
+                replication: None,
+            })
+            .to_vec();
+        rt.block_on(create_topics(&testing::config(), &specs))
+            .unwrap();
+        live
+    }
+
+    fn command(&self, drain: bool) -> std::process::Command {
+        let mut c = atenex();
+        c.args([
+            "analytics",
+            "--bootstrap-servers",
+            testing::bootstrap(),
+            "--topic",
+            &self.input,
+            "--group",
+            &self.group,
+        ])
+        .args([
+            "--output-topic",
+            &self.output,
+            "--late-topic",
+            &self.late,
+            "--max-batch",
+            "150",
+        ])
+        .args(["--transactional-id", &format!("{}-tx", self.group)])
+        // Static membership: a restarted instance takes its partitions back at once.
+        .env(
+            "KAFKA_GROUP_INSTANCE_ID",
+            format!("{}-instance", self.group),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+        if drain {
+            c.arg("--drain");
+        }
+        c
+    }
+
+    fn drain(&self) {
+        let mut child = self.command(true).spawn().unwrap();
+        assert!(
+            wait_exit(&mut child, Duration::from_secs(180)).success(),
+            "--drain exits 0"
+        );
+    }
+}
+
+fn windows_of(records: &[Envelope]) -> Vec<AnalyticsWindow> {
+    records
+        .iter()
+        .map(|r| decode::<AnalyticsWindow>(r.payload.as_deref().unwrap().as_bytes()).unwrap())
+        .collect()
+}
+
+/// The acceptance test of exactly-once: a stream through the test broker, the job SIGKILLed at 20
+/// seeded random points and restarted each time, gives the same analytics.flink records, in the
+/// same order, as a run without crashes; dead letters are written once per run.
+#[test]
+fn live_results_survive_20_kills_exactly_once() {
+    let rt = runtime();
+    let input = unique("emb");
+    let spec = StreamSpec {
+        records: 6_000,
+        dims: 4,
+        companies: 7,
+        partitions: 3,
+        disorder_ms: 4_000,
+        seed: 11,
+    };
+    let mut records: Vec<Envelope> = EnvelopeReader::new(&generate(&spec)[..])
+        .map(Result::unwrap)
+        .collect();
+    for r in &mut records {
+        r.topic = input.clone();
+    }
+    // Three malformed values among them.
+    for (i, bad) in [
+        (100, "{\"chunk_id\":1}"),
+        (2_500, "not json"),
+        (5_000, "{}"),
+    ] {
+        records[i].payload = Some(bad.to_owned());
+    }
+    rt.block_on(replay(
+        &testing::config(),
+        &records,
+        &ReplayOptions::default(),
+        CancellationToken::new(),
+        |_| {},
+    ))
+    .unwrap();
+
+    let reference = Live::new(&rt, &input, "ref");
+    reference.drain();
+    let expected = windows_of(&record_topic(&rt, &reference.output));
+    let total: u64 = expected.iter().map(|w| w.chunk_count).sum();
+    assert_eq!(
+        total,
+        6_000 - 3,
+        "every good record counted once (disorder within the watermark delay)"
+    );
+    assert!(record_topic(&rt, &reference.late).is_empty());
+
+    let crashy = Live::new(&rt, &input, "crash");
+    let mut rng = ChaCha8Rng::seed_from_u64(2026);
+    for _ in 0..20 {
+        let mut child = crashy.command(false).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(rng.random_range(300..2_500)));
+        signal(&child, "-KILL");
+        child.wait().unwrap();
+    }
+    crashy.drain();
+    let got = windows_of(&record_topic(&rt, &crashy.output));
+    assert_eq!(
+        got, expected,
+        "same window results, same order, none missing, none repeated"
+    );
+    assert!(record_topic(&rt, &crashy.late).is_empty());
+    let dead = record_topic(&rt, &format!("{input}.dlq"));
+    let sources: Vec<String> = dead
+        .iter()
+        .map(|d| {
+            let h = |n| d.header(n).unwrap_or("?").to_owned();
+            format!("{}@{}", h("dlq.source.partition"), h("dlq.source.offset"))
+        })
+        .collect();
+    assert_eq!(
+        dead.len(),
+        6,
+        "3 dead letters per run, each written once: {sources:?}"
+    );
+    assert!(
+        dead.iter()
+            .all(|d| d.header("dlq.stage") == Some("analytics"))
+    );
+}
