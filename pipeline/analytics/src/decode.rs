@@ -12,7 +12,7 @@
 //!   (digits, `.`, `+`, `-`, `e`, `E`, `,`, blanks) but not each number's grammar.
 
 use atenex_contracts::{ChunkKeys, ContractError, Envelope, Topic};
-use memchr::{memchr, memchr2};
+use memchr::memchr2;
 use std::borrow::Cow;
 
 /// Decodes and validates the ids of an `embeddings.ready` value.
@@ -100,24 +100,30 @@ mod fast {
         let mut s = Scan { b, i: 0 };
         let (mut t, mut partition, mut offset, mut ts, mut payload) =
             (None, None, None, None, None);
+        let mut keys = None;
         let mut null_payload = false;
         s.ws();
         s.eat(b'{')?;
         loop {
             s.ws();
-            let key = s.plain_str()?;
+            let key = s.plain_bytes()?;
             s.ws();
             s.eat(b':')?;
             s.ws();
             match key {
-                "topic" => t = Some(s.plain_str()?),
-                "partition" => partition = Some(i32::try_from(s.int()?).ok()?),
-                "offset" => offset = Some(s.int()?),
-                "ts" => ts = Some(s.int()?),
-                "payload" => {
+                b"topic" => t = Some(s.plain_str()?),
+                b"partition" => partition = Some(i32::try_from(s.int()?).ok()?),
+                b"offset" => offset = Some(s.int()?),
+                b"ts" => ts = Some(s.int()?),
+                b"payload" => {
                     if s.peek()? == b'n' {
                         s.literal(b"null")?;
                         null_payload = true;
+                    } else if t == Some(topic) {
+                        // The usual order (topic first): read the ids in place, no second pass.
+                        s.eat(b'"')?;
+                        keys = Some(escaped_keys(&mut s)?);
+                        s.eat(b'"')?;
                     } else {
                         payload = Some(s.raw_str()?);
                     }
@@ -144,7 +150,19 @@ mod fast {
         if null_payload || ts.is_none() {
             return Some(record(t, partition, offset, ts, None::<&[u8]>).map(Line::Record));
         }
-        let keys = escaped_keys(payload?)?;
+        let keys = match keys {
+            Some(k) => k,
+            None => {
+                let p = payload?;
+                let mut inner = Scan { b: p, i: 0 };
+                let k = escaped_keys(&mut inner)?;
+                inner.ws();
+                if inner.i != p.len() {
+                    return None;
+                }
+                k
+            }
+        };
         Some(
             keys.validate(Topic::EmbeddingsReady)
                 .map_err(|e| e.to_string())
@@ -159,9 +177,9 @@ mod fast {
         )
     }
 
-    /// The three ids from the value as it stands escaped inside the envelope's string.
-    fn escaped_keys(p: &[u8]) -> Option<ChunkKeys<'_>> {
-        let mut s = Scan { b: p, i: 0 };
+    /// The three ids from the value as it stands escaped inside the envelope's string, from the
+    /// scanner's position to the end of the value's object.
+    fn escaped_keys<'a>(s: &mut Scan<'a>) -> Option<ChunkKeys<'a>> {
         let (mut chunk_id, mut document_id, mut company_id) = (None, None, None);
         s.ws();
         s.eat(b'{')?;
@@ -171,14 +189,14 @@ mod fast {
         }
         loop {
             s.ws();
-            let key = s.escaped_plain_str()?;
+            let key = s.escaped_plain_bytes()?;
             s.ws();
             s.eat(b':')?;
             s.ws();
             let slot = match key {
-                "chunk_id" => Some(&mut chunk_id),
-                "document_id" => Some(&mut document_id),
-                "company_id" => Some(&mut company_id),
+                b"chunk_id" => Some(&mut chunk_id),
+                b"document_id" => Some(&mut document_id),
+                b"company_id" => Some(&mut company_id),
                 _ => None,
             };
             match slot {
@@ -195,10 +213,6 @@ mod fast {
                 s.eat(b'}')?;
                 break;
             }
-        }
-        s.ws();
-        if s.i != p.len() {
-            return None;
         }
         Some(ChunkKeys {
             chunk_id: Cow::Borrowed(chunk_id?),
@@ -245,16 +259,21 @@ mod fast {
                 .then(|| self.i += word.len())
         }
 
-        /// A string without escapes.
-        fn plain_str(&mut self) -> Option<&'a str> {
+        /// A string without escapes, as bytes (short: a plain loop beats memchr's set-up).
+        fn plain_bytes(&mut self) -> Option<&'a [u8]> {
             self.eat(b'"')?;
             let rest = &self.b[self.i..];
-            let end = memchr2(b'"', b'\\', rest)?;
+            let end = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
             if rest[end] != b'"' {
                 return None;
             }
             self.i += end + 1;
-            std::str::from_utf8(&rest[..end]).ok()
+            Some(&rest[..end])
+        }
+
+        /// A string without escapes.
+        fn plain_str(&mut self) -> Option<&'a str> {
+            std::str::from_utf8(self.plain_bytes()?).ok()
         }
 
         /// A string's raw bytes, escapes kept.
@@ -271,18 +290,21 @@ mod fast {
             }
         }
 
+        /// A JSON integer (no leading zeros, no fraction or exponent: those go the slow way).
         fn int(&mut self) -> Option<i64> {
+            let negative = self.eat(b'-').is_some();
             let start = self.i;
-            if self.peek() == Some(b'-') {
+            let mut v: i64 = 0;
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                // Accumulated negatively so that i64::MIN fits.
+                v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
                 self.i += 1;
             }
-            while self.peek().is_some_and(|c| c.is_ascii_digit()) {
-                self.i += 1;
+            let digits = self.i - start;
+            if digits == 0 || (digits > 1 && self.b[start] == b'0') {
+                return None;
             }
-            std::str::from_utf8(&self.b[start..self.i])
-                .ok()?
-                .parse()
-                .ok()
+            if negative { Some(v) } else { v.checked_neg() }
         }
 
         fn skip_value(&mut self) -> Option<()> {
@@ -320,23 +342,28 @@ mod fast {
             }
         }
 
-        /// Inside an escaped value: `\"text\"` with no other escape in `text`.
-        fn escaped_plain_str(&mut self) -> Option<&'a str> {
+        /// Inside an escaped value: `\"text\"` with no other escape in `text`, as bytes.
+        fn escaped_plain_bytes(&mut self) -> Option<&'a [u8]> {
             self.eat(b'\\')?;
             self.eat(b'"')?;
             let rest = &self.b[self.i..];
-            let end = memchr(b'\\', rest)?;
+            let end = rest.iter().position(|&c| c == b'\\')?;
             if rest.get(end + 1) != Some(&b'"') {
                 return None;
             }
             self.i += end + 2;
-            std::str::from_utf8(&rest[..end]).ok()
+            Some(&rest[..end])
+        }
+
+        /// Inside an escaped value: `\"text\"` with no other escape in `text`.
+        fn escaped_plain_str(&mut self) -> Option<&'a str> {
+            std::str::from_utf8(self.escaped_plain_bytes()?).ok()
         }
 
         /// Inside an escaped value: arrays of numbers, plain strings, numbers, literals.
         fn skip_escaped_value(&mut self) -> Option<()> {
             match self.peek()? {
-                b'\\' => self.escaped_plain_str().map(drop),
+                b'\\' => self.escaped_plain_bytes().map(drop),
                 b'[' => {
                     let mut depth = 0usize;
                     let b = self.b;

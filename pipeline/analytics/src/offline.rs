@@ -85,7 +85,8 @@ pub fn run(
     mut late: Option<&mut dyn Write>,
 ) -> anyhow::Result<OfflineSummary> {
     let mut summary = OfflineSummary::default();
-    let mut records: Vec<LineRecord<'_>> = Vec::new();
+    let mut records: Vec<LineRecord<'_>> =
+        Vec::with_capacity(memchr::memchr_iter(b'\n', input).count() + 1);
     let mut rest = input;
     while !rest.is_empty() {
         let (line, next) = match memchr(b'\n', rest) {

@@ -79,7 +79,9 @@ fn settings() -> impl Strategy<Value = Settings> {
 type Windows = Vec<(i64, String, u64)>;
 type Lates = Vec<(usize, LateReason, Option<i64>)>;
 
-/// Straight from the definitions, recomputing everything from the prefix at each step.
+/// Straight from the definitions, recomputing everything from the prefix at each step (index
+/// loops on purpose: they read as the definitions do).
+#[allow(clippy::needless_range_loop)]
 fn oracle(s: &Settings, recs: &[Rec]) -> (Windows, Lates) {
     let mut w: Option<i64> = None;
     let mut lates = Vec::new();

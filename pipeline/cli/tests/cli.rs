@@ -1,11 +1,10 @@
 //! The `atenex` binary as users run it.
 
+use atenex_contracts::Envelope;
 use atenex_contracts::envelope::by_partition;
-use atenex_contracts::{Envelope, EnvelopeReader};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;

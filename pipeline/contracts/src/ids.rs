@@ -83,6 +83,11 @@ impl ChunkId {
         Ok(Self(text.to_owned()))
     }
 
+    /// Checks a chunk index (the part after the last `_`).
+    pub fn check_index(index: &str) -> Result<u32, String> {
+        parse_index(index)
+    }
+
     /// Checks `text` without keeping it; returns its document part (no allocation on success).
     pub fn check(text: &str) -> Result<&str, String> {
         let Some((doc, index)) = text.rsplit_once('_') else {

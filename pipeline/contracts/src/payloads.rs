@@ -187,10 +187,19 @@ impl<'a> ChunkKeys<'a> {
         let t = topic.name();
         DocumentId::check(&self.document_id)
             .map_err(|e| ContractError::new(t, "document_id", e))?;
-        let doc =
-            ChunkId::check(&self.chunk_id).map_err(|e| ContractError::new(t, "chunk_id", e))?;
-        if doc != self.document_id {
-            return Err(chunk_mismatch(topic, &self.chunk_id, &self.document_id));
+        // The common case: the chunk id is the document id, `_` and an index; the document part
+        // is then known to be a valid UUID without parsing it again.
+        let quick = self
+            .chunk_id
+            .strip_prefix(&*self.document_id)
+            .and_then(|rest| rest.strip_prefix('_'))
+            .is_some_and(|index| ChunkId::check_index(index).is_ok());
+        if !quick {
+            let doc =
+                ChunkId::check(&self.chunk_id).map_err(|e| ContractError::new(t, "chunk_id", e))?;
+            if doc != self.document_id {
+                return Err(chunk_mismatch(topic, &self.chunk_id, &self.document_id));
+            }
         }
         non_empty(topic, "company_id", &self.company_id)
     }

@@ -111,7 +111,20 @@ pub fn ensure_jars(cache_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(free_ports::<1>()?[0])
+}
+
+/// `N` distinct free TCP ports on 127.0.0.1 (held open together while chosen, so that the
+/// system cannot hand out the same one twice).
+pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0u16; N];
+    for (p, l) in ports.iter_mut().zip(&listeners) {
+        *p = l.local_addr()?.port();
+    }
+    Ok(ports)
 }
 
 /// A running single-node KRaft broker (a child JVM). Stopped on drop.
@@ -129,10 +142,10 @@ impl JvmBroker {
     pub fn start(opts: &BrokerOptions) -> anyhow::Result<Self> {
         let libs = ensure_jars(&opts.cache_dir)?;
         let mut listen = opts.listen;
+        let [client_port, controller_port] = free_ports::<2>()?;
         if listen.port() == 0 {
-            listen.set_port(free_port()?);
+            listen.set_port(client_port);
         }
-        let controller_port = free_port()?;
         let (data_dir, remove_data_dir) = match &opts.data_dir {
             Some(d) => (d.clone(), false),
             None => (scratch_dir()?, true),

@@ -260,8 +260,8 @@ fn empty_input_emits_nothing() {
 fn duplicates_are_counted_twice_as_flink_does() {
     let mut c = core(WatermarkMode::PerPartition);
     let mut out = vec![];
-    c.handle(&ev(0, 0, 1 * S, "a"), 0, &mut out);
-    c.handle(&ev(0, 1, 1 * S, "a"), 0, &mut out);
+    c.handle(&ev(0, 0, S, "a"), 0, &mut out);
+    c.handle(&ev(0, 1, S, "a"), 0, &mut out);
     c.finish(&mut out);
     assert_eq!(windows(&out), vec![(0, "a", 2)]);
 }
@@ -272,7 +272,7 @@ fn results_of_one_firing_are_ordered_by_window_start_then_company() {
     let mut out = vec![];
     for (i, (ts, company)) in [
         (61 * S, "b"),
-        (1 * S, "c"),
+        (S, "c"),
         (62 * S, "a"),
         (2 * S, "a"),
         (3 * S, "c"),
@@ -293,7 +293,7 @@ fn results_of_one_firing_are_ordered_by_window_start_then_company() {
 fn checkpoint_resume_offset_is_the_oldest_record_of_an_open_window() {
     let mut c = core(WatermarkMode::PerPartition);
     let mut out = vec![];
-    c.handle(&ev(0, 10, 1 * S, "a"), 0, &mut out);
+    c.handle(&ev(0, 10, S, "a"), 0, &mut out);
     c.handle(&ev(0, 11, 70 * S, "a"), 0, &mut out); // fires [0,60)
     c.handle(&ev(1, 5, 71 * S, "a"), 0, &mut out);
     c.handle(&ev(0, 12, 72 * S, "a"), 0, &mut out);

@@ -157,3 +157,19 @@ proptest! {
         prop_assert_eq!(decode_line(&line, T), slow);
     }
 }
+
+#[test]
+fn generated_bench_lines_take_the_fast_path() {
+    let data = crate::bench::generate(&crate::bench::StreamSpec {
+        records: 50,
+        dims: 8,
+        ..Default::default()
+    });
+    for line in data.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        assert!(
+            fast::line(line, T).is_some_and(|r| r.is_ok()),
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}
