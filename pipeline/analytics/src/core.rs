@@ -176,6 +176,8 @@ pub struct WindowCore {
     windows: BTreeMap<i64, Window>,
     /// The watermark a restore started from (the cap while partitions catch up).
     restored_watermark: Option<i64>,
+    /// Before this processing time no partition can go idle (a cache of `next_deadline`).
+    idle_check_at: i64,
     late: u64,
     future: u64,
 }
@@ -195,6 +197,7 @@ impl WindowCore {
             watermark: None,
             windows: BTreeMap::new(),
             restored_watermark: None,
+            idle_check_at: i64::MIN,
             late: 0,
             future: 0,
         }
@@ -240,7 +243,9 @@ impl WindowCore {
         let p = self.partitions.entry(ev.partition).or_default();
         p.last_active = now;
         let replay = ev.offset < p.replay_below;
+        let was_catching_up = p.catching_up;
         p.advance_to(ev.offset + 1);
+        let caught_up = was_catching_up && !p.catching_up;
         // Replayed records were accepted before the restart iff they are within the restored
         // maximum (accepted records are what moved it); the others were future-skewed.
         let replayed_future = replay && p.max_ts.is_none_or(|m| ev.ts > m);
@@ -296,9 +301,13 @@ impl WindowCore {
             .partitions
             .get_mut(&ev.partition)
             .expect("inserted above");
+        let raised = p.max_ts.is_none_or(|m| ev.ts > m);
         p.max_ts = Some(p.max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
         self.global_max_ts = Some(self.global_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
-        self.advance(now, out);
+        // The watermark can only move if a maximum rose or a partition may have gone idle.
+        if raised || caught_up || now >= self.idle_check_at {
+            self.advance(now, out);
+        }
     }
 
     /// Whether a record at this position was handled before the restart this core was restored
@@ -367,6 +376,7 @@ impl WindowCore {
     }
 
     fn advance(&mut self, now: i64, out: &mut Vec<Output>) {
+        self.idle_check_at = self.next_deadline(now).unwrap_or(i64::MAX);
         if let Some(c) = self.candidate(now)
             && self.watermark.is_none_or(|w| c > w)
         {
