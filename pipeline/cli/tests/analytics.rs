@@ -322,6 +322,14 @@ fn live_results_survive_20_kills_exactly_once() {
         signal(&child, "-KILL");
         child.wait().unwrap();
     }
+    // SIGTERM: commit what is safe and exit 0.
+    let mut child = crashy.command(false).spawn().unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    signal(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(30)).success(),
+        "SIGTERM exits 0"
+    );
     crashy.drain();
     let got = windows_of(&record_topic(&rt, &crashy.output));
     assert_eq!(
