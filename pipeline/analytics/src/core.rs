@@ -24,6 +24,7 @@
 //! ([`WindowCore::restore`]): records below the restored position rebuild open windows and emit
 //! nothing.
 
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// How the operator watermark is derived.
@@ -143,9 +144,10 @@ impl Partition {
 
 #[derive(Debug, Clone, Default)]
 struct Window {
-    counts: BTreeMap<Box<str>, u64>,
-    /// Per partition, the offset of the window's first record from it.
-    first_offset: BTreeMap<i32, i64>,
+    /// Counts by company; sorted when the window fires.
+    counts: FxHashMap<Box<str>, u64>,
+    /// Per partition, the offset of the window's first record from it (few partitions: a list).
+    first_offset: Vec<(i32, i64)>,
 }
 
 /// Per-partition state saved with the input offsets (see [`WindowCore::checkpoint`]).
@@ -294,7 +296,9 @@ impl WindowCore {
                         w.counts.insert(ev.company_id.into(), 1);
                     }
                 }
-                w.first_offset.entry(ev.partition).or_insert(ev.offset);
+                if !w.first_offset.iter().any(|(p, _)| *p == ev.partition) {
+                    w.first_offset.push((ev.partition, ev.offset));
+                }
             }
         }
         let p = self
@@ -394,7 +398,9 @@ impl WindowCore {
                 break;
             }
             let window = entry.remove();
-            out.extend(window.counts.into_iter().map(|(company, count)| {
+            let mut counts: Vec<(Box<str>, u64)> = window.counts.into_iter().collect();
+            counts.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            out.extend(counts.into_iter().map(|(company, count)| {
                 Output::Window(WindowResult {
                     start,
                     end: start.saturating_add(size),
@@ -417,7 +423,12 @@ impl WindowCore {
                 let oldest_open = self
                     .windows
                     .values()
-                    .filter_map(|w| w.first_offset.get(&partition).copied())
+                    .filter_map(|w| {
+                        w.first_offset
+                            .iter()
+                            .find(|(p, _)| *p == partition)
+                            .map(|(_, o)| *o)
+                    })
                     .min();
                 Some(PartitionCheckpoint {
                     partition,

@@ -62,14 +62,30 @@ pub fn clock(ts: &[i64]) -> Vec<i64> {
     }
     let mut now = i64::MIN;
     for i in 0..ts.len() {
-        if let Some(&t) = ts.get(i + h) {
-            let at = sorted.partition_point(|&x| x < t);
-            sorted.insert(at, t);
-        }
-        if i > h {
-            let t = ts[i - h - 1];
-            let at = sorted.partition_point(|&x| x < t);
-            sorted.remove(at);
+        let incoming = ts.get(i + h).copied();
+        let outgoing = (i > h).then(|| ts[i - h - 1]);
+        match (incoming, outgoing) {
+            // The window slides: one value leaves and one enters; shift only what lies between.
+            (Some(t), Some(old)) => {
+                let out_at = sorted.partition_point(|&x| x < old);
+                let in_at = sorted.partition_point(|&x| x < t);
+                if in_at > out_at {
+                    sorted.copy_within(out_at + 1..in_at, out_at);
+                    sorted[in_at - 1] = t;
+                } else {
+                    sorted.copy_within(in_at..out_at, in_at + 1);
+                    sorted[in_at] = t;
+                }
+            }
+            (Some(t), None) => {
+                let at = sorted.partition_point(|&x| x < t);
+                sorted.insert(at, t);
+            }
+            (None, Some(old)) => {
+                let at = sorted.partition_point(|&x| x < old);
+                sorted.remove(at);
+            }
+            (None, None) => {}
         }
         now = now.max(sorted[sorted.len() / 2]);
         out.push(now);
@@ -170,6 +186,24 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_sliding_clock_equals_a_naive_median(ts in proptest::collection::vec(-1_000i64..1_000, 0..400)) {
+            let h = CLOCK_HALF_WINDOW;
+            let mut now = i64::MIN;
+            let naive: Vec<i64> = (0..ts.len())
+                .map(|i| {
+                    let mut w = ts[i.saturating_sub(h)..(i + h + 1).min(ts.len())].to_vec();
+                    w.sort_unstable();
+                    now = now.max(w[w.len() / 2]);
+                    now
+                })
+                .collect();
+            prop_assert_eq!(clock(&ts), naive);
+        }
+    }
 
     #[test]
     fn clock_is_a_monotonic_centred_median_robust_to_outliers() {
