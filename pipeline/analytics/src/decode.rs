@@ -40,6 +40,9 @@ pub enum Line<'a> {
 /// Decodes one line (without its `\n`) of a recorded stream; `topic` is the analysed topic.
 /// Errors are reasons, without the line number.
 pub fn decode_line<'a>(line: &'a [u8], topic: &str) -> Result<Line<'a>, String> {
+    if let Some(line) = fast::kcat_line(line, topic) {
+        return line;
+    }
     if let Some(fast) = fast::line(line, topic) {
         return fast;
     }
@@ -94,6 +97,65 @@ fn record<'a>(
 
 mod fast {
     use super::*;
+
+    /// The exact shape kcat and our recorder write, fields in their order and the value as our
+    /// producers write it (`chunk_id`, `document_id`, `company_id`, `vector`):
+    /// `{"topic":..,"partition":..,"offset":..,"tstype":..,"ts":..,"broker":..,"key":..,"payload":"{\"chunk_id\":..}"}`.
+    /// Matched with literal comparisons and memchr; `None` for anything else (other topics too).
+    pub fn kcat_line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
+        let mut c = Scan { b, i: 0 };
+        c.lit(b"{\"topic\":\"")?;
+        if c.plain_bytes_open()? != topic.as_bytes() {
+            return None;
+        }
+        c.lit(b",\"partition\":")?;
+        let partition = i32::try_from(c.int()?).ok().filter(|p| *p >= 0)?;
+        c.lit(b",\"offset\":")?;
+        let offset = c.int()?;
+        c.lit(b",\"tstype\":\"")?;
+        c.plain_bytes_open()?;
+        c.lit(b",\"ts\":")?;
+        let ts = c.int()?;
+        c.lit(b",\"broker\":")?;
+        c.int()?;
+        c.lit(b",\"key\":")?;
+        if c.lit(b"null").is_none() {
+            c.lit(b"\"")?;
+            c.plain_bytes_open()?;
+        }
+        c.lit(b",\"payload\":\"{\\\"chunk_id\\\":\\\"")?;
+        let chunk_id = c.until_backslash()?;
+        c.lit(b"\\\",\\\"document_id\\\":\\\"")?;
+        let document_id = c.until_backslash()?;
+        c.lit(b"\\\",\\\"company_id\\\":\\\"")?;
+        let company_id = c.until_backslash()?;
+        c.lit(b"\\\",\\\"vector\\\":")?;
+        if c.peek()? != b'[' {
+            return None;
+        }
+        c.skip_escaped_value()?;
+        c.lit(b"}\"}")?;
+        if c.i != b.len() {
+            return None;
+        }
+        let keys = ChunkKeys {
+            chunk_id: Cow::Borrowed(std::str::from_utf8(chunk_id).ok()?),
+            document_id: Cow::Borrowed(std::str::from_utf8(document_id).ok()?),
+            company_id: Cow::Borrowed(std::str::from_utf8(company_id).ok()?),
+        };
+        Some(
+            keys.validate(Topic::EmbeddingsReady)
+                .map_err(|e| e.to_string())
+                .map(|()| {
+                    Line::Record(LineRecord {
+                        partition,
+                        offset,
+                        ts,
+                        keys,
+                    })
+                }),
+        )
+    }
 
     /// `None`: not the common shape; use the slow path.
     pub fn line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
@@ -257,6 +319,29 @@ mod fast {
 
         fn eat(&mut self, c: u8) -> Option<()> {
             (self.peek()? == c).then(|| self.i += 1)
+        }
+
+        fn lit(&mut self, word: &[u8]) -> Option<()> {
+            self.literal(word)
+        }
+
+        /// After an opening quote: the bytes up to the closing one, none of them an escape.
+        fn plain_bytes_open(&mut self) -> Option<&'a [u8]> {
+            let rest = &self.b[self.i..];
+            let end = memchr2(b'"', b'\\', rest)?;
+            if rest[end] != b'"' {
+                return None;
+            }
+            self.i += end + 1;
+            Some(&rest[..end])
+        }
+
+        /// The bytes up to the next backslash (left in place).
+        fn until_backslash(&mut self) -> Option<&'a [u8]> {
+            let rest = &self.b[self.i..];
+            let end = memchr::memchr(b'\\', rest)?;
+            self.i += end;
+            Some(&rest[..end])
         }
 
         fn literal(&mut self, word: &[u8]) -> Option<()> {

@@ -154,6 +154,9 @@ proptest! {
         if let Some(fast) = fast::line(&line, T) {
             prop_assert_eq!(&fast, &slow);
         }
+        if let Some(kcat) = fast::kcat_line(&line, T) {
+            prop_assert_eq!(&kcat, &slow);
+        }
         prop_assert_eq!(decode_line(&line, T), slow);
     }
 }
