@@ -98,6 +98,22 @@ fn record<'a>(
 mod fast {
     use super::*;
 
+    fn validated(
+        partition: i32,
+        offset: i64,
+        ts: i64,
+        keys: ChunkKeys<'_>,
+    ) -> Result<Line<'_>, String> {
+        keys.validate(Topic::EmbeddingsReady)
+            .map_err(|e| e.to_string())?;
+        Ok(Line::Record(LineRecord {
+            partition,
+            offset,
+            ts,
+            keys,
+        }))
+    }
+
     /// The exact shape kcat and our recorder write, fields in their order and the value as our
     /// producers write it (`chunk_id`, `document_id`, `company_id`, `vector`):
     /// `{"topic":..,"partition":..,"offset":..,"tstype":..,"ts":..,"broker":..,"key":..,"payload":"{\"chunk_id\":..}"}`.
@@ -143,18 +159,7 @@ mod fast {
             document_id: Cow::Borrowed(std::str::from_utf8(document_id).ok()?),
             company_id: Cow::Borrowed(std::str::from_utf8(company_id).ok()?),
         };
-        Some(
-            keys.validate(Topic::EmbeddingsReady)
-                .map_err(|e| e.to_string())
-                .map(|()| {
-                    Line::Record(LineRecord {
-                        partition,
-                        offset,
-                        ts,
-                        keys,
-                    })
-                }),
-        )
+        Some(validated(partition, offset, ts, keys))
     }
 
     /// `None`: not the common shape; use the slow path.
@@ -225,18 +230,7 @@ mod fast {
                 k
             }
         };
-        Some(
-            keys.validate(Topic::EmbeddingsReady)
-                .map_err(|e| e.to_string())
-                .map(|()| {
-                    Line::Record(LineRecord {
-                        partition,
-                        offset,
-                        ts: ts.expect("checked"),
-                        keys,
-                    })
-                }),
-        )
+        Some(validated(partition, offset, ts.expect("checked"), keys))
     }
 
     /// The three ids from the value as it stands escaped inside the envelope's string, from the

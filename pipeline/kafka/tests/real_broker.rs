@@ -46,6 +46,18 @@ fn envelope(topic: &str, partition: i32, i: i64) -> Envelope {
     }
 }
 
+async fn replay_all(input: &[Envelope]) {
+    replay(
+        &testing::config(),
+        input,
+        &ReplayOptions::default(),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+}
+
 async fn record_all(topics: &[String]) -> Vec<Envelope> {
     let mut w = EnvelopeWriter::new(Vec::new());
     let opts = RecordOptions {
@@ -98,15 +110,7 @@ async fn replay_then_record_returns_the_input() {
 async fn record_stops_after_max_records_and_only_sees_new_records_without_from_beginning() {
     let topic = unique("rec-max");
     let input: Vec<Envelope> = (0..30).map(|i| envelope(&topic, 0, i)).collect();
-    replay(
-        &testing::config(),
-        &input,
-        &ReplayOptions::default(),
-        CancellationToken::new(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    replay_all(&input).await;
 
     let mut w = EnvelopeWriter::new(Vec::new());
     let opts = RecordOptions {
@@ -457,15 +461,7 @@ async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     let input: Vec<Envelope> = (0..40)
         .map(|i| envelope(&topic, (i % 2) as i32, i))
         .collect();
-    replay(
-        &testing::config(),
-        &input,
-        &ReplayOptions::default(),
-        CancellationToken::new(),
-        |_| {},
-    )
-    .await
-    .unwrap();
+    replay_all(&input).await;
     let from_kcat = kcat_consume(&topic);
     assert_eq!(by_partition(&from_kcat), by_partition(&input));
 
