@@ -53,7 +53,14 @@ fn start() -> anyhow::Result<String> {
                 listen: "127.0.0.1:0".parse().expect("valid"),
                 ..BrokerOptions::default()
             };
-            let b = JvmBroker::start(&opts)?;
+            // A port chosen free can be taken by someone else before the JVM binds it: one retry.
+            let b = match JvmBroker::start(&opts) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("test Kafka: first start failed ({e:#}); retrying once");
+                    JvmBroker::start(&opts)?
+                }
+            };
             eprintln!(
                 "test Kafka: Apache Kafka {} at {} (pid {:?})",
                 crate::broker::KAFKA_VERSION,
