@@ -1,0 +1,239 @@
+//! Filesystems behind one trait: local disk, and in memory with crash semantics for tests and the
+//! simulator (HDFS through hdfs-native comes next). Paths are `/`-separated, relative to the store
+//! root; `..` never appears (the configuration refuses it).
+
+use crate::writer::Command;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub trait Fs {
+    /// Appends, creating the file and its directories if needed.
+    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()>;
+    /// Makes the file's content durable.
+    fn sync(&mut self, path: &str) -> io::Result<()>;
+    /// Atomic; the parent directories of `to` are created.
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()>;
+    /// A missing file is not an error.
+    fn delete(&mut self, path: &str) -> io::Result<()>;
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Every file under the directory `dir`, recursively (empty if it does not exist).
+    fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+}
+
+/// Runs one command.
+pub fn execute(fs: &mut dyn Fs, command: &Command) -> io::Result<()> {
+    match command {
+        Command::Append { path, data } => fs.append(path, data),
+        Command::Sync { path } => fs.sync(path),
+        Command::Rename { from, to } => fs.rename(from, to),
+        Command::Delete { path } => fs.delete(path),
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct MemFile {
+    durable: Vec<u8>,
+    pending: Vec<u8>,
+}
+
+/// In memory, with crash semantics: appended bytes are lost by a crash until synced; renames and
+/// deletes are atomic and durable. `crash_after(n)` makes the n+1-th effect fail (and every one
+/// after it) as if the process died there.
+#[derive(Debug, Clone, Default)]
+pub struct MemFs {
+    files: BTreeMap<String, MemFile>,
+    budget: Option<usize>,
+    effects: usize,
+}
+
+fn crashed() -> io::Error {
+    io::Error::other("simulated crash")
+}
+
+impl MemFs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Effects (appends, syncs, renames, deletes) performed so far.
+    pub fn effects(&self) -> usize {
+        self.effects
+    }
+
+    /// Let `n` more effects happen, then fail.
+    pub fn crash_after(&mut self, n: usize) {
+        self.budget = Some(n);
+    }
+
+    /// The process died: unsynced bytes are gone; effects work again.
+    pub fn crash(&mut self) {
+        for f in self.files.values_mut() {
+            f.pending.clear();
+        }
+        self.budget = None;
+    }
+
+    fn effect(&mut self) -> io::Result<()> {
+        match &mut self.budget {
+            Some(0) => Err(crashed()),
+            Some(n) => {
+                *n -= 1;
+                self.effects += 1;
+                Ok(())
+            }
+            None => {
+                self.effects += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Fs for MemFs {
+    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.effect()?;
+        self.files
+            .entry(path.to_owned())
+            .or_default()
+            .pending
+            .extend_from_slice(data);
+        Ok(())
+    }
+
+    fn sync(&mut self, path: &str) -> io::Result<()> {
+        self.effect()?;
+        let f = self
+            .files
+            .get_mut(path)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.to_owned()))?;
+        let pending = std::mem::take(&mut f.pending);
+        f.durable.extend_from_slice(&pending);
+        Ok(())
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        self.effect()?;
+        let f = self
+            .files
+            .remove(from)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.to_owned()))?;
+        self.files.insert(to.to_owned(), f);
+        Ok(())
+    }
+
+    fn delete(&mut self, path: &str) -> io::Result<()> {
+        self.effect()?;
+        self.files.remove(path);
+        Ok(())
+    }
+
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        Ok(self
+            .files
+            .get(path)
+            .map(|f| [f.durable.as_slice(), f.pending.as_slice()].concat()))
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        let prefix = format!("{}/", dir.trim_end_matches('/'));
+        Ok(self
+            .files
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect())
+    }
+}
+
+/// Local disk under a root directory; syncs files with `fsync` and directories after renames.
+#[derive(Debug, Clone)]
+pub struct LocalFs {
+    root: PathBuf,
+}
+
+impl LocalFs {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.root.join(p.trim_start_matches('/'))
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Fs for LocalFs {
+    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        let p = self.path(path);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)?
+            .write_all(data)
+    }
+
+    fn sync(&mut self, path: &str) -> io::Result<()> {
+        std::fs::File::open(self.path(path))?.sync_all()
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        let to = self.path(to);
+        let parent = to.parent().map(Path::to_path_buf);
+        if let Some(parent) = &parent {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::rename(self.path(from), &to)?;
+        match parent {
+            Some(parent) => sync_dir(&parent),
+            None => Ok(()),
+        }
+    }
+
+    fn delete(&mut self, path: &str) -> io::Result<()> {
+        match std::fs::remove_file(self.path(path)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(path)) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        fn walk(base: &Path, rel: &str, out: &mut Vec<String>) -> io::Result<()> {
+            let entries = match std::fs::read_dir(base) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let child = format!("{rel}/{name}");
+                if entry.file_type()?.is_dir() {
+                    walk(&entry.path(), &child, out)?;
+                } else {
+                    out.push(child);
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.path(dir), dir.trim_end_matches('/'), &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+}

@@ -1,0 +1,188 @@
+//! Drives one [`PartitionWriter`] per Kafka partition over a [`Fs`]: recovery when a partition is
+//! opened, then records, ticks and flushes, executing the writers' commands in order. Stops at the
+//! first failed effect (a crash, for the in-memory filesystem): the state on disk is then whatever
+//! recovery can make sense of.
+
+use crate::config::{LandingConfig, Partitioner, TimestampExtractor};
+use crate::fs::{Fs, execute};
+use crate::recovery::{is_temp_of, parse_committed, recover};
+use crate::writer::{Command, PartitionWriter, WriterSettings, log_path};
+use std::collections::BTreeMap;
+use std::io;
+
+pub struct Sink<F: Fs> {
+    pub fs: F,
+    config: LandingConfig,
+    offline: bool,
+    writers: BTreeMap<(String, i32), PartitionWriter>,
+    commands: Vec<Command>,
+}
+
+impl<F: Fs> Sink<F> {
+    /// `offline`: no wall-clock commits (idle commits need a clock).
+    pub fn new(fs: F, config: LandingConfig, offline: bool) -> Self {
+        Self {
+            fs,
+            config,
+            offline,
+            writers: BTreeMap::new(),
+            commands: Vec::new(),
+        }
+    }
+
+    fn settings(&self, topic: &str, partition: i32) -> WriterSettings {
+        let c = &self.config;
+        WriterSettings {
+            topic: topic.to_owned(),
+            partition,
+            topics_dir: c.topics_dir.clone(),
+            logs_dir: c.logs_dir.clone(),
+            flush_size: c.flush_size,
+            rotate_interval_ms: c.rotate_interval_ms,
+            rotate_schedule_interval_ms: c.rotate_schedule_interval_ms,
+            idle_commit_ms: (!self.offline).then_some(c.idle_commit_ms),
+            pad: c.offset_pad_width,
+            partitioner: c.partitioner.clone(),
+            wallclock: c.timestamp_extractor == TimestampExtractor::Wallclock,
+            timezone: match &c.partitioner {
+                Partitioner::TimeBased { timezone, .. } => *timezone,
+                Partitioner::Default => chrono_tz::UTC,
+            },
+        }
+    }
+
+    /// Recovers `topic`/`partition` and starts writing it; returns the first offset to consume
+    /// (`None`: nothing committed yet, use the consumer group's position).
+    pub fn open(&mut self, topic: &str, partition: i32) -> io::Result<Option<i64>> {
+        let c = &self.config;
+        let log = log_path(&c.logs_dir, topic, partition);
+        let log_text = self
+            .fs
+            .read(&log)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let temps: Vec<String> = self
+            .fs
+            .list(&format!("{}/+tmp/{topic}", c.topics_dir))?
+            .into_iter()
+            .filter(|p| is_temp_of(p, topic, partition))
+            .collect();
+        let committed: Vec<String> = self
+            .fs
+            .list(&format!("{}/{topic}", c.topics_dir))?
+            .into_iter()
+            .filter(|p| parse_committed(p, topic).is_some_and(|(q, _, _)| q == partition))
+            .collect();
+        let r = recover(
+            topic,
+            partition,
+            &log,
+            log_text.as_deref(),
+            &temps,
+            &committed,
+        );
+        for command in &r.commands {
+            execute(&mut self.fs, command)?;
+        }
+        let writer = PartitionWriter::new(self.settings(topic, partition), r.resume);
+        self.writers.insert((topic.to_owned(), partition), writer);
+        Ok(r.resume)
+    }
+
+    fn writer(&mut self, topic: &str, partition: i32) -> io::Result<&mut PartitionWriter> {
+        self.writers
+            .get_mut(&(topic.to_owned(), partition))
+            .ok_or_else(|| io::Error::other(format!("{topic}[{partition}] is not open")))
+    }
+
+    fn run(&mut self) -> io::Result<()> {
+        let commands = std::mem::take(&mut self.commands);
+        for c in &commands {
+            execute(&mut self.fs, c)?;
+        }
+        Ok(())
+    }
+
+    /// One record; `timestamp` as the configured extractor gives it.
+    pub fn write(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        timestamp: i64,
+        value: &[u8],
+        now: i64,
+    ) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.commands);
+        self.writer(topic, partition)?
+            .write(offset, timestamp, value, now, &mut out);
+        self.commands = out;
+        self.run()
+    }
+
+    pub fn tick(&mut self, now: i64) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.commands);
+        for w in self.writers.values_mut() {
+            w.tick(now, &mut out);
+        }
+        self.commands = out;
+        self.run()
+    }
+
+    /// Commits everything open (end of input, shutdown).
+    pub fn flush_all(&mut self) -> io::Result<()> {
+        let mut out = std::mem::take(&mut self.commands);
+        for w in self.writers.values_mut() {
+            w.flush(&mut out);
+        }
+        self.commands = out;
+        self.run()
+    }
+
+    pub fn revoke(&mut self, topic: &str, partition: i32) -> io::Result<()> {
+        if let Some(mut w) = self.writers.remove(&(topic.to_owned(), partition)) {
+            let mut out = Vec::new();
+            w.revoke(&mut out);
+            for c in &out {
+                execute(&mut self.fs, c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The timestamp the configured extractor gives for a record: the record's own (`Record`), the
+/// wall clock (`Wallclock`), or a field of the value (`RecordField`: epoch ms, or RFC 3339 text;
+/// dotted paths for nested objects).
+pub fn extract_timestamp(
+    extractor: &TimestampExtractor,
+    record_ts: Option<i64>,
+    value: &[u8],
+    now: i64,
+) -> Result<i64, String> {
+    match extractor {
+        TimestampExtractor::Wallclock => Ok(now),
+        TimestampExtractor::Record => record_ts
+            .ok_or_else(|| "the record has no timestamp (timestamp.extractor=Record)".to_owned()),
+        TimestampExtractor::RecordField(field) => {
+            let v: serde_json::Value =
+                serde_json::from_slice(value).map_err(|e| format!("value is not JSON: {e}"))?;
+            let mut cur = &v;
+            for part in field.split('.') {
+                cur = cur
+                    .get(part)
+                    .ok_or_else(|| format!("timestamp.field `{field}` not found in the value"))?;
+            }
+            match cur {
+                serde_json::Value::Number(n) => n
+                    .as_i64()
+                    .ok_or_else(|| format!("timestamp.field `{field}` is not whole milliseconds")),
+                serde_json::Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+                    .map(|t| t.timestamp_millis())
+                    .map_err(|e| format!("timestamp.field `{field}` = {s:?} is not ISO-8601: {e}")),
+                _ => Err(format!(
+                    "timestamp.field `{field}` is neither a number nor a string"
+                )),
+            }
+        }
+    }
+}
