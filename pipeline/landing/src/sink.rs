@@ -186,3 +186,38 @@ pub fn extract_timestamp(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_by_extractor() {
+        let v = br#"{"meta":{"at":"2026-11-27T23:00:00.5+01:00"},"ms":1764201600123,"bad":"x","f":1.5}"#;
+        assert_eq!(
+            extract_timestamp(&TimestampExtractor::Wallclock, Some(1), v, 42),
+            Ok(42)
+        );
+        assert_eq!(
+            extract_timestamp(&TimestampExtractor::Record, Some(7), v, 42),
+            Ok(7)
+        );
+        assert!(
+            extract_timestamp(&TimestampExtractor::Record, None, v, 42)
+                .unwrap_err()
+                .contains("no timestamp")
+        );
+        let field =
+            |f: &str| extract_timestamp(&TimestampExtractor::RecordField(f.into()), None, v, 0);
+        assert_eq!(field("ms"), Ok(1_764_201_600_123));
+        assert_eq!(field("meta.at"), Ok(1_795_816_800_500));
+        assert!(field("bad").unwrap_err().contains("not ISO-8601"));
+        assert!(field("f").unwrap_err().contains("whole milliseconds"));
+        assert!(field("meta.nope").unwrap_err().contains("not found"));
+        assert!(
+            extract_timestamp(&TimestampExtractor::RecordField("ms".into()), None, b"{", 0)
+                .unwrap_err()
+                .contains("not JSON")
+        );
+    }
+}

@@ -275,3 +275,6 @@ pub fn next_boundary(now: i64, interval_ms: i64, tz: Tz) -> i64 {
     let since = now - midnight;
     midnight + (since / interval_ms + 1) * interval_ms
 }
+
+#[cfg(test)]
+mod tests;
