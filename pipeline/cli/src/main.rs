@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod landing;
 mod record;
 mod replay;
 mod topics;
@@ -67,6 +68,13 @@ enum Command {
     /// same bytes out. Live (no --input): consumes --topic in --group, produces analytics.flink and
     /// analytics.late exactly once with Kafka transactions (see docs/analytics.md).
     Analytics(analytics::AnalyticsArgs),
+    /// Land topics as JSON files in the Kafka Connect HDFS sink's layout (work in progress).
+    ///
+    /// Reads the connector's properties file (the one Kafka Connect takes) and writes the tree
+    /// Connect writes: <topics.dir>/<topic>/<path.format>/<topic>+<partition>+<start>+<end>.json,
+    /// committed through a commit log so that a crash never leaves half a commit. Today: offline,
+    /// from a recorded stream (--input), to a local directory.
+    Landing(landing::LandingArgs),
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::run(args).await,
             Command::Analytics(args) => analytics::run(args).await,
             Command::Bench(cmd) => bench::run(cmd),
+            Command::Landing(args) => landing::run(args),
         }
     });
     match result {

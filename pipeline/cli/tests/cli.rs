@@ -328,3 +328,52 @@ fn every_subcommand_explains_its_options_and_variables() {
         }
     }
 }
+
+#[test]
+fn landing_refuses_the_atenex_file_as_given_and_lands_with_the_fix() {
+    let config = fixture("config/hdfs-sink-connector.properties");
+    let input = fixture("streams/landing-hours.jsonl");
+    let out = atenex()
+        .args(["landing", "--config"])
+        .arg(&config)
+        .arg("--input")
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`partition.duration.ms` is missing"), "{err}");
+    assert!(err.contains("add partition.duration.ms=3600000"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let land = |c: &mut Command| {
+        c.env("ATENEX_LANDING_PARTITION_DURATION_MS", "3600000")
+            .env(
+                "ATENEX_LANDING_HDFS_URL",
+                format!("file://{}", dir.path().display()),
+            )
+            .env("ATENEX_LANDING_TIMESTAMP_EXTRACTOR", "Record")
+            .args(["landing", "--config"])
+            .arg(&config)
+            .arg("--input")
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    let first = land(&mut atenex());
+    assert!(String::from_utf8_lossy(&ok(&first).stderr).contains("landing: 184 records"));
+    let hour = dir
+        .path()
+        .join("atenex/kafka-landing/embeddings.ready/year=2025/month=11/day=27/hour=00");
+    let names: Vec<String> = std::fs::read_dir(&hour)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"embeddings.ready+0+0000000024+0000000027.json".to_owned()),
+        "{names:?}"
+    );
+    let again = land(&mut atenex());
+    assert!(String::from_utf8_lossy(&ok(&again).stderr).contains("landing: 0 records"));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("184 already landed"));
+}

@@ -5,11 +5,13 @@
 //! - [`writer`]: one Kafka partition's writer (rotation and commits), pure;
 //! - [`log`], [`recovery`]: the commit log and recovery, pure;
 //! - [`fs`]: local disk and the in-memory filesystem with crash semantics;
-//! - [`sink`]: drives writers over a filesystem.
+//! - [`sink`]: drives writers over a filesystem;
+//! - [`offline`]: lands a recorded stream.
 
 pub mod config;
 pub mod fs;
 pub mod log;
+pub mod offline;
 pub mod partitioner;
 pub mod path_format;
 pub mod properties;

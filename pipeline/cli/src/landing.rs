@@ -1,0 +1,73 @@
+//! `atenex landing`: the Kafka Connect HDFS sink's tree from the same properties file.
+
+use anyhow::Context as _;
+use atenex_landing::config::{LandingConfig, Store};
+use atenex_landing::fs::LocalFs;
+use atenex_landing::offline;
+use atenex_landing::sink::Sink;
+use clap::Args;
+use std::io::BufReader;
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Args, Debug)]
+pub struct LandingArgs {
+    /// The connector's properties file (e.g. hdfs-sink-connector.properties); any key can be
+    /// overridden by ATENEX_LANDING_<KEY> (upper case, `.` → `_`). See docs/landing.md.
+    #[arg(long, value_name = "FILE", env = "ATENEX_LANDING_CONFIG")]
+    config: PathBuf,
+
+    /// A recorded stream (kcat -J envelopes; `-` for stdin) to land as if it had been consumed:
+    /// offsets and timestamps from the envelopes, no wall-clock or idle commits, everything open
+    /// committed at the end. (The live consumer comes with the rest of issue #4.)
+    #[arg(long, value_name = "FILE")]
+    input: PathBuf,
+}
+
+pub fn run(args: LandingArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let text = std::fs::read_to_string(&args.config)
+        .with_context(|| format!("--config {}: cannot read", args.config.display()))?;
+    let config = LandingConfig::from_properties(&text, std::env::vars())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
+    if !config.unknown_keys.is_empty() {
+        eprintln!(
+            "warning: {}: keys not used by atenex landing (ignored): {}",
+            args.config.display(),
+            config.unknown_keys.join(", ")
+        );
+    }
+    let root = match &config.store {
+        Store::Local { root } => root.clone(),
+        Store::Hdfs { url } => anyhow::bail!(
+            "hdfs.url={url}: this build lands on local directories only (HDFS through hdfs-native is the next part of issue #4); for now set hdfs.url to a directory, e.g. ATENEX_LANDING_HDFS_URL=file:///tmp/landing"
+        ),
+    };
+    let input: Box<dyn std::io::BufRead> = if args.input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(&args.input)
+            .with_context(|| format!("--input {}: cannot open", args.input.display()))?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let mut sink = Sink::new(LocalFs::new(&root), config.clone(), true);
+    let s = offline::run(&mut sink, &config, input, now)?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "landing: {} records ({:.1} MB) landed under {}{} in {secs:.2}s; {} already landed, {} of other topics, {} bad skipped",
+        s.records,
+        s.bytes as f64 / 1e6,
+        root,
+        config.topics_dir,
+        s.already_landed,
+        s.other_topics,
+        s.bad
+    );
+    for b in &s.first_bad {
+        eprintln!("  skipped {b}");
+    }
+    Ok(())
+}
