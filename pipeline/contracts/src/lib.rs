@@ -4,7 +4,8 @@
 //! - [`ids`]: `document_id` (UUID text) and `chunk_id` (`"{document_id}_{index}"`).
 //! - [`payloads`]: the JSON values of the four topics, decoded and validated with errors that name
 //!   the topic, the field and the problem ([`ContractError`]).
-//! - [`envelope`]: recorded streams, one kcat `-J` object per line, read and written as a stream.
+//! - [`envelope`]: recorded streams, one kcat `-J` object per line, read and written as a stream;
+//! - [`raw_envelope`]: the same lines scanned without allocating, for tools that copy values.
 //!
 //! Everything here is pure: no I/O beyond the `Read`/`Write` handed in, no clock.
 
@@ -12,6 +13,7 @@ pub mod envelope;
 pub mod error;
 pub mod ids;
 pub mod payloads;
+pub mod raw_envelope;
 pub mod topics;
 
 pub use envelope::{Envelope, EnvelopeReader, EnvelopeWriter, Header, ReadError, TimestampType};

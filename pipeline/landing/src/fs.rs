@@ -147,14 +147,19 @@ impl Fs for MemFs {
 }
 
 /// Local disk under a root directory; syncs files with `fsync` and directories after renames.
-#[derive(Debug, Clone)]
+/// Files being appended to stay open until they are synced, renamed or deleted.
+#[derive(Debug)]
 pub struct LocalFs {
     root: PathBuf,
+    open: BTreeMap<String, std::fs::File>,
 }
 
 impl LocalFs {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self {
+            root: root.into(),
+            open: BTreeMap::new(),
+        }
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -198,6 +203,7 @@ impl Fs for LocalFs {
     }
 
     fn delete(&mut self, path: &str) -> io::Result<()> {
+        self.open.remove(path);
         match std::fs::remove_file(self.path(path)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,

@@ -11,7 +11,8 @@
 use crate::config::{LandingConfig, Topics};
 use crate::fs::Fs;
 use crate::sink::{Sink, extract_timestamp};
-use atenex_contracts::EnvelopeReader;
+use atenex_contracts::Envelope;
+use atenex_contracts::raw_envelope::{RawEnvelope, unescape_into};
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
@@ -69,43 +70,83 @@ fn one_line(value: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
 pub fn run<F: Fs>(
     sink: &mut Sink<F>,
     config: &LandingConfig,
-    input: impl BufRead,
+    mut input: impl BufRead,
     now: i64,
 ) -> anyhow::Result<OfflineSummary> {
     let filter = TopicFilter::new(&config.topics).map_err(anyhow::Error::msg)?;
     let tolerate = matches!(config.errors, crate::config::ErrorTolerance::All { .. });
     let mut resume: BTreeMap<(String, i32), Option<i64>> = BTreeMap::new();
     let mut s = OfflineSummary::default();
-    for line in EnvelopeReader::new(input) {
-        let e = line?;
-        if !filter.matches(&e.topic) {
+    let (mut line, mut value) = (Vec::new(), Vec::new());
+    let mut line_no = 0u64;
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        line_no += 1;
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        let text = std::str::from_utf8(&line)
+            .map_err(|e| anyhow::anyhow!("line {line_no}: not UTF-8: {e}"))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        // The fast scan, or serde (which also says what is wrong with a line).
+        value.clear();
+        let (topic, partition, offset, ts, null) = match RawEnvelope::scan(&line) {
+            Some(raw) => {
+                if let Some(p) = raw.payload {
+                    unescape_into(p, &mut value)
+                        .map_err(|r| anyhow::anyhow!("line {line_no}: {r}"))?;
+                }
+                (
+                    raw.topic.to_owned(),
+                    raw.partition,
+                    raw.offset,
+                    raw.ts,
+                    raw.payload.is_none(),
+                )
+            }
+            None => {
+                let e = Envelope::parse(text.trim())
+                    .map_err(|r| anyhow::anyhow!("line {line_no}: {r}"))?;
+                if let Some(p) = &e.payload {
+                    value.extend_from_slice(p.as_bytes());
+                }
+                (e.topic, e.partition, e.offset, e.ts, e.payload.is_none())
+            }
+        };
+        if null {
+            value.extend_from_slice(b"null");
+        }
+        if !filter.matches(&topic) {
             s.other_topics += 1;
             continue;
         }
-        let key = (e.topic.clone(), e.partition);
-        let from = match resume.get(&key) {
+        let from = match resume.get(&(topic.clone(), partition)) {
             Some(r) => *r,
             None => {
-                let r = sink.open(&e.topic, e.partition)?;
-                resume.insert(key, r);
+                let r = sink.open(&topic, partition)?;
+                resume.insert((topic.clone(), partition), r);
                 r
             }
         };
-        if from.is_some_and(|f| e.offset < f) {
+        if from.is_some_and(|f| offset < f) {
             s.already_landed += 1;
             continue;
         }
-        let value = e.payload.as_deref().unwrap_or("null").as_bytes();
-        let placed = extract_timestamp(&config.timestamp_extractor, e.ts, value, now)
-            .and_then(|ts| one_line(value).map(|v| (ts, v)));
+        let placed = extract_timestamp(&config.timestamp_extractor, ts, &value, now)
+            .and_then(|ts| one_line(&value).map(|v| (ts, v)));
         match placed {
             Ok((ts, v)) => {
-                sink.write(&e.topic, e.partition, e.offset, ts, &v, now)?;
+                sink.write(&topic, partition, offset, ts, &v, now)?;
                 s.records += 1;
                 s.bytes += v.len() as u64 + 1;
             }
             Err(reason) => {
-                let what = format!("{}[{}]@{}: {reason}", e.topic, e.partition, e.offset);
+                let what = format!("{topic}[{partition}]@{offset}: {reason}");
                 if !tolerate {
                     anyhow::bail!("{what} (errors.tolerance=all skips such records)");
                 }
