@@ -8,7 +8,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message, Timestamp};
 use rdkafka::{Offset, TopicPartitionList};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -107,6 +107,14 @@ pub async fn record<W: Write>(
         }
     }
     consumer.assign(&tpl)?;
+    // End-of-partition events name only the partition number. Partitions that will report an end
+    // without being awaited (empty or already done) are counted here, so that an event is charged
+    // to an awaited partition only when none of those can explain it.
+    let mut eof_due: BTreeSet<Tp> = leaders
+        .keys()
+        .filter(|tp| !pending.contains_key(*tp))
+        .cloned()
+        .collect();
 
     let mut summary = RecordSummary::default();
     let done = |summary: &RecordSummary, pending: &BTreeMap<Tp, i64>| match opts.stop {
@@ -122,10 +130,15 @@ pub async fn record<W: Write>(
         match received {
             Ok(m) => {
                 let key = (m.topic().to_owned(), m.partition());
-                if let Some(&end) = pending.get(&key)
-                    && m.offset() + 1 >= end
-                {
-                    pending.remove(&key);
+                match pending.get(&key) {
+                    Some(&end) if m.offset() + 1 >= end => {
+                        pending.remove(&key);
+                        eof_due.insert(key.clone());
+                    }
+                    Some(_) => {}
+                    None => {
+                        eof_due.insert(key.clone());
+                    }
                 }
                 let (tstype, ts) = match m.timestamp() {
                     Timestamp::NotAvailable => (None, None),
@@ -173,16 +186,24 @@ pub async fn record<W: Write>(
                 }
             }
             Err(KafkaError::PartitionEOF(p)) => {
-                // The EOF names only the partition number: settle it by positions, or when only
-                // one unfinished topic has that partition (offsets taken by transaction markers).
-                let positions = consumer.position()?;
+                if let Some(due) = eof_due.iter().find(|(_, q)| *q == p).cloned() {
+                    eof_due.remove(&due);
+                    continue;
+                }
+                // An awaited partition reached its end before its last offset: the offsets left
+                // are transaction markers. With several candidates, positions decide.
                 let unfinished: Vec<Tp> =
                     pending.keys().filter(|(_, q)| *q == p).cloned().collect();
+                if let [only] = unfinished.as_slice() {
+                    pending.remove(only);
+                    continue;
+                }
+                let positions = consumer.position()?;
                 for tp in &unfinished {
                     let at = positions
                         .find_partition(&tp.0, tp.1)
                         .and_then(|e| e.offset().to_raw());
-                    if at.is_some_and(|o| o >= pending[tp]) || unfinished.len() == 1 {
+                    if at.is_some_and(|o| o >= pending[tp]) {
                         pending.remove(tp);
                     }
                 }
