@@ -97,6 +97,7 @@ fn record<'a>(
 
 mod fast {
     use super::*;
+    use atenex_contracts::raw_envelope::Scan;
 
     fn validated(
         partition: i32,
@@ -119,39 +120,39 @@ mod fast {
     /// `{"topic":..,"partition":..,"offset":..,"tstype":..,"ts":..,"broker":..,"key":..,"payload":"{\"chunk_id\":..}"}`.
     /// Matched with literal comparisons and memchr; `None` for anything else (other topics too).
     pub fn kcat_line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
-        let mut c = Scan { b, i: 0 };
-        c.lit(b"{\"topic\":\"")?;
+        let mut c = Scan::new(b);
+        c.literal(b"{\"topic\":\"")?;
         if c.plain_bytes_open()? != topic.as_bytes() {
             return None;
         }
-        c.lit(b",\"partition\":")?;
+        c.literal(b",\"partition\":")?;
         let partition = i32::try_from(c.int()?).ok().filter(|p| *p >= 0)?;
-        c.lit(b",\"offset\":")?;
+        c.literal(b",\"offset\":")?;
         let offset = c.int()?;
-        c.lit(b",\"tstype\":\"")?;
+        c.literal(b",\"tstype\":\"")?;
         c.plain_bytes_open()?;
-        c.lit(b",\"ts\":")?;
+        c.literal(b",\"ts\":")?;
         let ts = c.int()?;
-        c.lit(b",\"broker\":")?;
+        c.literal(b",\"broker\":")?;
         c.int()?;
-        c.lit(b",\"key\":")?;
-        if c.lit(b"null").is_none() {
-            c.lit(b"\"")?;
+        c.literal(b",\"key\":")?;
+        if c.literal(b"null").is_none() {
+            c.literal(b"\"")?;
             c.plain_bytes_open()?;
         }
-        c.lit(b",\"payload\":\"{\\\"chunk_id\\\":\\\"")?;
+        c.literal(b",\"payload\":\"{\\\"chunk_id\\\":\\\"")?;
         let chunk_id = c.until_backslash()?;
-        c.lit(b"\\\",\\\"document_id\\\":\\\"")?;
+        c.literal(b"\\\",\\\"document_id\\\":\\\"")?;
         let document_id = c.until_backslash()?;
-        c.lit(b"\\\",\\\"company_id\\\":\\\"")?;
+        c.literal(b"\\\",\\\"company_id\\\":\\\"")?;
         let company_id = c.until_backslash()?;
-        c.lit(b"\\\",\\\"vector\\\":")?;
+        c.literal(b"\\\",\\\"vector\\\":")?;
         if c.peek()? != b'[' {
             return None;
         }
         c.skip_escaped_value()?;
-        c.lit(b"}\"}")?;
-        if c.i != b.len() {
+        c.literal(b"}\"}")?;
+        if !c.at_end() {
             return None;
         }
         let keys = ChunkKeys {
@@ -164,7 +165,7 @@ mod fast {
 
     /// `None`: not the common shape; use the slow path.
     pub fn line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
-        let mut s = Scan { b, i: 0 };
+        let mut s = Scan::new(b);
         let (mut t, mut partition, mut offset, mut ts, mut payload) =
             (None, None, None, None, None);
         let mut keys = None;
@@ -204,7 +205,7 @@ mod fast {
             }
         }
         s.ws();
-        if s.i != b.len() {
+        if !s.at_end() {
             return None;
         }
         let (t, partition, offset) = (t?, partition?, offset?);
@@ -221,10 +222,10 @@ mod fast {
             Some(k) => k,
             None => {
                 let p = payload?;
-                let mut inner = Scan { b: p, i: 0 };
+                let mut inner = Scan::new(p);
                 let k = escaped_keys(&mut inner)?;
                 inner.ws();
-                if inner.i != p.len() {
+                if !inner.at_end() {
                     return None;
                 }
                 k
@@ -277,11 +278,6 @@ mod fast {
         })
     }
 
-    struct Scan<'a> {
-        b: &'a [u8],
-        i: usize,
-    }
-
     /// Bytes an array of numbers may hold between its brackets: digits, `.`, `+`, `-`, `e`,
     /// `E`, `,` and blanks.
     static NUMERIC: [bool; 256] = {
@@ -300,26 +296,18 @@ mod fast {
         bytes.iter().fold(true, |all, &c| all & NUMERIC[c as usize])
     }
 
-    impl<'a> Scan<'a> {
-        fn peek(&self) -> Option<u8> {
-            self.b.get(self.i).copied()
-        }
+    /// The steps of the analytics scanners on top of the shared [`Scan`].
+    trait Steps<'a> {
+        fn plain_bytes_open(&mut self) -> Option<&'a [u8]>;
+        fn until_backslash(&mut self) -> Option<&'a [u8]>;
+        fn plain_bytes(&mut self) -> Option<&'a [u8]>;
+        fn plain_str(&mut self) -> Option<&'a str>;
+        fn escaped_plain_bytes(&mut self) -> Option<&'a [u8]>;
+        fn escaped_plain_str(&mut self) -> Option<&'a str>;
+        fn skip_escaped_value(&mut self) -> Option<()>;
+    }
 
-        fn ws(&mut self) {
-            while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
-                self.i += 1;
-            }
-        }
-
-        fn eat(&mut self, c: u8) -> Option<()> {
-            (self.peek()? == c).then(|| self.i += 1)
-        }
-
-        fn lit(&mut self, word: &[u8]) -> Option<()> {
-            self.literal(word)
-        }
-
-        /// After an opening quote: the bytes up to the closing one, none of them an escape.
+    impl<'a> Steps<'a> for Scan<'a> {
         fn plain_bytes_open(&mut self) -> Option<&'a [u8]> {
             let rest = &self.b[self.i..];
             let end = memchr2(b'"', b'\\', rest)?;
@@ -330,7 +318,6 @@ mod fast {
             Some(&rest[..end])
         }
 
-        /// The bytes up to the next backslash (left in place).
         fn until_backslash(&mut self) -> Option<&'a [u8]> {
             let rest = &self.b[self.i..];
             let end = memchr::memchr(b'\\', rest)?;
@@ -338,13 +325,6 @@ mod fast {
             Some(&rest[..end])
         }
 
-        fn literal(&mut self, word: &[u8]) -> Option<()> {
-            self.b[self.i..]
-                .starts_with(word)
-                .then(|| self.i += word.len())
-        }
-
-        /// A string without escapes, as bytes (short: a plain loop beats memchr's set-up).
         fn plain_bytes(&mut self) -> Option<&'a [u8]> {
             self.eat(b'"')?;
             let rest = &self.b[self.i..];
@@ -356,78 +336,10 @@ mod fast {
             Some(&rest[..end])
         }
 
-        /// A string without escapes.
         fn plain_str(&mut self) -> Option<&'a str> {
             std::str::from_utf8(self.plain_bytes()?).ok()
         }
 
-        /// A string's raw bytes, escapes kept.
-        fn raw_str(&mut self) -> Option<&'a [u8]> {
-            self.eat(b'"')?;
-            let start = self.i;
-            loop {
-                let at = self.i + memchr2(b'"', b'\\', &self.b[self.i..])?;
-                if self.b[at] == b'"' {
-                    self.i = at + 1;
-                    return Some(&self.b[start..at]);
-                }
-                self.i = at + 2; // an escape: the next byte is never the end
-            }
-        }
-
-        /// A JSON integer (no leading zeros, no fraction or exponent: those go the slow way).
-        fn int(&mut self) -> Option<i64> {
-            let negative = self.eat(b'-').is_some();
-            let start = self.i;
-            let mut v: i64 = 0;
-            while let Some(c @ b'0'..=b'9') = self.peek() {
-                // Accumulated negatively so that i64::MIN fits.
-                v = v.checked_mul(10)?.checked_sub(i64::from(c - b'0'))?;
-                self.i += 1;
-            }
-            let digits = self.i - start;
-            if digits == 0 || (digits > 1 && self.b[start] == b'0') {
-                return None;
-            }
-            if negative { Some(v) } else { v.checked_neg() }
-        }
-
-        fn skip_value(&mut self) -> Option<()> {
-            match self.peek()? {
-                b'"' => self.raw_str().map(drop),
-                b'[' | b'{' => {
-                    let mut depth = 0usize;
-                    loop {
-                        match self.peek()? {
-                            b'"' => {
-                                self.raw_str()?;
-                                continue;
-                            }
-                            b'[' | b'{' => depth += 1,
-                            b']' | b'}' => {
-                                depth -= 1;
-                                if depth == 0 {
-                                    self.i += 1;
-                                    return Some(());
-                                }
-                            }
-                            _ => {}
-                        }
-                        self.i += 1;
-                    }
-                }
-                _ => {
-                    while self.peek().is_some_and(|c| {
-                        c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')
-                    }) {
-                        self.i += 1;
-                    }
-                    Some(())
-                }
-            }
-        }
-
-        /// Inside an escaped value: `\"text\"` with no other escape in `text`, as bytes.
         fn escaped_plain_bytes(&mut self) -> Option<&'a [u8]> {
             self.eat(b'\\')?;
             self.eat(b'"')?;
@@ -440,12 +352,10 @@ mod fast {
             Some(&rest[..end])
         }
 
-        /// Inside an escaped value: `\"text\"` with no other escape in `text`.
         fn escaped_plain_str(&mut self) -> Option<&'a str> {
             std::str::from_utf8(self.escaped_plain_bytes()?).ok()
         }
 
-        /// Inside an escaped value: arrays of numbers, plain strings, numbers, literals.
         fn skip_escaped_value(&mut self) -> Option<()> {
             match self.peek()? {
                 b'\\' => self.escaped_plain_bytes().map(drop),

@@ -18,25 +18,40 @@ pub struct RawEnvelope<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
-struct Scan<'a> {
-    b: &'a [u8],
-    i: usize,
+/// A cursor over JSON bytes with the few steps fast scanners need. Every step returns `None`
+/// when the input is not what it expects; callers then fall back to serde.
+pub struct Scan<'a> {
+    pub b: &'a [u8],
+    pub i: usize,
 }
 
 impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Self { b, i: 0 }
+    }
+    pub fn peek(&self) -> Option<u8> {
         self.b.get(self.i).copied()
     }
-    fn ws(&mut self) {
+    pub fn ws(&mut self) {
         while let Some(b' ' | b'\t' | b'\r' | b'\n') = self.peek() {
             self.i += 1;
         }
     }
-    fn eat(&mut self, c: u8) -> Option<()> {
+    pub fn eat(&mut self, c: u8) -> Option<()> {
         (self.peek()? == c).then(|| self.i += 1)
     }
+    /// Exactly these bytes next.
+    pub fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.b[self.i..]
+            .starts_with(word)
+            .then(|| self.i += word.len())
+    }
+    /// Whether the whole input has been read.
+    pub fn at_end(&self) -> bool {
+        self.i == self.b.len()
+    }
     /// A string's raw (escaped) contents.
-    fn raw_str(&mut self) -> Option<&'a [u8]> {
+    pub fn raw_str(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let start = self.i;
         loop {
@@ -48,14 +63,15 @@ impl<'a> Scan<'a> {
             self.i = at + 2;
         }
     }
-    fn null_or_str(&mut self) -> Option<Option<&'a [u8]>> {
+    pub fn null_or_str(&mut self) -> Option<Option<&'a [u8]>> {
         if self.b[self.i..].starts_with(b"null") {
             self.i += 4;
             return Some(None);
         }
         self.raw_str().map(Some)
     }
-    fn int(&mut self) -> Option<i64> {
+    /// A JSON integer (no leading zeros, fraction or exponent).
+    pub fn int(&mut self) -> Option<i64> {
         let negative = self.eat(b'-').is_some();
         let start = self.i;
         let mut v: i64 = 0;
@@ -69,8 +85,8 @@ impl<'a> Scan<'a> {
         }
         if negative { Some(v) } else { v.checked_neg() }
     }
-    /// Skips any value whose strings are well delimited (headers, tstype, broker, extra fields).
-    fn skip_value(&mut self) -> Option<()> {
+    /// Skips one value (string, number, literal, array or object) up to the `,` or `}` after it.
+    pub fn skip_value(&mut self) -> Option<()> {
         let mut depth = 0usize;
         loop {
             match self.peek()? {
@@ -98,7 +114,7 @@ impl<'a> Scan<'a> {
 impl<'a> RawEnvelope<'a> {
     /// Scans one line (without its newline). `None`: not recognised (use the serde path).
     pub fn scan(line: &'a [u8]) -> Option<Self> {
-        let mut s = Scan { b: line, i: 0 };
+        let mut s = Scan::new(line);
         let (mut topic, mut partition, mut offset, mut ts, mut key, mut payload) =
             (None, None, None, None, None, None);
         s.ws();
@@ -131,7 +147,7 @@ impl<'a> RawEnvelope<'a> {
             }
         }
         s.ws();
-        (s.i == line.len()).then_some(())?;
+        s.at_end().then_some(())?;
         Some(RawEnvelope {
             topic: topic?,
             partition: partition?,
