@@ -1,5 +1,6 @@
 //! `atenex landing`: the Kafka Connect HDFS sink's tree from the same properties file.
 
+use crate::{KafkaArgs, Observability};
 use anyhow::Context as _;
 use atenex_landing::config::{LandingConfig, Store};
 use atenex_landing::fs::LocalFs;
@@ -17,14 +18,21 @@ pub struct LandingArgs {
     #[arg(long, value_name = "FILE", env = "ATENEX_LANDING_CONFIG")]
     config: PathBuf,
 
-    /// A recorded stream (kcat -J envelopes; `-` for stdin) to land as if it had been consumed:
-    /// offsets and timestamps from the envelopes, no wall-clock or idle commits, everything open
-    /// committed at the end. (The live consumer comes with the rest of issue #4.)
+    /// Offline: a recorded stream (kcat -J envelopes; `-` for stdin) to land as if it had been
+    /// consumed: offsets and timestamps from the envelopes, no wall-clock or idle commits,
+    /// everything open committed at the end. Without it the job consumes the configured topics
+    /// live, in the consumer group `connect-<name>`.
     #[arg(long, value_name = "FILE")]
-    input: PathBuf,
+    input: Option<PathBuf>,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+
+    #[command(flatten)]
+    observability: Observability,
 }
 
-pub fn run(args: LandingArgs) -> anyhow::Result<()> {
+pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("--config {}: cannot read", args.config.display()))?;
@@ -43,11 +51,24 @@ pub fn run(args: LandingArgs) -> anyhow::Result<()> {
             "hdfs.url={url}: this build lands on local directories only (HDFS through hdfs-native is the next part of issue #4); for now set hdfs.url to a directory, e.g. ATENEX_LANDING_HDFS_URL=file:///tmp/landing"
         ),
     };
-    let input: Box<dyn std::io::BufRead> = if args.input.as_os_str() == "-" {
+    let Some(input_path) = &args.input else {
+        let shutdown = atenex_kafka::shutdown::on_signals();
+        let health = args.observability.start(&shutdown).await?;
+        health.set_ready(true);
+        let landed =
+            atenex_landing::live::run(&args.kafka.config(), &config, LocalFs::new(&root), shutdown)
+                .await?;
+        eprintln!(
+            "landing: {landed} records landed under {root}{}",
+            config.topics_dir
+        );
+        return Ok(());
+    };
+    let input: Box<dyn std::io::BufRead> = if input_path.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
-        let f = std::fs::File::open(&args.input)
-            .with_context(|| format!("--input {}: cannot open", args.input.display()))?;
+        let f = std::fs::File::open(input_path)
+            .with_context(|| format!("--input {}: cannot open", input_path.display()))?;
         Box::new(BufReader::with_capacity(1 << 20, f))
     };
     let now = SystemTime::now()

@@ -72,8 +72,8 @@ enum Command {
     ///
     /// Reads the connector's properties file (the one Kafka Connect takes) and writes the tree
     /// Connect writes: <topics.dir>/<topic>/<path.format>/<topic>+<partition>+<start>+<end>.json,
-    /// committed through a commit log so that a crash never leaves half a commit. Today: offline,
-    /// from a recorded stream (--input), to a local directory.
+    /// committed through a commit log so that a crash never leaves half a commit. Live (consumer
+    /// group connect-<name>) or offline from a recorded stream (--input); local directories today.
     Landing(landing::LandingArgs),
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
@@ -143,7 +143,7 @@ fn main() -> ExitCode {
             Command::Replay(args) => replay::run(args).await,
             Command::Analytics(args) => analytics::run(args).await,
             Command::Bench(cmd) => bench::run(cmd),
-            Command::Landing(args) => landing::run(args),
+            Command::Landing(args) => landing::run(args).await,
         }
     });
     match result {

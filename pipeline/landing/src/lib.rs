@@ -6,10 +6,12 @@
 //! - [`log`], [`recovery`]: the commit log and recovery, pure;
 //! - [`fs`]: local disk and the in-memory filesystem with crash semantics;
 //! - [`sink`]: drives writers over a filesystem;
-//! - [`offline`]: lands a recorded stream.
+//! - [`offline`]: lands a recorded stream;
+//! - [`live`]: the consumer-group job.
 
 pub mod config;
 pub mod fs;
+pub mod live;
 pub mod log;
 pub mod offline;
 pub mod partitioner;

@@ -56,7 +56,7 @@ impl TopicFilter {
 }
 
 /// A record value as one line: as it is, unless it spans lines (then re-serialized compactly).
-fn one_line(value: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+pub fn one_line(value: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     if memchr::memchr2(b'\n', b'\r', value).is_none() {
         return Ok(std::borrow::Cow::Borrowed(value));
     }

@@ -138,6 +138,15 @@ impl<F: Fs> Sink<F> {
         self.run()
     }
 
+    /// For each open partition whose records are all committed: the next offset to consume.
+    pub fn committed_positions(&self) -> Vec<(String, i32, i64)> {
+        self.writers
+            .iter()
+            .filter(|(_, w)| w.pending() == 0)
+            .filter_map(|((t, p), w)| w.next_offset().map(|o| (t.clone(), *p, o)))
+            .collect()
+    }
+
     pub fn revoke(&mut self, topic: &str, partition: i32) -> io::Result<()> {
         if let Some(mut w) = self.writers.remove(&(topic.to_owned(), partition)) {
             let mut out = Vec::new();
