@@ -146,3 +146,138 @@ fn live_landing_survives_a_kill_and_lands_every_record_once() {
     );
     assert_eq!((temps, logs), (0, 0), "no temp file or commit log left");
 }
+
+fn config_text(name: &str, topic: &str, root: &Path, tolerance: &str) -> String {
+    format!(
+        "name={name}\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={topic}\nhdfs.url=file://{}\n\
+         topics.dir=/land\nlogs.dir=/logs\nformat.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size=2\n\
+         atenex.idle.commit.ms=500\npartitioner.class=io.confluent.connect.storage.partitioner.HourlyPartitioner\nlocale=en_US\n\
+         timezone=UTC\ntimestamp.extractor=Record\nerrors.tolerance={tolerance}\n",
+        root.display()
+    )
+}
+
+#[test]
+fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let topic = unique("bad-values");
+    let value = |i: i64| Some(format!(r#"{{"n":{i}}}"#));
+    let mut records: Vec<Envelope> = (0..4)
+        .map(|i| Envelope {
+            topic: topic.clone(),
+            partition: 0,
+            offset: i,
+            tstype: None,
+            ts: Some(1_764_201_600_000 + i),
+            broker: -1,
+            headers: vec![],
+            key: None,
+            payload: value(i),
+        })
+        .collect();
+    records[2].payload = Some("{\n not json".to_owned());
+    rt.block_on(replay(
+        &testing::config(),
+        &records,
+        &ReplayOptions::default(),
+        CancellationToken::new(),
+        |_| {},
+    ))
+    .unwrap();
+
+    // errors.tolerance=none: the job stops, naming the record and the reason.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("strict.properties");
+    std::fs::write(
+        &config,
+        config_text(&unique("strict"), &topic, dir.path(), "none"),
+    )
+    .unwrap();
+    let out = atenex()
+        .args([
+            "landing",
+            "--bootstrap-servers",
+            testing::bootstrap(),
+            "--config",
+        ])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{topic}[0]@2: value spans lines and is not JSON")),
+        "{err}"
+    );
+    assert!(err.contains("errors.tolerance=all"), "{err}");
+
+    // errors.tolerance=all: the bad record goes to <topic>.dlq with its reason; the rest lands.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tolerant.properties");
+    std::fs::write(
+        &config,
+        config_text(&unique("tolerant"), &topic, dir.path(), "all"),
+    )
+    .unwrap();
+    let mut job = atenex()
+        .args([
+            "landing",
+            "--bootstrap-servers",
+            testing::bootstrap(),
+            "--config",
+        ])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let count = || {
+        let mut n = 0;
+        let land = dir.path().join("land").join(&topic);
+        let mut stack = vec![land];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    n += std::fs::read_to_string(e.path()).unwrap().lines().count();
+                }
+            }
+        }
+        n
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while count() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the 3 good records were not landed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&job, "-TERM");
+    assert!(wait_exit(&mut job, Duration::from_secs(30)).success());
+    let mut w = atenex_contracts::EnvelopeWriter::new(Vec::new());
+    let opts = atenex_kafka::record::RecordOptions {
+        topics: vec![format!("{topic}.dlq")],
+        from_beginning: true,
+        stop: atenex_kafka::record::Stop::AtEnd,
+    };
+    rt.block_on(atenex_kafka::record::record(
+        &testing::config(),
+        &opts,
+        &mut w,
+        CancellationToken::new(),
+    ))
+    .unwrap();
+    let dead = read_envelopes(&w.into_inner());
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].payload.as_deref(), Some("{\n not json"));
+    assert_eq!(dead[0].header("dlq.stage"), Some("landing"));
+    assert_eq!(dead[0].header("dlq.source.offset"), Some("2"));
+    assert!(dead[0].header("dlq.reason").unwrap().contains("not JSON"));
+}
