@@ -44,7 +44,7 @@ pub enum Command {
 }
 
 /// Buffered data goes to the temp file once a file holds this much (and at commit).
-const APPEND_CHUNK: usize = 32 << 10;
+const APPEND_CHUNK: usize = 96 << 10;
 
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
