@@ -2,17 +2,14 @@
 
 mod common;
 use atenex_analytics::bench::{StreamSpec, generate};
-use atenex_contracts::{AnalyticsWindow, Envelope, EnvelopeReader, EnvelopeWriter, decode};
+use atenex_contracts::{AnalyticsWindow, Envelope, EnvelopeReader, decode};
 use atenex_kafka::admin::{TopicSpec, create_topics};
-use atenex_kafka::record::{RecordOptions, Stop, record};
-use atenex_kafka::replay::{ReplayOptions, replay};
 use atenex_kafka::testing::{self, unique};
 use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 const A: &str = "3f1c2a9e-8d4b-4e7a-9c1d-2b5e6f7a8b9c";
 const B: &str = "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d";
@@ -160,33 +157,6 @@ fn offline_empty_input_writes_an_empty_file() {
     assert_eq!(std::fs::read(&output).unwrap(), b"");
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn record_topic(rt: &tokio::runtime::Runtime, topic: &str) -> Vec<Envelope> {
-    let mut w = EnvelopeWriter::new(Vec::new());
-    let opts = RecordOptions {
-        topics: vec![topic.to_owned()],
-        from_beginning: true,
-        stop: Stop::AtEnd,
-    };
-    rt.block_on(record(
-        &testing::config(),
-        &opts,
-        &mut w,
-        CancellationToken::new(),
-    ))
-    .unwrap();
-    EnvelopeReader::new(&w.into_inner()[..])
-        .map(Result::unwrap)
-        .collect()
-}
-
 struct Live {
     input: String,
     group: String,
@@ -294,14 +264,7 @@ fn live_results_survive_20_kills_exactly_once() {
     ] {
         records[i].payload = Some(bad.to_owned());
     }
-    rt.block_on(replay(
-        &testing::config(),
-        &records,
-        &ReplayOptions::default(),
-        CancellationToken::new(),
-        |_| {},
-    ))
-    .unwrap();
+    replay_all(&rt, &records);
 
     let reference = Live::new(&rt, &input, "ref");
     reference.drain();

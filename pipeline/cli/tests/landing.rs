@@ -2,14 +2,12 @@
 
 mod common;
 use atenex_contracts::{Envelope, EnvelopeReader};
-use atenex_kafka::replay::{ReplayOptions, replay};
 use atenex_kafka::testing::{self, unique};
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 /// Every committed file under the data directory: (topic, lines); and whether temp files or logs are left.
 fn landed(root: &Path) -> (Vec<(String, String)>, usize, usize) {
@@ -51,11 +49,7 @@ fn landed(root: &Path) -> (Vec<(String, String)>, usize, usize) {
 
 #[test]
 fn live_landing_survives_a_kill_and_lands_every_record_once() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let rename: BTreeMap<&str, String> = ["documents.raw", "chunks.processed", "embeddings.ready"]
         .into_iter()
         .map(|t| (t, unique(&t.replace('.', "-"))))
@@ -65,14 +59,7 @@ fn live_landing_survives_a_kill_and_lands_every_record_once() {
     for r in &mut records {
         r.topic = rename[r.topic.as_str()].clone();
     }
-    rt.block_on(replay(
-        &testing::config(),
-        &records,
-        &ReplayOptions::default(),
-        CancellationToken::new(),
-        |_| {},
-    ))
-    .unwrap();
+    replay_all(&rt, &records);
     let mut expected: Vec<(String, String)> = records
         .iter()
         .map(|r| (r.topic.clone(), r.payload.clone().unwrap()))
@@ -159,11 +146,7 @@ fn config_text(name: &str, topic: &str, root: &Path, tolerance: &str) -> String 
 
 #[test]
 fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = runtime();
     let topic = unique("bad-values");
     let value = |i: i64| Some(format!(r#"{{"n":{i}}}"#));
     let mut records: Vec<Envelope> = (0..4)
@@ -180,14 +163,7 @@ fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
         })
         .collect();
     records[2].payload = Some("{\n not json".to_owned());
-    rt.block_on(replay(
-        &testing::config(),
-        &records,
-        &ReplayOptions::default(),
-        CancellationToken::new(),
-        |_| {},
-    ))
-    .unwrap();
+    replay_all(&rt, &records);
 
     // errors.tolerance=none: the job stops, naming the record and the reason.
     let dir = tempfile::tempdir().unwrap();
@@ -261,20 +237,7 @@ fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
     }
     signal(&job, "-TERM");
     assert!(wait_exit(&mut job, Duration::from_secs(30)).success());
-    let mut w = atenex_contracts::EnvelopeWriter::new(Vec::new());
-    let opts = atenex_kafka::record::RecordOptions {
-        topics: vec![format!("{topic}.dlq")],
-        from_beginning: true,
-        stop: atenex_kafka::record::Stop::AtEnd,
-    };
-    rt.block_on(atenex_kafka::record::record(
-        &testing::config(),
-        &opts,
-        &mut w,
-        CancellationToken::new(),
-    ))
-    .unwrap();
-    let dead = read_envelopes(&w.into_inner());
+    let dead = record_topic(&rt, &format!("{topic}.dlq"));
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].payload.as_deref(), Some("{\n not json"));
     assert_eq!(dead[0].header("dlq.stage"), Some("landing"));

@@ -71,3 +71,43 @@ pub fn ok(out: &Output) -> &Output {
     );
     out
 }
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Produces `records` to the test broker (topics, partitions, timestamps as recorded).
+pub fn replay_all(rt: &tokio::runtime::Runtime, records: &[Envelope]) {
+    use atenex_kafka::replay::{ReplayOptions, replay};
+    rt.block_on(replay(
+        &atenex_kafka::testing::config(),
+        records,
+        &ReplayOptions::default(),
+        tokio_util::sync::CancellationToken::new(),
+        |_| {},
+    ))
+    .unwrap();
+}
+
+/// Every committed record of `topic` on the test broker.
+pub fn record_topic(rt: &tokio::runtime::Runtime, topic: &str) -> Vec<Envelope> {
+    use atenex_kafka::record::{RecordOptions, Stop, record};
+    let mut w = atenex_contracts::EnvelopeWriter::new(Vec::new());
+    let opts = RecordOptions {
+        topics: vec![topic.to_owned()],
+        from_beginning: true,
+        stop: Stop::AtEnd,
+    };
+    rt.block_on(record(
+        &atenex_kafka::testing::config(),
+        &opts,
+        &mut w,
+        tokio_util::sync::CancellationToken::new(),
+    ))
+    .unwrap();
+    read_envelopes(&w.into_inner())
+}
