@@ -97,7 +97,7 @@ fn record<'a>(
 
 mod fast {
     use super::*;
-    use atenex_contracts::raw_envelope::Scan;
+    use atenex_contracts::raw_envelope::{RawEnvelope, Scan};
 
     fn validated(
         partition: i32,
@@ -163,75 +163,26 @@ mod fast {
         Some(validated(partition, offset, ts, keys))
     }
 
-    /// `None`: not the common shape; use the slow path.
+    /// Any field order, headers and extra fields: the envelope found by the shared
+    /// [`RawEnvelope`] scanner, the ids read from the escaped value. `None`: use the slow path.
     pub fn line<'a>(b: &'a [u8], topic: &str) -> Option<Result<Line<'a>, String>> {
-        let mut s = Scan::new(b);
-        let (mut t, mut partition, mut offset, mut ts, mut payload) =
-            (None, None, None, None, None);
-        let mut keys = None;
-        let mut null_payload = false;
-        s.ws();
-        s.eat(b'{')?;
-        loop {
-            s.ws();
-            let key = s.plain_bytes()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            match key {
-                b"topic" => t = Some(s.plain_str()?),
-                b"partition" => partition = Some(i32::try_from(s.int()?).ok()?),
-                b"offset" => offset = Some(s.int()?),
-                b"ts" => ts = Some(s.int()?),
-                b"payload" => {
-                    if s.peek()? == b'n' {
-                        s.literal(b"null")?;
-                        null_payload = true;
-                    } else if t == Some(topic) {
-                        // The usual order (topic first): read the ids in place, no second pass.
-                        s.eat(b'"')?;
-                        keys = Some(escaped_keys(&mut s)?);
-                        s.eat(b'"')?;
-                    } else {
-                        payload = Some(s.raw_str()?);
-                    }
-                }
-                _ => s.skip_value()?,
-            }
-            s.ws();
-            if s.eat(b',').is_none() {
-                s.eat(b'}')?;
-                break;
-            }
-        }
-        s.ws();
-        if !s.at_end() {
-            return None;
-        }
-        let (t, partition, offset) = (t?, partition?, offset?);
-        if partition < 0 {
-            return None;
-        }
-        if t != topic {
+        let raw = RawEnvelope::scan(b)?;
+        if raw.topic != topic {
             return Some(Ok(Line::OtherTopic));
         }
-        if null_payload || ts.is_none() {
-            return Some(record(t, partition, offset, ts, None::<&[u8]>).map(Line::Record));
-        }
-        let keys = match keys {
-            Some(k) => k,
-            None => {
-                let p = payload?;
-                let mut inner = Scan::new(p);
-                let k = escaped_keys(&mut inner)?;
-                inner.ws();
-                if !inner.at_end() {
-                    return None;
-                }
-                k
-            }
+        let (Some(payload), Some(ts)) = (raw.payload, raw.ts) else {
+            return Some(
+                record(raw.topic, raw.partition, raw.offset, raw.ts, None::<&[u8]>)
+                    .map(Line::Record),
+            );
         };
-        Some(validated(partition, offset, ts.expect("checked"), keys))
+        let mut inner = Scan::new(payload);
+        let keys = escaped_keys(&mut inner)?;
+        inner.ws();
+        if !inner.at_end() {
+            return None;
+        }
+        Some(validated(raw.partition, raw.offset, ts, keys))
     }
 
     /// The three ids from the value as it stands escaped inside the envelope's string, from the
@@ -300,8 +251,6 @@ mod fast {
     trait Steps<'a> {
         fn plain_bytes_open(&mut self) -> Option<&'a [u8]>;
         fn until_backslash(&mut self) -> Option<&'a [u8]>;
-        fn plain_bytes(&mut self) -> Option<&'a [u8]>;
-        fn plain_str(&mut self) -> Option<&'a str>;
         fn escaped_plain_bytes(&mut self) -> Option<&'a [u8]>;
         fn escaped_plain_str(&mut self) -> Option<&'a str>;
         fn skip_escaped_value(&mut self) -> Option<()>;
@@ -323,21 +272,6 @@ mod fast {
             let end = memchr::memchr(b'\\', rest)?;
             self.i += end;
             Some(&rest[..end])
-        }
-
-        fn plain_bytes(&mut self) -> Option<&'a [u8]> {
-            self.eat(b'"')?;
-            let rest = &self.b[self.i..];
-            let end = rest.iter().position(|&c| c == b'"' || c == b'\\')?;
-            if rest[end] != b'"' {
-                return None;
-            }
-            self.i += end + 1;
-            Some(&rest[..end])
-        }
-
-        fn plain_str(&mut self) -> Option<&'a str> {
-            std::str::from_utf8(self.plain_bytes()?).ok()
         }
 
         fn escaped_plain_bytes(&mut self) -> Option<&'a [u8]> {

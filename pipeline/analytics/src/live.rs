@@ -322,9 +322,27 @@ impl Job<'_> {
         self.producer.begin()?;
         let result = self.fill_transaction(batch, &mut out, drain).await;
         match result {
-            Ok(()) => {
+            Ok(letters) => {
                 self.producer.commit()?;
+                // Counted and logged once committed: an aborted transaction wrote nothing.
                 self.summary.transactions += 1;
+                for o in &out {
+                    match o {
+                        Output::Window(_) => {
+                            self.summary.windows += 1;
+                            metrics::counter!("atenex_analytics_windows_total").increment(1);
+                        }
+                        Output::Late(l) => {
+                            self.summary.late += 1;
+                            metrics::counter!("atenex_analytics_late_total", "reason" => l.reason.as_str())
+                                .increment(1);
+                        }
+                    }
+                }
+                self.summary.dead_letters += letters.len() as u64;
+                for (i, letter) in &letters {
+                    letter.log(&batch[*i]);
+                }
                 if let Some(w) = self.core.watermark() {
                     metrics::gauge!("atenex_analytics_watermark_ms").set(w as f64);
                 }
@@ -344,7 +362,7 @@ impl Job<'_> {
         batch: &[Record],
         out: &mut Vec<Output>,
         drain: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<(usize, DeadLetter)>> {
         let mut pipeline = Pipeline::new(&self.producer, 10_000);
         let now = now_ms();
         let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
@@ -397,25 +415,16 @@ impl Job<'_> {
             let (topic, key) = match o {
                 Output::Window(w) => {
                     serde_json::to_writer(&mut value, &window_value(w))?;
-                    self.summary.windows += 1;
-                    metrics::counter!("atenex_analytics_windows_total").increment(1);
                     (&self.opts.output_topic, w.company_id.as_str())
                 }
                 Output::Late(l) => {
                     serde_json::to_writer(&mut value, &late_value(l))?;
-                    self.summary.late += 1;
-                    metrics::counter!("atenex_analytics_late_total", "reason" => l.reason.as_str())
-                        .increment(1);
                     (&self.opts.late_topic, l.company_id.as_str())
                 }
             };
             pipeline
                 .push(OutRecord::new(topic, Some(key.as_bytes()), Some(&value)))
                 .await?;
-        }
-        self.summary.dead_letters += letters.len() as u64;
-        for (i, letter) in &letters {
-            letter.log(&batch[*i]);
         }
         let offsets = self.offsets()?;
         if offsets.count() > 0 {
@@ -426,7 +435,7 @@ impl Job<'_> {
             self.producer.send_offsets(&offsets, &group)?;
         }
         pipeline.finish().await?;
-        Ok(())
+        Ok(letters)
     }
 
     /// The checkpoint as offsets with metadata, for the partitions we own.

@@ -8,6 +8,7 @@ use atenex_kafka::testing::{self, unique};
 use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -18,6 +19,19 @@ fn window(start: &str, end: &str, company: &str, n: u64) -> String {
     format!(
         r#"{{"window_start":"{start}","window_end":"{end}","company_id":"{company}","chunk_count":{n}}}"#
     )
+}
+
+/// `atenex analytics --input INPUT --output OUTPUT EXTRA...`.
+fn offline(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
+    atenex()
+        .arg("analytics")
+        .args(extra)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output)
+        .output()
+        .unwrap()
 }
 
 /// fixtures/streams/analytics-late.jsonl, worked by hand (docs/analytics.md walks through it).
@@ -108,13 +122,7 @@ fn offline_bad_lines_stop_the_run_or_are_skipped_and_counted() {
     lines.insert(5, "not json");
     std::fs::write(&input, lines.join("\n")).unwrap();
     let output = dir.path().join("w.jsonl");
-    let out = atenex()
-        .args(["analytics", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let out = offline(&input, &output, &[]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -124,13 +132,7 @@ fn offline_bad_lines_stop_the_run_or_are_skipped_and_counted() {
     assert!(err.contains("nothing was written"), "{err}");
     assert!(!output.exists(), "no partial output");
 
-    let out = atenex()
-        .args(["analytics", "--skip-bad-records", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let out = offline(&input, &output, &["--skip-bad-records"]);
     let err = String::from_utf8_lossy(&ok(&out).stderr).into_owned();
     assert!(err.contains("2 bad skipped"), "{err}");
     assert!(
@@ -146,13 +148,7 @@ fn offline_empty_input_writes_an_empty_file() {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("empty.jsonl"), dir.path().join("w.jsonl"));
     std::fs::write(&input, "").unwrap();
-    let out = atenex()
-        .args(["analytics", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .unwrap();
+    let out = offline(&input, &output, &[]);
     ok(&out);
     assert_eq!(std::fs::read(&output).unwrap(), b"");
 }

@@ -47,6 +47,20 @@ fn landed(root: &Path) -> (Vec<(String, String)>, usize, usize) {
     (lines, temps, logs.len())
 }
 
+/// `atenex landing --config CONFIG` against the test broker, quiet.
+fn landing_job(config: &Path) -> std::process::Command {
+    let mut c = atenex();
+    c.args([
+        "landing",
+        "--bootstrap-servers",
+        testing::bootstrap(),
+        "--config",
+    ])
+    .arg(config)
+    .env("RUST_LOG", "warn");
+    c
+}
+
 #[test]
 fn live_landing_survives_a_kill_and_lands_every_record_once() {
     let rt = runtime();
@@ -86,16 +100,8 @@ fn live_landing_survives_a_kill_and_lands_every_record_once() {
     // Static membership: the restarted instance takes the killed one's partitions at once.
     let instance = unique("instance");
     let start = || -> Child {
-        atenex()
-            .args([
-                "landing",
-                "--bootstrap-servers",
-                testing::bootstrap(),
-                "--config",
-            ])
-            .arg(&config)
+        landing_job(&config)
             .env("KAFKA_GROUP_INSTANCE_ID", &instance)
-            .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -173,17 +179,7 @@ fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
         config_text(&unique("strict"), &topic, dir.path(), "none"),
     )
     .unwrap();
-    let out = atenex()
-        .args([
-            "landing",
-            "--bootstrap-servers",
-            testing::bootstrap(),
-            "--config",
-        ])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out = landing_job(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -200,15 +196,7 @@ fn live_landing_stops_on_a_bad_record_or_dead_letters_it() {
         config_text(&unique("tolerant"), &topic, dir.path(), "all"),
     )
     .unwrap();
-    let mut job = atenex()
-        .args([
-            "landing",
-            "--bootstrap-servers",
-            testing::bootstrap(),
-            "--config",
-        ])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
+    let mut job = landing_job(&config)
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();

@@ -7,8 +7,7 @@
 
 use crate::config::{ErrorTolerance, LandingConfig, Topics};
 use crate::fs::Fs;
-use crate::offline::one_line;
-use crate::sink::{Sink, extract_timestamp};
+use crate::sink::{Sink, place};
 use anyhow::Context as _;
 use atenex_kafka::{DeadLetters, KafkaConfig, Producer, Record};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
@@ -145,9 +144,7 @@ pub async fn run<F: Fs + Send + 'static>(
         };
         let value = m.payload.as_deref().unwrap_or(b"null");
         let now = now_ms();
-        let placed = extract_timestamp(&config.timestamp_extractor, m.timestamp, value, now)
-            .and_then(|ts| one_line(value).map(|v| (ts, v)));
-        match placed {
+        match place(&config.timestamp_extractor, m.timestamp, value, now) {
             Ok((ts, v)) => {
                 sink.lock().expect("not poisoned").write(
                     &m.topic,

@@ -10,7 +10,7 @@
 
 use crate::config::{LandingConfig, Topics};
 use crate::fs::Fs;
-use crate::sink::{Sink, extract_timestamp};
+use crate::sink::{Sink, place};
 use atenex_contracts::Envelope;
 use atenex_contracts::raw_envelope::{RawEnvelope, unescape_into};
 use std::collections::BTreeMap;
@@ -53,18 +53,6 @@ impl TopicFilter {
             TopicsMatcher::Regex(r) => r.is_match(topic),
         }
     }
-}
-
-/// A record value as one line: as it is, unless it spans lines (then re-serialized compactly).
-pub fn one_line(value: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
-    if memchr::memchr2(b'\n', b'\r', value).is_none() {
-        return Ok(std::borrow::Cow::Borrowed(value));
-    }
-    let v: serde_json::Value = serde_json::from_slice(value)
-        .map_err(|e| format!("value spans lines and is not JSON: {e}"))?;
-    Ok(std::borrow::Cow::Owned(
-        serde_json::to_vec(&v).expect("a Value serializes"),
-    ))
 }
 
 pub fn run<F: Fs>(
@@ -137,9 +125,7 @@ pub fn run<F: Fs>(
             s.already_landed += 1;
             continue;
         }
-        let placed = extract_timestamp(&config.timestamp_extractor, ts, &value, now)
-            .and_then(|ts| one_line(&value).map(|v| (ts, v)));
-        match placed {
+        match place(&config.timestamp_extractor, ts, &value, now) {
             Ok((ts, v)) => {
                 sink.write(&topic, partition, offset, ts, &v, now)?;
                 s.records += 1;

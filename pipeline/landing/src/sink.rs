@@ -159,6 +159,30 @@ impl<F: Fs> Sink<F> {
     }
 }
 
+/// A record value as one line: as it is, unless it spans lines (then re-serialized compactly).
+fn one_line(value: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
+    if memchr::memchr2(b'\n', b'\r', value).is_none() {
+        return Ok(std::borrow::Cow::Borrowed(value));
+    }
+    let v: serde_json::Value = serde_json::from_slice(value)
+        .map_err(|e| format!("value spans lines and is not JSON: {e}"))?;
+    Ok(std::borrow::Cow::Owned(
+        serde_json::to_vec(&v).expect("a Value serializes"),
+    ))
+}
+
+/// A record ready to land: its timestamp (from the extractor) and its value as one line; or why
+/// it cannot be landed.
+pub fn place<'v>(
+    extractor: &TimestampExtractor,
+    record_ts: Option<i64>,
+    value: &'v [u8],
+    now: i64,
+) -> Result<(i64, std::borrow::Cow<'v, [u8]>), String> {
+    let ts = extract_timestamp(extractor, record_ts, value, now)?;
+    Ok((ts, one_line(value)?))
+}
+
 /// The timestamp the configured extractor gives for a record: the record's own (`Record`), the
 /// wall clock (`Wallclock`), or a field of the value (`RecordField`: epoch ms, or RFC 3339 text;
 /// dotted paths for nested objects).
