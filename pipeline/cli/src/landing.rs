@@ -2,8 +2,10 @@
 
 use crate::{KafkaArgs, Observability};
 use anyhow::Context as _;
+use atenex_hdfs::Hdfs;
 use atenex_landing::config::{LandingConfig, Store};
-use atenex_landing::fs::LocalFs;
+use atenex_landing::fs::hdfs::HdfsFs;
+use atenex_landing::fs::{Fs, LocalFs};
 use atenex_landing::offline;
 use atenex_landing::sink::Sink;
 use clap::Args;
@@ -45,23 +47,18 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
             config.unknown_keys.join(", ")
         );
     }
-    let root = match &config.store {
-        Store::Local { root } => root.clone(),
-        Store::Hdfs { url } => anyhow::bail!(
-            "hdfs.url={url}: this build lands on local directories only (HDFS through hdfs-native is the next part of issue #4); for now set hdfs.url to a directory, e.g. ATENEX_LANDING_HDFS_URL=file:///tmp/landing"
-        ),
-    };
+    let (root, fs) = open_store(&config.store)?;
+    let data_dir = format!(
+        "{}/{}",
+        root.trim_end_matches('/'),
+        config.topics_dir.trim_start_matches('/')
+    );
     let Some(input_path) = &args.input else {
         let shutdown = atenex_kafka::shutdown::on_signals();
         let health = args.observability.start(&shutdown).await?;
         health.set_ready(true);
-        let landed =
-            atenex_landing::live::run(&args.kafka.config(), &config, LocalFs::new(&root), shutdown)
-                .await?;
-        eprintln!(
-            "landing: {landed} records landed under {root}{}",
-            config.topics_dir
-        );
+        let landed = atenex_landing::live::run(&args.kafka.config(), &config, fs, shutdown).await?;
+        eprintln!("landing: {landed} records landed under {data_dir}");
         return Ok(());
     };
     let input: Box<dyn std::io::BufRead> = if input_path.as_os_str() == "-" {
@@ -74,15 +71,14 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut sink = Sink::new(LocalFs::new(&root), config.clone(), true);
+    let mut sink = Sink::new(fs, config.clone(), true);
     let s = offline::run(&mut sink, &config, input, now)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
-        "landing: {} records ({:.1} MB) landed under {}{} in {secs:.2}s; {} already landed, {} of other topics, {} bad skipped",
+        "landing: {} records ({:.1} MB) landed under {} in {secs:.2}s; {} already landed, {} of other topics, {} bad skipped",
         s.records,
         s.bytes as f64 / 1e6,
-        root,
-        config.topics_dir,
+        data_dir,
         s.already_landed,
         s.other_topics,
         s.bad
@@ -91,4 +87,16 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
         eprintln!("  skipped {b}");
     }
     Ok(())
+}
+
+/// The filesystem of `hdfs.url`, and how to name its root in messages.
+fn open_store(store: &Store) -> anyhow::Result<(String, Box<dyn Fs + Send>)> {
+    Ok(match store {
+        Store::Local { root } => (root.clone(), Box::new(LocalFs::new(root))),
+        Store::Hdfs { url } => {
+            let hdfs = tokio::task::block_in_place(|| Hdfs::connect(url))
+                .with_context(|| format!("hdfs.url={url}"))?;
+            (url.to_string(), Box::new(HdfsFs::new(hdfs)))
+        }
+    })
 }

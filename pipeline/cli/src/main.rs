@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod hdfs;
 mod landing;
 mod record;
 mod replay;
@@ -46,6 +47,10 @@ enum Command {
     ///
     /// --embedded runs librdkafka's in-process mock cluster instead (no JDK needed; for quick experiments and adapter fault tests, not a full Kafka).
     Broker(broker::BrokerArgs),
+    /// Run a real HDFS (Apache Hadoop's MiniDFSCluster: one NameNode, two DataNodes) for development and tests.
+    ///
+    /// Hadoop 3.5, in one JVM. On first use its jars (org.apache.hadoop:hadoop-client-minicluster) are resolved from Maven Central into the cache directory and a small launcher is compiled there (needs a JDK 17+ and Maven). Prints the hdfs:// URL as the first line of stdout once the DataNodes have registered; stops cleanly on SIGINT/SIGTERM. Use the URL as hdfs.url of `atenex landing`.
+    Hdfs(hdfs::HdfsArgs),
     /// Manage the pipeline's topics.
     #[command(subcommand)]
     Topics(topics::TopicsCommand),
@@ -138,6 +143,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Broker(args) => broker::run(args).await,
+            Command::Hdfs(args) => hdfs::run(args).await,
             Command::Topics(cmd) => topics::run(cmd).await,
             Command::Record(args) => record::run(args).await,
             Command::Replay(args) => replay::run(args).await,

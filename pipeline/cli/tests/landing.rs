@@ -2,49 +2,64 @@
 
 mod common;
 use atenex_contracts::{Envelope, EnvelopeReader};
+use atenex_hdfs::{Hdfs, HdfsUrl};
 use atenex_kafka::testing::{self, unique};
+use atenex_landing::fs::hdfs::HdfsFs;
+use atenex_landing::fs::{Fs, LocalFs};
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every committed file under the data directory: (topic, lines); and whether temp files or logs are left.
-fn landed(root: &Path) -> (Vec<(String, String)>, usize, usize) {
-    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().unwrap().is_dir() {
-                    walk(&e.path(), out);
-                } else {
-                    out.push(e.path());
-                }
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&root.join("atenex/kafka-landing"), &mut files);
+/// Every committed line under `/atenex/kafka-landing` as (topic, line); how many temp files and
+/// commit logs are left.
+fn landed(fs: &dyn Fs) -> (Vec<(String, String)>, usize, usize) {
     let mut lines = Vec::new();
     let mut temps = 0;
-    for f in files {
-        let rel = f
-            .strip_prefix(root.join("atenex/kafka-landing"))
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
+    for f in fs.list("/atenex/kafka-landing").unwrap() {
+        let rel = &f["/atenex/kafka-landing/".len()..];
         if rel.starts_with("+tmp") {
             temps += 1;
             continue;
         }
         let topic = rel.split('/').next().unwrap().to_owned();
-        for l in std::fs::read_to_string(&f).unwrap().lines() {
+        // A file can vanish between listing and reading (a commit renaming it); the next poll
+        // sees it under its new name.
+        let Ok(Some(data)) = fs.read(&f) else {
+            continue;
+        };
+        for l in String::from_utf8(data).unwrap().lines() {
             lines.push((topic.clone(), l.to_owned()));
         }
     }
-    let mut logs = Vec::new();
-    walk(&root.join("atenex/logs"), &mut logs);
+    let logs = fs.list("/atenex/logs").unwrap().len();
     lines.sort();
-    (lines, temps, logs.len())
+    (lines, temps, logs)
+}
+
+/// Where the landing writes in a test: a local directory, or a directory of the test HDFS.
+enum TestStore {
+    Local(tempfile::TempDir),
+    Hdfs(String),
+}
+
+impl TestStore {
+    fn url(&self) -> String {
+        match self {
+            TestStore::Local(d) => format!("file://{}", d.path().display()),
+            TestStore::Hdfs(url) => url.clone(),
+        }
+    }
+
+    fn fs(&self) -> Box<dyn Fs> {
+        match self {
+            TestStore::Local(d) => Box::new(LocalFs::new(d.path())),
+            TestStore::Hdfs(url) => Box::new(HdfsFs::new(
+                Hdfs::connect(&HdfsUrl::parse(url).unwrap()).unwrap(),
+            )),
+        }
+    }
 }
 
 /// `atenex landing --config CONFIG` against the test broker, quiet.
@@ -57,12 +72,29 @@ fn landing_job(config: &Path) -> std::process::Command {
         "--config",
     ])
     .arg(config)
-    .env("RUST_LOG", "warn");
+    .env(
+        "RUST_LOG",
+        std::env::var("ATENEX_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    );
     c
 }
 
 #[test]
-fn live_landing_survives_a_kill_and_lands_every_record_once() {
+fn live_landing_survives_a_kill_and_lands_every_record_once_on_local_disk() {
+    live_kill_and_restart(TestStore::Local(tempfile::tempdir().unwrap()));
+}
+
+#[test]
+fn live_landing_survives_a_kill_and_lands_every_record_once_on_hdfs() {
+    let url = format!(
+        "{}{}",
+        atenex_hdfs::testing::namenode(),
+        atenex_hdfs::testing::unique_dir("live-landing")
+    );
+    live_kill_and_restart(TestStore::Hdfs(url));
+}
+
+fn live_kill_and_restart(store: TestStore) {
     let rt = runtime();
     let rename: BTreeMap<&str, String> = ["documents.raw", "chunks.processed", "embeddings.ready"]
         .into_iter()
@@ -82,18 +114,19 @@ fn live_landing_survives_a_kill_and_lands_every_record_once() {
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hdfs-sink.properties");
+    let fs = store.fs();
     let topics: Vec<&str> = rename.values().map(String::as_str).collect();
     std::fs::write(
         &config,
         format!(
-            "name={}\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\nhdfs.url=file://{}\n\
+            "name={}\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\nhdfs.url={}\n\
              topics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/logs\nformat.class=io.confluent.connect.hdfs3.format.json.JsonFormat\n\
              flush.size=5\nrotate.interval.ms=600000\natenex.idle.commit.ms=1000\n\
              partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
              path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\ntimestamp.extractor=Record\n",
             unique("landing"),
             topics.join(","),
-            dir.path().display()
+            store.url()
         ),
     )
     .unwrap();
@@ -107,32 +140,32 @@ fn live_landing_survives_a_kill_and_lands_every_record_once() {
             .spawn()
             .unwrap()
     };
+    let began = Instant::now();
     let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
         let deadline = Instant::now() + Duration::from_secs(90);
         while !cond() {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_millis(100));
         }
+        eprintln!("{:?}: {what}", began.elapsed());
     };
 
     // Kill it once some files are committed, mid-stream.
     let mut first = start();
-    wait_for("a first commit", &|| !landed(dir.path()).0.is_empty());
+    wait_for("a first commit", &|| !landed(&*fs).0.is_empty());
     signal(&first, "-KILL");
     first.wait().unwrap();
-    let partial = landed(dir.path()).0.len();
+    let partial = landed(&*fs).0.len();
 
     let mut second = start();
-    wait_for("every record", &|| {
-        landed(dir.path()).0.len() >= expected.len()
-    });
+    wait_for("every record", &|| landed(&*fs).0.len() >= expected.len());
     signal(&second, "-TERM");
     assert!(
         wait_exit(&mut second, Duration::from_secs(30)).success(),
         "SIGTERM exits 0"
     );
 
-    let (lines, temps, logs) = landed(dir.path());
+    let (lines, temps, logs) = landed(&*fs);
     assert_eq!(
         lines, expected,
         "every record exactly once (killed after {partial} lines)"

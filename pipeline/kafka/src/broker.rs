@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,20 +18,9 @@ use std::time::{Duration, Instant};
 /// The Kafka version `atenex broker` runs.
 pub const KAFKA_VERSION: &str = "4.4.0";
 const POM: &str = include_str!("../../../ci/kafka/pom.xml");
-/// Environment variable naming the cache directory for the broker's jars.
-pub const CACHE_ENV: &str = "ATENEX_CACHE_DIR";
-
-/// `$ATENEX_CACHE_DIR`, else `$XDG_CACHE_HOME/atenex`, else `~/.cache/atenex`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os(CACHE_ENV) {
-        return PathBuf::from(d);
-    }
-    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
-        return PathBuf::from(d).join("atenex");
-    }
-    let home = std::env::var_os("HOME").map_or_else(std::env::temp_dir, PathBuf::from);
-    home.join(".cache").join("atenex")
-}
+pub use atenex_jvm::maven::{CACHE_ENV, default_cache_dir};
+use atenex_jvm::process::{die_with_parent, scratch_dir, tail};
+pub use atenex_jvm::process::{free_port, free_ports};
 
 #[derive(Debug, Clone)]
 pub struct BrokerOptions {
@@ -61,70 +50,14 @@ impl Default for BrokerOptions {
 
 /// The jar directory for [`KAFKA_VERSION`], resolving it with Maven on first use.
 pub fn ensure_jars(cache_dir: &Path) -> anyhow::Result<PathBuf> {
-    let home = cache_dir.join(format!("kafka-{KAFKA_VERSION}"));
-    let libs = home.join("libs");
-    if libs.join(".complete").exists() {
-        return Ok(libs);
-    }
-    fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
-    let pom = home.join("pom.xml");
-    fs::write(&pom, POM)?;
-    let staging = home.join(format!("libs.tmp.{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
-    tracing::info!(dir = %libs.display(), "resolving Apache Kafka {KAFKA_VERSION} jars from Maven Central (first use only)");
-    let output = Command::new("mvn")
-        .args(["-B", "-q", "-f"])
-        .arg(&pom)
-        .arg("dependency:copy-dependencies")
-        .arg(format!("-DoutputDirectory={}", staging.display()))
-        .arg("-DincludeScope=runtime")
-        .output()
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot run Maven (`mvn`): {e}. The test broker needs Maven and Java 17+ \
-                 (Debian: apt-get install maven openjdk-17-jre-headless), or use `atenex broker --embedded`"
-            )
-        })?;
-    if !output.status.success() {
-        bail!(
-            "Maven could not resolve org.apache.kafka:kafka_2.13:{KAFKA_VERSION} ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    fs::write(staging.join(".complete"), KAFKA_VERSION)?;
-    match fs::rename(&staging, &libs) {
-        Ok(()) => {}
-        // Another process finished first: use theirs.
-        Err(_) if libs.join(".complete").exists() => {
-            let _ = fs::remove_dir_all(&staging);
-        }
-        Err(e) => {
-            let _ = fs::remove_dir_all(&libs);
-            fs::rename(&staging, &libs)
-                .with_context(|| format!("cannot move jars into {}: {e}", libs.display()))?;
-        }
-    }
-    Ok(libs)
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(free_ports::<1>()?[0])
-}
-
-/// `N` distinct free TCP ports on 127.0.0.1 (held open together while chosen, so that the
-/// system cannot hand out the same one twice).
-pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut ports = [0u16; N];
-    for (p, l) in ports.iter_mut().zip(&listeners) {
-        *p = l.local_addr()?.port();
-    }
-    Ok(ports)
+    atenex_jvm::maven::ensure_jars(
+        cache_dir,
+        atenex_jvm::maven::Artifacts {
+            name: &format!("kafka-{KAFKA_VERSION}"),
+            pom: POM,
+            what: &format!("Apache Kafka {KAFKA_VERSION} (org.apache.kafka:kafka_2.13)"),
+        },
+    )
 }
 
 /// A running single-node KRaft broker (a child JVM). Stopped on drop.
@@ -148,7 +81,7 @@ impl JvmBroker {
         }
         let (data_dir, remove_data_dir) = match &opts.data_dir {
             Some(d) => (d.clone(), false),
-            None => (scratch_dir()?, true),
+            None => (scratch_dir("atenex-broker")?, true),
         };
         let log_dir = data_dir.join("kraft-logs");
         fs::create_dir_all(&log_dir)?;
@@ -258,21 +191,8 @@ impl JvmBroker {
 
     /// SIGTERM, then waits up to 30 s for a clean shutdown (SIGKILL after that).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(mut child) = self.child.take() {
-            terminate(&child);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if child.try_wait()?.is_some() {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    tracing::warn!("broker did not stop within 30s; killing it");
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Some(child) = self.child.take() {
+            atenex_jvm::process::stop(child, Duration::from_secs(30), "the broker")?;
         }
         if self.remove_data_dir {
             let _ = fs::remove_dir_all(&self.data_dir);
@@ -288,15 +208,9 @@ impl Drop for JvmBroker {
 }
 
 fn jvm_args(heap: &str, log4j: &Path) -> Vec<String> {
-    vec![
-        "-Xms64m".to_owned(),
-        format!("-Xmx{heap}"),
-        "-XX:+UseSerialGC".to_owned(),
-        "-XX:TieredStopAtLevel=1".to_owned(),
-        "-XX:-UsePerfData".to_owned(),
-        "-Djava.awt.headless=true".to_owned(),
-        format!("-Dlog4j2.configurationFile={}", log4j.display()),
-    ]
+    let mut args = atenex_jvm::process::jvm_args(heap);
+    args.push(format!("-Dlog4j2.configurationFile={}", log4j.display()));
+    args
 }
 
 fn server_properties(listen: SocketAddr, controller_port: u16, log_dir: &Path) -> String {
@@ -354,64 +268,6 @@ rootLogger.appenderRef.err.ref = STDERR
 ",
         log_file.display()
     )
-}
-
-fn tail(path: &Path, n: usize) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A temporary directory named after this process; directories of dead processes are swept.
-fn scratch_dir() -> anyhow::Result<PathBuf> {
-    let base = std::env::temp_dir();
-    if let Ok(entries) = fs::read_dir(&base) {
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let Some(pid) = name
-                .to_str()
-                .and_then(|n| n.strip_prefix("atenex-broker-"))
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|p| p.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(e.path());
-            }
-        }
-    }
-    let dir = base.join(format!(
-        "atenex-broker-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// The child gets SIGTERM when the thread that spawned it ends (Linux `PR_SET_PDEATHSIG`), so a
-/// test binary that exits, or an `atenex broker` that is killed, never leaves a JVM behind.
-#[allow(unsafe_code)]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe; the closure allocates nothing and touches no locks.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
-
-#[allow(unsafe_code)]
-fn terminate(child: &Child) {
-    // SAFETY: kill(2) on our own child's pid; no memory is touched.
-    unsafe {
-        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
-    }
 }
 
 /// librdkafka's in-process mock cluster (`rdkafka::mocking::MockCluster`).

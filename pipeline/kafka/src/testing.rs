@@ -81,29 +81,10 @@ fn start() -> anyhow::Result<String> {
     }
 }
 
-type Started = (String, Box<dyn std::any::Any>);
-
-/// Starts a broker on a thread that lives as long as the process: the JVM is tied to the thread
-/// that spawned it (it gets SIGTERM when that thread ends), and the test binary's exit ends it.
 fn keep_forever(
-    start: impl FnOnce() -> anyhow::Result<Started> + Send + 'static,
+    start: impl FnOnce() -> anyhow::Result<(String, Box<dyn std::any::Any>)> + Send + 'static,
 ) -> anyhow::Result<String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("atenex-test-kafka".to_owned())
-        .spawn(move || match start() {
-            Ok((bootstrap, keep)) => {
-                let _ = tx.send(Ok(bootstrap));
-                let _keep = keep;
-                loop {
-                    std::thread::park();
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e));
-            }
-        })?;
-    rx.recv()?
+    atenex_jvm::process::keep_forever("atenex-test-kafka", start)
 }
 
 #[cfg(feature = "testcontainers")]

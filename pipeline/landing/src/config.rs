@@ -61,7 +61,7 @@ pub enum Topics {
 /// Where the files go: `hdfs://host:port` or a local directory (`file:///path` or a plain path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Store {
-    Hdfs { url: String },
+    Hdfs { url: atenex_hdfs::HdfsUrl },
     Local { root: String },
 }
 
@@ -307,19 +307,15 @@ impl LandingConfig {
                     root: String::new(),
                 }
             }
-            Some(u) if u.starts_with("hdfs://") => {
-                let authority = &u["hdfs://".len()..];
-                if authority.is_empty() || authority.starts_with('/') {
-                    r.problem(
-                        "hdfs.url",
-                        "hdfs:// URLs need a name node host",
-                        "e.g. hdfs.url=hdfs://localhost:8020",
-                    );
+            Some(u) if u.starts_with("hdfs://") => match atenex_hdfs::HdfsUrl::parse(&u) {
+                Ok(url) => Store::Hdfs { url },
+                Err(problem) => {
+                    r.problem("hdfs.url", &problem, "e.g. hdfs.url=hdfs://namenode:8020");
+                    Store::Local {
+                        root: String::new(),
+                    }
                 }
-                Store::Hdfs {
-                    url: u.trim_end_matches('/').to_owned(),
-                }
-            }
+            },
             Some(u) if u.starts_with("file://") => Store::Local {
                 root: u["file://".len()..].to_owned(),
             },

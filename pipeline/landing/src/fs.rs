@@ -1,6 +1,8 @@
-//! Filesystems behind one trait: local disk, and in memory with crash semantics for tests and the
-//! simulator (HDFS through hdfs-native comes next). Paths are `/`-separated, relative to the store
-//! root; `..` never appears (the configuration refuses it).
+//! Filesystems behind one trait: local disk ([`LocalFs`]), in memory with crash semantics for tests
+//! and the simulator ([`MemFs`]), and HDFS through hdfs-native ([`hdfs::HdfsFs`]). Paths are
+//! `/`-separated, relative to the store root; `..` never appears (the configuration refuses it).
+
+pub mod hdfs;
 
 use crate::writer::Command;
 use std::collections::BTreeMap;
@@ -19,6 +21,27 @@ pub trait Fs {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
     /// Every file under the directory `dir`, recursively (empty if it does not exist).
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+}
+
+impl<F: Fs + ?Sized> Fs for Box<F> {
+    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        (**self).append(path, data)
+    }
+    fn sync(&mut self, path: &str) -> io::Result<()> {
+        (**self).sync(path)
+    }
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        (**self).rename(from, to)
+    }
+    fn delete(&mut self, path: &str) -> io::Result<()> {
+        (**self).delete(path)
+    }
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).read(path)
+    }
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        (**self).list(dir)
+    }
 }
 
 /// Runs one command.

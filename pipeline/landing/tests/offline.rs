@@ -34,7 +34,7 @@ fn config(root: &Path) -> LandingConfig {
 }
 
 /// `path  lines` per committed file, relative to the store root.
-fn listing(fs: &LocalFs) -> String {
+fn listing(fs: &dyn Fs) -> String {
     let mut out = String::new();
     for dir in ["/atenex/kafka-landing", "/atenex/kafka-connect/logs"] {
         for f in fs.list(dir).unwrap() {
@@ -79,4 +79,40 @@ fn the_atenex_file_lands_the_documented_tree() {
     let mut sink2 = Sink::new(LocalFs::new(other.path()), config2.clone(), true);
     run(&mut sink2, &config2, BufReader::new(input), 0).unwrap();
     assert_eq!(listing(&sink2.fs), tree);
+}
+
+#[test]
+fn the_same_tree_lands_on_hdfs() {
+    use atenex_hdfs::{Hdfs, HdfsUrl, testing};
+    use atenex_landing::fs::hdfs::HdfsFs;
+    let local = tempfile::tempdir().unwrap();
+    let config_local = config(local.path());
+    let input = std::fs::File::open(fixture("streams/landing-hours.jsonl")).unwrap();
+    let mut sink = Sink::new(LocalFs::new(local.path()), config_local.clone(), true);
+    run(&mut sink, &config_local, BufReader::new(input), 0).unwrap();
+
+    let url = HdfsUrl::parse(&format!(
+        "{}{}",
+        testing::namenode(),
+        testing::unique_dir("offline")
+    ))
+    .unwrap();
+    let mut config_hdfs = config_local.clone();
+    config_hdfs.store = atenex_landing::config::Store::Hdfs { url: url.clone() };
+    let input = std::fs::File::open(fixture("streams/landing-hours.jsonl")).unwrap();
+    let mut sink_hdfs = Sink::new(
+        HdfsFs::new(Hdfs::connect(&url).unwrap()),
+        config_hdfs.clone(),
+        true,
+    );
+    let s = run(&mut sink_hdfs, &config_hdfs, BufReader::new(input), 0).unwrap();
+    assert_eq!(s.records, 184);
+    assert_eq!(listing(&sink_hdfs.fs), listing(&sink.fs));
+    for f in sink.fs.list("/atenex/kafka-landing").unwrap() {
+        assert_eq!(
+            sink_hdfs.fs.read(&f).unwrap(),
+            sink.fs.read(&f).unwrap(),
+            "{f}: same bytes"
+        );
+    }
 }

@@ -40,7 +40,7 @@ fn the_atenex_file_with_the_duration_added() {
     assert_eq!(
         c.store,
         Store::Hdfs {
-            url: "hdfs://localhost:8020".into()
+            url: atenex_hdfs::HdfsUrl::parse("hdfs://localhost:8020").unwrap()
         }
     );
     assert_eq!(

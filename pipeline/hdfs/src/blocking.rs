@@ -1,0 +1,343 @@
+//! Blocking HDFS calls over the asynchronous `hdfs-native` client.
+//!
+//! The client runs on a small runtime of its own; each call is spawned there and the caller waits
+//! on a channel. Unlike `Runtime::block_on`, this works from any thread — plain threads, Tokio
+//! worker threads (the landing's Kafka loop and rebalance callbacks) and `spawn_blocking` — at the
+//! cost of blocking the calling thread for the call, as local disk I/O does.
+
+use crate::url::HdfsUrl;
+use bytes::Bytes;
+use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long [`Hdfs::connect`] waits for the name node to answer.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A connected HDFS client with blocking calls. Cheap to clone.
+#[derive(Clone)]
+pub struct Hdfs {
+    client: Client,
+    rt: Arc<IoRuntime>,
+    url: HdfsUrl,
+}
+
+/// The client's runtime; dropping it never blocks (so an `Hdfs` can be dropped anywhere, also in
+/// async code). Every call has returned by then: only idle connections and lease renewals stop.
+struct IoRuntime(Option<tokio::runtime::Runtime>);
+
+impl IoRuntime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for IoRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl std::fmt::Debug for Hdfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hdfs").field("url", &self.url).finish()
+    }
+}
+
+/// The kind of an `HdfsError`: the name node's Java exceptions arrive as `RPCError(class, text)`.
+pub fn kind(e: &HdfsError) -> io::ErrorKind {
+    match e {
+        HdfsError::FileNotFound(_) => io::ErrorKind::NotFound,
+        HdfsError::AlreadyExists(_) => io::ErrorKind::AlreadyExists,
+        HdfsError::IsADirectoryError(_) => io::ErrorKind::IsADirectory,
+        HdfsError::IOError(io) => io.kind(),
+        HdfsError::RPCError(class, _) | HdfsError::FatalRPCError(class, _) => {
+            match class.rsplit('.').next().unwrap_or_default() {
+                "FileNotFoundException" => io::ErrorKind::NotFound,
+                "FileAlreadyExistsException" | "AlreadyBeingCreatedException" => {
+                    io::ErrorKind::AlreadyExists
+                }
+                "AccessControlException" => io::ErrorKind::PermissionDenied,
+                _ => io::ErrorKind::Other,
+            }
+        }
+        _ => io::ErrorKind::Other,
+    }
+}
+
+/// `HdfsError` as an `io::Error` of the right kind, naming the path; a Java stack trace is cut to
+/// its first line.
+pub fn io_error(path: &str, e: HdfsError) -> io::Error {
+    let text = e.to_string();
+    let first = text.lines().next().unwrap_or_default();
+    io::Error::new(kind(&e), format!("hdfs {path}: {first}"))
+}
+
+fn is_not_found(e: &HdfsError) -> bool {
+    kind(e) == io::ErrorKind::NotFound
+}
+
+impl Hdfs {
+    /// Connects to the name node of `url` and checks that it answers (a `getFileInfo` of the
+    /// base directory), so that a wrong address fails here, with the URL in the message.
+    pub fn connect(url: &HdfsUrl) -> io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("hdfs-io")
+            .enable_all()
+            .build()?;
+        let client = ClientBuilder::new()
+            .with_url(&url.namenode)
+            .with_io_runtime(rt.handle().clone())
+            .build()
+            .map_err(|e| io_error(&url.to_string(), e))?;
+        let hdfs = Self {
+            client,
+            rt: Arc::new(IoRuntime(Some(rt))),
+            url: url.clone(),
+        };
+        let probe = hdfs.client.clone();
+        // The client retries a refused connection for minutes; a wrong address should fail fast.
+        let answered = hdfs.run(async move {
+            tokio::time::timeout(CONNECT_TIMEOUT, probe.get_file_info("/")).await
+        });
+        match answered {
+            Ok(Ok(_)) => Ok(hdfs),
+            Ok(Err(e)) => Err(io::Error::new(
+                io::ErrorKind::ConnectionRefused,
+                format!("cannot reach HDFS at {}: {e}", url.namenode),
+            )),
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "cannot reach HDFS at {}: no answer from the name node within {CONNECT_TIMEOUT:?} (is it running, and is the port its RPC port, often 8020 or 9000?)",
+                    url.namenode
+                ),
+            )),
+        }
+    }
+
+    pub fn url(&self) -> &HdfsUrl {
+        &self.url
+    }
+
+    /// The asynchronous client, for callers that run their own futures with [`Hdfs::run`].
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs `fut` on the HDFS runtime and waits for its output.
+    pub fn run<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.rt.get().spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        rx.recv()
+            .expect("the HDFS runtime dropped a call (it panicked)")
+    }
+
+    /// The whole file at the absolute path `path`, or `None` if it does not exist. A file still
+    /// open by a writer that died (its lease held, its last block under construction) is first
+    /// closed by lease recovery, so that it reads whole; a closed file costs one extra RPC.
+    pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        match self.recover_lease(path, Duration::from_secs(60)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            other => other?,
+        }
+        let client = self.client.clone();
+        let p = path.to_owned();
+        match self.run(async move {
+            let reader = client.read(&p).await?;
+            reader.read_range(0, reader.file_length()).await
+        }) {
+            Ok(b) => Ok(Some(b.to_vec())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// Closes a file whose writer died, so that it can be read, appended to or renamed safely
+    /// (immediately true for a closed file). Waits up to `timeout` for the name node to finish
+    /// the recovery. A missing file is a `NotFound` error.
+    pub fn recover_lease(&self, path: &str, timeout: Duration) -> io::Result<()> {
+        let started = Instant::now();
+        loop {
+            let client = self.client.clone();
+            let p = path.to_owned();
+            match self.run(async move { client.recover_lease(&p).await }) {
+                Ok(true) => return Ok(()),
+                Ok(false) if started.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Ok(false) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("hdfs {path}: lease recovery did not finish within {timeout:?}"),
+                    ));
+                }
+                Err(e) => return Err(io_error(path, e)),
+            }
+        }
+    }
+
+    /// Every file (not directory) under the absolute directory `dir`, recursively, as absolute
+    /// paths, sorted; empty if `dir` does not exist.
+    pub fn list_files(&self, dir: &str) -> io::Result<Vec<String>> {
+        let client = self.client.clone();
+        let d = dir.to_owned();
+        match self.run(async move { client.list_status(&d, true).await }) {
+            Ok(statuses) => {
+                let mut files: Vec<String> = statuses
+                    .into_iter()
+                    .filter(|s| !s.isdir)
+                    .map(|s| s.path)
+                    .collect();
+                files.sort();
+                Ok(files)
+            }
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(io_error(dir, e)),
+        }
+    }
+
+    /// Whether a file or directory exists at the absolute path `path`.
+    pub fn exists(&self, path: &str) -> io::Result<bool> {
+        let client = self.client.clone();
+        let p = path.to_owned();
+        match self.run(async move { client.get_file_info(&p).await }) {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// Creates `dir` and its parents (no error if it exists).
+    pub fn mkdirs(&self, dir: &str) -> io::Result<()> {
+        let client = self.client.clone();
+        let d = dir.to_owned();
+        self.run(async move { client.mkdirs(&d, 0o755, true).await })
+            .map_err(|e| io_error(dir, e))
+    }
+
+    /// Renames `from` to `to` (atomic in the name node); `to`'s directory must exist.
+    pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let client = self.client.clone();
+        let (f, t) = (from.to_owned(), to.to_owned());
+        self.run(async move { client.rename(&f, &t, false).await })
+            .map_err(|e| io_error(&format!("{from} -> {to}"), e))
+    }
+
+    /// Deletes a file or an empty directory; a missing one is not an error.
+    pub fn delete(&self, path: &str) -> io::Result<()> {
+        let client = self.client.clone();
+        let p = path.to_owned();
+        match self.run(async move { client.delete(&p, false).await }) {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
+    /// Opens `path` for writing: created (with its parent directories) if it does not exist,
+    /// appended to otherwise.
+    pub fn open_writer(&self, path: &str) -> io::Result<Writer> {
+        let client = self.client.clone();
+        let p = path.to_owned();
+        let writer = self.run(async move {
+            match client.create(&p, WriteOptions::default()).await {
+                Err(e) if kind(&e) == io::ErrorKind::AlreadyExists => client.append(&p).await,
+                other => other,
+            }
+        });
+        Ok(Writer {
+            hdfs: self.clone(),
+            path: path.to_owned(),
+            inner: Some(writer.map_err(|e| io_error(path, e))?),
+        })
+    }
+}
+
+/// An open HDFS file. [`Writer::sync_and_close`] makes its content durable; dropping it without
+/// that abandons the file (its lease is released; recovery deals with the content).
+pub struct Writer {
+    hdfs: Hdfs,
+    path: String,
+    inner: Option<hdfs_native::file::FileWriter>,
+}
+
+impl Writer {
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn take(&mut self) -> io::Result<hdfs_native::file::FileWriter> {
+        self.inner.take().ok_or_else(|| {
+            io::Error::other(format!("hdfs {}: writer used after a failure", self.path))
+        })
+    }
+
+    pub fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut w = self.take()?;
+        let bytes = Bytes::copy_from_slice(data);
+        let (w, out) = self.hdfs.run(async move {
+            let out = w.write_bytes(bytes).await;
+            (w, out)
+        });
+        out.map_err(|e| io_error(&self.path, e))?;
+        self.inner = Some(w);
+        Ok(())
+    }
+
+    /// `hsync`: the DataNodes have the bytes on disk and the name node knows the length; the
+    /// file stays open. Milliseconds.
+    pub fn hsync(&mut self) -> io::Result<()> {
+        let mut w = self.take()?;
+        let (w, out) = self.hdfs.run(async move {
+            let out = w.hsync().await;
+            (w, out)
+        });
+        out.map_err(|e| io_error(&self.path, e))?;
+        self.inner = Some(w);
+        Ok(())
+    }
+
+    /// Closes the files together: the name node completes each one once its DataNode has
+    /// reported the last block, which the client waits for in a retry loop (about 0.5 s); done in
+    /// parallel, a commit of many files waits once. The first error is returned; every file is
+    /// attempted.
+    pub fn close_all(writers: Vec<Writer>) -> io::Result<()> {
+        let Some(hdfs) = writers.first().map(|w| w.hdfs.clone()) else {
+            return Ok(());
+        };
+        let n = writers.len();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for mut w in writers {
+            let tx = tx.clone();
+            let inner = w.inner.take();
+            let path = std::mem::take(&mut w.path);
+            hdfs.rt.get().spawn(async move {
+                let out = match inner {
+                    Some(mut inner) => inner.close().await.map_err(|e| io_error(&path, e)),
+                    None => Err(io::Error::other(format!(
+                        "hdfs {path}: writer used after a failure"
+                    ))),
+                };
+                let _ = tx.send(out);
+            });
+        }
+        let mut first = Ok(());
+        for _ in 0..n {
+            let out = rx
+                .recv()
+                .expect("the HDFS runtime dropped a call (it panicked)");
+            if first.is_ok() {
+                first = out;
+            }
+        }
+        first
+    }
+}

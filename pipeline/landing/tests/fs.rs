@@ -1,0 +1,164 @@
+//! One contract, three filesystems: local disk, in memory, and HDFS — a real MiniDFSCluster from
+//! Maven Central, started by the test harness (atenex_hdfs::testing).
+
+use atenex_hdfs::{Hdfs, HdfsUrl, testing};
+use atenex_landing::fs::hdfs::HdfsFs;
+use atenex_landing::fs::{Fs, LocalFs, MemFs};
+use std::io::ErrorKind;
+
+/// What the landing relies on, checked the same way on every filesystem.
+fn contract(fs: &mut dyn Fs) {
+    // Missing things.
+    assert_eq!(
+        fs.list("/d").unwrap(),
+        Vec::<String>::new(),
+        "missing dir lists empty"
+    );
+    assert_eq!(fs.read("/d/none").unwrap(), None);
+    fs.delete("/d/none")
+        .expect("deleting a missing file is not an error");
+    assert_eq!(
+        fs.sync("/d/none").unwrap_err().kind(),
+        ErrorKind::NotFound,
+        "syncing a missing file"
+    );
+
+    // Appends create the file and its directories; sync makes them durable.
+    fs.append("/d/+tmp/a/t+0+0001_tmp.json", b"{\"n\":1}\n")
+        .unwrap();
+    fs.append("/d/+tmp/a/t+0+0001_tmp.json", b"{\"n\":2}\n")
+        .unwrap();
+    fs.sync("/d/+tmp/a/t+0+0001_tmp.json").unwrap();
+    assert_eq!(
+        fs.read("/d/+tmp/a/t+0+0001_tmp.json").unwrap().as_deref(),
+        Some(&b"{\"n\":1}\n{\"n\":2}\n"[..])
+    );
+
+    // Large files cross HDFS blocks (8 MiB in the test cluster): 10 MiB in 96 KiB appends.
+    let chunk: Vec<u8> = (0..96 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut expected = Vec::new();
+    for i in 0..107 {
+        let mut c = chunk.clone();
+        c[0] = b'0' + (i % 10) as u8;
+        fs.append("/d/+tmp/b/big_tmp.json", &c).unwrap();
+        expected.extend_from_slice(&c);
+    }
+    fs.sync("/d/+tmp/b/big_tmp.json").unwrap();
+    assert_eq!(
+        fs.read("/d/+tmp/b/big_tmp.json").unwrap().unwrap(),
+        expected
+    );
+
+    // Renames move files into directories that do not exist yet.
+    fs.rename(
+        "/d/+tmp/a/t+0+0001_tmp.json",
+        "/d/t/year=2026/month=11/t+0+0001+0002.json",
+    )
+    .unwrap();
+    fs.rename("/d/+tmp/b/big_tmp.json", "/d/t/year=2026/month=12/big.json")
+        .unwrap();
+    assert_eq!(fs.read("/d/+tmp/a/t+0+0001_tmp.json").unwrap(), None);
+    assert_eq!(
+        fs.read("/d/t/year=2026/month=11/t+0+0001+0002.json")
+            .unwrap()
+            .as_deref(),
+        Some(&b"{\"n\":1}\n{\"n\":2}\n"[..])
+    );
+    assert_eq!(
+        fs.read("/d/t/year=2026/month=12/big.json")
+            .unwrap()
+            .unwrap()
+            .len(),
+        expected.len()
+    );
+    assert_eq!(
+        fs.rename("/d/+tmp/gone_tmp.json", "/d/t/x.json")
+            .unwrap_err()
+            .kind(),
+        ErrorKind::NotFound,
+        "renaming a missing file"
+    );
+
+    // Listing: files only, recursive, sorted, under the directory as the caller wrote it.
+    assert_eq!(
+        fs.list("/d").unwrap(),
+        vec![
+            "/d/t/year=2026/month=11/t+0+0001+0002.json".to_owned(),
+            "/d/t/year=2026/month=12/big.json".to_owned(),
+        ]
+    );
+    assert_eq!(
+        fs.list("/d/t/year=2026/month=11/").unwrap(),
+        vec!["/d/t/year=2026/month=11/t+0+0001+0002.json".to_owned()]
+    );
+
+    // Deletes, including of a file still being written (an abandoned temp file).
+    fs.append("/d/+tmp/c/open_tmp.json", b"half").unwrap();
+    fs.delete("/d/+tmp/c/open_tmp.json").unwrap();
+    assert_eq!(fs.read("/d/+tmp/c/open_tmp.json").unwrap(), None);
+    fs.delete("/d/t/year=2026/month=12/big.json").unwrap();
+    assert_eq!(
+        fs.list("/d").unwrap(),
+        vec!["/d/t/year=2026/month=11/t+0+0001+0002.json".to_owned()]
+    );
+}
+
+#[test]
+fn in_memory() {
+    contract(&mut MemFs::new());
+}
+
+#[test]
+fn local_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    contract(&mut LocalFs::new(dir.path()));
+}
+
+fn hdfs_at(dir: &str) -> HdfsFs {
+    let url = HdfsUrl::parse(&format!("{}{dir}", testing::namenode())).unwrap();
+    HdfsFs::new(Hdfs::connect(&url).unwrap())
+}
+
+#[test]
+fn hdfs_minidfscluster() {
+    contract(&mut hdfs_at(&testing::unique_dir("contract")));
+}
+
+#[test]
+fn hdfs_a_file_left_open_by_a_dead_writer_is_recovered_and_read_whole() {
+    // A writer process dies after hsync but before close: the file stays under construction with
+    // a lease nobody renews. A new client reads it (forcing lease recovery) without waiting out the
+    // lease, and can rename and delete it.
+    let dir = testing::unique_dir("lease");
+    let url = HdfsUrl::parse(&format!("{}{dir}", testing::namenode())).unwrap();
+    let hdfs = Hdfs::connect(&url).unwrap();
+    let path = url.path("/logs/t/0/log");
+    let client = hdfs.client().clone();
+    let p = path.clone();
+    hdfs.run(async move {
+        let mut w = client
+            .create(&p, hdfs_native::WriteOptions::default())
+            .await
+            .unwrap();
+        w.write_bytes(bytes::Bytes::from_static(b"BEGIN\nEND\n"))
+            .await
+            .unwrap();
+        w.hsync().await.unwrap();
+        // The writer's process dies: no close, and its lease is never released.
+        std::mem::forget(w);
+    });
+    drop(hdfs);
+    let started = std::time::Instant::now();
+    let fs = HdfsFs::new(Hdfs::connect(&url).unwrap());
+    assert_eq!(
+        fs.read("/logs/t/0/log").unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\n"[..])
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "read without waiting for the 60 s soft lease limit"
+    );
+    let mut fs = fs;
+    fs.delete("/logs/t/0/log").unwrap();
+    assert_eq!(fs.read("/logs/t/0/log").unwrap(), None);
+}
