@@ -98,6 +98,7 @@ pub fn landing(b: LandingBench) -> anyhow::Result<()> {
     use atenex_contracts::EnvelopeReader;
     use atenex_landing::config::LandingConfig;
     use atenex_landing::fs::LocalFs;
+    use atenex_landing::fs::pipelined::Pipelined;
     use atenex_landing::sink::Sink;
     use std::io::Write;
 
@@ -144,7 +145,8 @@ pub fn landing(b: LandingBench) -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let started = Instant::now();
-        let mut sink = Sink::new(LocalFs::new(&root), config.clone(), true);
+        // As `atenex landing --input` does it: effects on their own thread.
+        let mut sink = Sink::new(Pipelined::new(LocalFs::new(&root)), config.clone(), true);
         let s = atenex_landing::offline::run(&mut sink, &config, &data[..], 0)?;
         land_secs = land_secs.min(started.elapsed().as_secs_f64());
         anyhow::ensure!(

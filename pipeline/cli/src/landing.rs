@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use atenex_hdfs::Hdfs;
 use atenex_landing::config::{LandingConfig, Store};
 use atenex_landing::fs::hdfs::HdfsFs;
+use atenex_landing::fs::pipelined::Pipelined;
 use atenex_landing::fs::{Fs, LocalFs};
 use atenex_landing::offline;
 use atenex_landing::sink::Sink;
@@ -71,7 +72,8 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let mut sink = Sink::new(fs, config.clone(), true);
+    // Offline, parsing and the disk overlap: effects run on their own thread, in order.
+    let mut sink = Sink::new(Pipelined::new(fs), config.clone(), true);
     let s = offline::run(&mut sink, &config, input, now)?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(

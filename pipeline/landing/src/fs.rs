@@ -3,6 +3,7 @@
 //! `/`-separated, relative to the store root; `..` never appears (the configuration refuses it).
 
 pub mod hdfs;
+pub mod pipelined;
 
 use crate::writer::Command;
 use std::collections::BTreeMap;
@@ -21,6 +22,14 @@ pub trait Fs {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
     /// Every file under the directory `dir`, recursively (empty if it does not exist).
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// Runs one command, taking its data (no copy where the filesystem can keep it).
+    fn apply(&mut self, command: Command) -> io::Result<()> {
+        execute(self, &command)
+    }
+    /// Returns once every effect issued so far has happened (for filesystems that defer them).
+    fn barrier(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<F: Fs + ?Sized> Fs for Box<F> {
@@ -42,10 +51,16 @@ impl<F: Fs + ?Sized> Fs for Box<F> {
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         (**self).list(dir)
     }
+    fn apply(&mut self, command: Command) -> io::Result<()> {
+        (**self).apply(command)
+    }
+    fn barrier(&mut self) -> io::Result<()> {
+        (**self).barrier()
+    }
 }
 
 /// Runs one command.
-pub fn execute(fs: &mut dyn Fs, command: &Command) -> io::Result<()> {
+pub fn execute<F: Fs + ?Sized>(fs: &mut F, command: &Command) -> io::Result<()> {
     match command {
         Command::Append { path, data } => fs.append(path, data),
         Command::Sync { path } => fs.sync(path),

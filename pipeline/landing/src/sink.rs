@@ -95,9 +95,8 @@ impl<F: Fs> Sink<F> {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        let commands = std::mem::take(&mut self.commands);
-        for c in &commands {
-            execute(&mut self.fs, c)?;
+        for c in self.commands.drain(..) {
+            self.fs.apply(c)?;
         }
         Ok(())
     }
@@ -128,14 +127,15 @@ impl<F: Fs> Sink<F> {
         self.run()
     }
 
-    /// Commits everything open (end of input, shutdown).
+    /// Commits everything open (end of input, shutdown); returns once it has happened.
     pub fn flush_all(&mut self) -> io::Result<()> {
         let mut out = std::mem::take(&mut self.commands);
         for w in self.writers.values_mut() {
             w.flush(&mut out);
         }
         self.commands = out;
-        self.run()
+        self.run()?;
+        self.fs.barrier()
     }
 
     /// For each open partition whose records are all committed: the next offset to consume.
