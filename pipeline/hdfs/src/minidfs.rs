@@ -5,12 +5,12 @@
 
 use anyhow::{Context as _, bail};
 use atenex_jvm::maven::{Artifacts, default_cache_dir, ensure_jars, publish};
-use atenex_jvm::process::{die_with_parent, jvm_args, scratch_dir, tail};
+use atenex_jvm::process::{Service, die_with_parent, jvm_args, scratch_dir};
 use std::fs;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The Hadoop version `atenex hdfs` runs.
 pub const HADOOP_VERSION: &str = "3.5.0";
@@ -96,11 +96,8 @@ pub fn ensure_classpath(cache_dir: &Path) -> anyhow::Result<String> {
 
 /// A running MiniDFSCluster (a child JVM). Stopped on drop.
 pub struct MiniDfs {
-    child: Option<Child>,
+    service: Service,
     url: String,
-    data_dir: PathBuf,
-    remove_data_dir: bool,
-    log_file: PathBuf,
 }
 
 impl MiniDfs {
@@ -137,43 +134,18 @@ impl MiniDfs {
                 "cannot start `java`: {e}. The test HDFS needs Java 17+ (Debian: apt-get install openjdk-17-jdk-headless)"
             )
         })?;
-        let mut dfs = MiniDfs {
-            child: Some(child),
-            url: String::new(),
+        let mut service = Service::new(
+            "the MiniDFSCluster",
+            child,
             data_dir,
             remove_data_dir,
             log_file,
-        };
-        dfs.url = dfs.wait_ready(&ready, opts.startup_timeout)?;
-        Ok(dfs)
-    }
-
-    fn wait_ready(&mut self, ready: &Path, timeout: Duration) -> anyhow::Result<String> {
-        let started = Instant::now();
-        loop {
-            if let Some(child) = &mut self.child
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "the MiniDFSCluster exited during start-up ({status}); last lines of {}:\n{}",
-                    self.log_file.display(),
-                    tail(&self.log_file, 30)
-                );
-            }
-            if let Ok(url) = fs::read_to_string(ready) {
-                let url = url.trim().to_owned();
-                tracing::info!(%url, elapsed_ms = started.elapsed().as_millis() as u64, "MiniDFSCluster ready");
-                return Ok(url);
-            }
-            if started.elapsed() > timeout {
-                bail!(
-                    "the MiniDFSCluster was not ready within {timeout:?}; last lines of {}:\n{}",
-                    self.log_file.display(),
-                    tail(&self.log_file, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        );
+        let url = service.wait_ready(opts.startup_timeout, || {
+            fs::read_to_string(&ready).ok().map(|u| u.trim().to_owned())
+        })?;
+        tracing::info!(%url, "MiniDFSCluster at");
+        Ok(Self { service, url })
     }
 
     /// `hdfs://127.0.0.1:<port>`.
@@ -182,27 +154,15 @@ impl MiniDfs {
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+        self.service.data_dir()
     }
 
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.service.pid()
     }
 
     /// SIGTERM (the JVM shuts the cluster down), SIGKILL after 30 s.
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(child) = self.child.take() {
-            atenex_jvm::process::stop(child, Duration::from_secs(30), "the MiniDFSCluster")?;
-        }
-        if self.remove_data_dir {
-            let _ = fs::remove_dir_all(&self.data_dir);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for MiniDfs {
-    fn drop(&mut self) {
-        let _ = self.stop();
+        self.service.stop()
     }
 }

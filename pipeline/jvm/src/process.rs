@@ -139,3 +139,97 @@ pub fn keep_forever(
         })?;
     rx.recv()?
 }
+
+/// A child JVM running a service (a broker, a cluster) with its data directory and log file:
+/// waits for it to become ready, stops it with SIGTERM (SIGKILL after 30 s), removes a temporary
+/// data directory. Stopped on drop.
+pub struct Service {
+    what: &'static str,
+    child: Option<Child>,
+    data_dir: PathBuf,
+    remove_data_dir: bool,
+    log_file: PathBuf,
+}
+
+impl Service {
+    /// `child` was spawned with [`die_with_parent`]; `remove_data_dir`: `data_dir` is temporary.
+    pub fn new(
+        what: &'static str,
+        child: Child,
+        data_dir: PathBuf,
+        remove_data_dir: bool,
+        log_file: PathBuf,
+    ) -> Self {
+        Self {
+            what,
+            child: Some(child),
+            data_dir,
+            remove_data_dir,
+            log_file,
+        }
+    }
+
+    /// Polls `ready` every 100 ms until it gives a value; fails, with the log's last lines, if the
+    /// process exits or `timeout` passes first.
+    pub fn wait_ready<T>(
+        &mut self,
+        timeout: Duration,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> anyhow::Result<T> {
+        let started = Instant::now();
+        loop {
+            if let Some(child) = &mut self.child
+                && let Some(status) = child.try_wait()?
+            {
+                anyhow::bail!(
+                    "{} exited during start-up ({status}); last lines of {}:\n{}",
+                    self.what,
+                    self.log_file.display(),
+                    tail(&self.log_file, 30)
+                );
+            }
+            if let Some(v) = ready() {
+                tracing::info!(
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "{} ready",
+                    self.what
+                );
+                return Ok(v);
+            }
+            if started.elapsed() > timeout {
+                anyhow::bail!(
+                    "{} was not ready within {timeout:?}; last lines of {}:\n{}",
+                    self.what,
+                    self.log_file.display(),
+                    tail(&self.log_file, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM, then up to 30 s for a clean shutdown (SIGKILL after that).
+    pub fn stop(&mut self) -> anyhow::Result<()> {
+        if let Some(child) = self.child.take() {
+            stop(child, Duration::from_secs(30), self.what)?;
+        }
+        if self.remove_data_dir {
+            let _ = fs::remove_dir_all(&self.data_dir);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -12,14 +12,14 @@ use std::fs;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The Kafka version `atenex broker` runs.
 pub const KAFKA_VERSION: &str = "4.4.0";
 const POM: &str = include_str!("../../../ci/kafka/pom.xml");
 pub use atenex_jvm::maven::{CACHE_ENV, default_cache_dir};
-use atenex_jvm::process::{die_with_parent, scratch_dir, tail};
+use atenex_jvm::process::{Service, die_with_parent, scratch_dir};
 pub use atenex_jvm::process::{free_port, free_ports};
 
 #[derive(Debug, Clone)]
@@ -62,11 +62,8 @@ pub fn ensure_jars(cache_dir: &Path) -> anyhow::Result<PathBuf> {
 
 /// A running single-node KRaft broker (a child JVM). Stopped on drop.
 pub struct JvmBroker {
-    child: Option<Child>,
+    service: Service,
     bootstrap: String,
-    data_dir: PathBuf,
-    remove_data_dir: bool,
-    log_file: PathBuf,
 }
 
 impl JvmBroker {
@@ -130,49 +127,21 @@ impl JvmBroker {
                 }
             });
         }
-        let mut broker = JvmBroker {
-            child: Some(child),
-            bootstrap: format!("{host}:{}", listen.port()),
-            data_dir,
-            remove_data_dir,
-            log_file,
-        };
-        broker.wait_ready(opts.startup_timeout)?;
-        Ok(broker)
-    }
-
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let mut service = Service::new("the broker", child, data_dir, remove_data_dir, log_file);
+        let bootstrap = format!("{host}:{}", listen.port());
         use rdkafka::consumer::{BaseConsumer, Consumer};
         let client: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &self.bootstrap)
+            .set("bootstrap.servers", &bootstrap)
             .set("log_level", "0")
             .create()?;
-        let started = Instant::now();
-        loop {
-            if let Some(child) = &mut self.child
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "the broker exited during start-up ({status}); last lines of {}:\n{}",
-                    self.log_file.display(),
-                    tail(&self.log_file, 20)
-                );
-            }
-            if let Ok(md) = client.fetch_metadata(None, Duration::from_secs(1))
-                && !md.brokers().is_empty()
-            {
-                tracing::info!(bootstrap = %self.bootstrap, elapsed_ms = started.elapsed().as_millis() as u64, "broker ready");
-                return Ok(());
-            }
-            if started.elapsed() > timeout {
-                bail!(
-                    "the broker did not answer metadata requests within {timeout:?}; last lines of {}:\n{}",
-                    self.log_file.display(),
-                    tail(&self.log_file, 20)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        service.wait_ready(opts.startup_timeout, || {
+            client
+                .fetch_metadata(None, Duration::from_secs(1))
+                .ok()
+                .filter(|md| !md.brokers().is_empty())
+        })?;
+        tracing::info!(%bootstrap, "broker at");
+        Ok(JvmBroker { service, bootstrap })
     }
 
     /// `host:port` for `bootstrap.servers`.
@@ -181,29 +150,17 @@ impl JvmBroker {
     }
 
     pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+        self.service.data_dir()
     }
 
     /// The broker's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.service.pid()
     }
 
     /// SIGTERM, then waits up to 30 s for a clean shutdown (SIGKILL after that).
     pub fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(child) = self.child.take() {
-            atenex_jvm::process::stop(child, Duration::from_secs(30), "the broker")?;
-        }
-        if self.remove_data_dir {
-            let _ = fs::remove_dir_all(&self.data_dir);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for JvmBroker {
-    fn drop(&mut self) {
-        let _ = self.stop();
+        self.service.stop()
     }
 }
 
