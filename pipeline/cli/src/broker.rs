@@ -1,11 +1,10 @@
 //! `atenex broker`: a real Apache Kafka broker for development and tests.
 
-use atenex_kafka::broker::{BrokerOptions, EmbeddedBroker, JvmBroker, default_cache_dir};
+use atenex_kafka::broker::{BrokerOptions, EmbeddedBroker, JvmBroker};
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct BrokerArgs {
@@ -26,17 +25,8 @@ pub struct BrokerArgs {
     #[arg(long, value_name = "DIR", env = "ATENEX_BROKER_DATA_DIR")]
     data_dir: Option<PathBuf>,
 
-    /// Where the Kafka jars are cached [default: $ATENEX_CACHE_DIR, else ~/.cache/atenex].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-
-    /// JVM maximum heap (-Xmx).
-    #[arg(long, value_name = "SIZE", default_value = "512m")]
-    heap: String,
-
-    /// How long to wait for the broker to come up.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
-    startup_timeout: Duration,
+    #[command(flatten)]
+    jvm: crate::jvm::JvmArgs,
 }
 
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
@@ -51,9 +41,9 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let opts = BrokerOptions {
         listen: args.listen,
         data_dir: args.data_dir,
-        cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
-        heap: args.heap,
-        startup_timeout: args.startup_timeout,
+        cache_dir: args.jvm.cache_dir(),
+        heap: args.jvm.heap.clone(),
+        startup_timeout: args.jvm.startup_timeout,
     };
     // Started on this (the main) thread: the JVM is tied to it and dies with it.
     let mut broker = tokio::task::block_in_place(|| JvmBroker::start(&opts))?;

@@ -1,11 +1,9 @@
 //! `atenex hdfs`: a real HDFS (Apache Hadoop's MiniDFSCluster) for development and tests.
 
 use atenex_hdfs::minidfs::{MiniDfs, MiniDfsOptions};
-use atenex_jvm::maven::default_cache_dir;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct HdfsArgs {
@@ -24,17 +22,8 @@ pub struct HdfsArgs {
     #[arg(long, value_name = "DIR", env = "ATENEX_HDFS_DATA_DIR")]
     data_dir: Option<PathBuf>,
 
-    /// Where the Hadoop jars are cached [default: $ATENEX_CACHE_DIR, else ~/.cache/atenex].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-
-    /// JVM maximum heap (-Xmx).
-    #[arg(long, value_name = "SIZE", default_value = "512m")]
-    heap: String,
-
-    /// How long to wait for the cluster to come up.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
-    startup_timeout: Duration,
+    #[command(flatten)]
+    jvm: crate::jvm::JvmArgs,
 }
 
 pub async fn run(args: HdfsArgs) -> anyhow::Result<()> {
@@ -42,9 +31,9 @@ pub async fn run(args: HdfsArgs) -> anyhow::Result<()> {
     let opts = MiniDfsOptions {
         port: args.port,
         data_dir: args.data_dir,
-        cache_dir: args.cache_dir.unwrap_or_else(default_cache_dir),
-        heap: args.heap,
-        startup_timeout: args.startup_timeout,
+        cache_dir: args.jvm.cache_dir(),
+        heap: args.jvm.heap.clone(),
+        startup_timeout: args.jvm.startup_timeout,
     };
     // Started on this (the main) thread: the JVM is tied to it and dies with it.
     let mut dfs = tokio::task::block_in_place(|| MiniDfs::start(&opts))?;

@@ -7,6 +7,7 @@ mod analytics;
 mod bench;
 mod broker;
 mod hdfs;
+mod jvm;
 mod landing;
 mod record;
 mod replay;
