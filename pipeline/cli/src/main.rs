@@ -11,6 +11,7 @@ mod jvm;
 mod landing;
 mod record;
 mod replay;
+mod report;
 mod topics;
 
 use atenex_kafka::observe::{self, Health, LogFormat};
@@ -74,13 +75,23 @@ enum Command {
     /// same bytes out. Live (no --input): consumes --topic in --group, produces analytics.flink and
     /// analytics.late exactly once with Kafka transactions (see docs/analytics.md).
     Analytics(analytics::AnalyticsArgs),
-    /// Land topics as JSON files in the Kafka Connect HDFS sink's layout (work in progress).
+    /// Land topics as JSON files in the Kafka Connect HDFS sink's layout, exactly once.
     ///
     /// Reads the connector's properties file (the one Kafka Connect takes) and writes the tree
     /// Connect writes: <topics.dir>/<topic>/<path.format>/<topic>+<partition>+<start>+<end>.json,
     /// committed through a commit log so that a crash never leaves half a commit. Live (consumer
-    /// group connect-<name>) or offline from a recorded stream (--input); local directories today.
+    /// group connect-<name>) or offline from a recorded stream (--input); on HDFS (hdfs.url=hdfs://...)
+    /// or a local directory (see docs/landing.md).
     Landing(landing::LandingArgs),
+    /// The daily report: chunks per company and document for one day of landing files, as Parquet.
+    ///
+    /// Reads <landing>/<topic>/year=Y/month=MM/day=DD/hour=*/*.json, counts lines per (company_id,
+    /// document_id) as total_chunks (duplicates included, as Spark's count()) and distinct chunk_id
+    /// as unique_chunks, sorted, and replaces <reports>/daily_chunk_count/date=YYYY-MM-DD/
+    /// (part-00000.parquet and _SUCCESS) atomically. Exit codes: 3 no landing data for the date,
+    /// 4 a record without company_id or document_id, 5 a malformed line, 6 the filesystem cannot be
+    /// reached, read or written, 1 anything else (see docs/report.md).
+    Report(report::ReportArgs),
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -151,13 +162,18 @@ fn main() -> ExitCode {
             Command::Analytics(args) => analytics::run(args).await,
             Command::Bench(cmd) => bench::run(cmd),
             Command::Landing(args) => landing::run(args).await,
+            Command::Report(args) => report::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // The report's failures have their own exit codes (docs/report.md).
+            match e.downcast_ref::<atenex_report::ReportError>() {
+                Some(r) => ExitCode::from(r.code()),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -13,8 +13,17 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long [`Hdfs::connect`] waits for the name node to answer.
+/// How long [`Hdfs::connect`] waits for the name node to answer, unless
+/// `ATENEX_HDFS_CONNECT_TIMEOUT` says otherwise (e.g. `5s`).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+pub const CONNECT_TIMEOUT_ENV: &str = "ATENEX_HDFS_CONNECT_TIMEOUT";
+
+fn connect_timeout() -> Duration {
+    std::env::var(CONNECT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| humantime::parse_duration(&v).ok())
+        .unwrap_or(CONNECT_TIMEOUT)
+}
 
 /// A connected HDFS client with blocking calls. Cheap to clone.
 #[derive(Clone)]
@@ -102,9 +111,9 @@ impl Hdfs {
         };
         let probe = hdfs.client.clone();
         // The client retries a refused connection for minutes; a wrong address should fail fast.
-        let answered = hdfs.run(async move {
-            tokio::time::timeout(CONNECT_TIMEOUT, probe.get_file_info("/")).await
-        });
+        let timeout = connect_timeout();
+        let answered =
+            hdfs.run(async move { tokio::time::timeout(timeout, probe.get_file_info("/")).await });
         match answered {
             Ok(Ok(_)) => Ok(hdfs),
             Ok(Err(e)) => Err(io::Error::new(
@@ -114,7 +123,7 @@ impl Hdfs {
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "cannot reach HDFS at {}: no answer from the name node within {CONNECT_TIMEOUT:?} (is it running, and is the port its RPC port, often 8020 or 9000?)",
+                    "cannot reach HDFS at {}: no answer from the name node within {timeout:?} (is it running, and is the port its RPC port, often 8020 or 9000?)",
                     url.namenode
                 ),
             )),
@@ -187,20 +196,59 @@ impl Hdfs {
     /// Every file (not directory) under the absolute directory `dir`, recursively, as absolute
     /// paths, sorted; empty if `dir` does not exist.
     pub fn list_files(&self, dir: &str) -> io::Result<Vec<String>> {
+        Ok(self
+            .list_files_with_len(dir)?
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect())
+    }
+
+    /// [`Hdfs::list_files`] with each file's length.
+    pub fn list_files_with_len(&self, dir: &str) -> io::Result<Vec<(String, u64)>> {
         let client = self.client.clone();
         let d = dir.to_owned();
         match self.run(async move { client.list_status(&d, true).await }) {
             Ok(statuses) => {
-                let mut files: Vec<String> = statuses
+                let mut files: Vec<(String, u64)> = statuses
                     .into_iter()
                     .filter(|s| !s.isdir)
-                    .map(|s| s.path)
+                    .map(|s| (s.path, s.length as u64))
                     .collect();
                 files.sort();
                 Ok(files)
             }
             Err(e) if is_not_found(&e) => Ok(Vec::new()),
             Err(e) => Err(io_error(dir, e)),
+        }
+    }
+
+    /// The names of the directories directly in `dir`, sorted; empty if it does not exist.
+    pub fn subdirs(&self, dir: &str) -> io::Result<Vec<String>> {
+        let client = self.client.clone();
+        let d = dir.to_owned();
+        match self.run(async move { client.list_status(&d, false).await }) {
+            Ok(statuses) => {
+                let mut dirs: Vec<String> = statuses
+                    .into_iter()
+                    .filter(|s| s.isdir)
+                    .filter_map(|s| s.path.rsplit('/').next().map(str::to_owned))
+                    .collect();
+                dirs.sort();
+                Ok(dirs)
+            }
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(io_error(dir, e)),
+        }
+    }
+
+    /// Deletes a file or a directory tree; a missing one is not an error.
+    pub fn delete_all(&self, path: &str) -> io::Result<()> {
+        let client = self.client.clone();
+        let p = path.to_owned();
+        match self.run(async move { client.delete(&p, true).await }) {
+            Ok(_) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(io_error(path, e)),
         }
     }
 
@@ -303,6 +351,12 @@ impl Writer {
         out.map_err(|e| io_error(&self.path, e))?;
         self.inner = Some(w);
         Ok(())
+    }
+
+    /// `hsync`, then close: the file is complete and durable.
+    pub fn sync_and_close(mut self) -> io::Result<()> {
+        self.hsync()?;
+        Writer::close_all(vec![self])
     }
 
     /// Closes the files together: the name node completes each one once its DataNode has

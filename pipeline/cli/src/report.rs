@@ -1,0 +1,102 @@
+//! `atenex report`: the daily chunk report from the landing tree.
+
+use atenex_report::{Location, Options, ReportError};
+use chrono::NaiveDate;
+use clap::Args;
+
+/// Where the report reads and writes by default: `<root>/atenex/kafka-landing` and
+/// `<root>/atenex/reports`.
+pub const ROOT_ENV: &str = "ATENEX_HDFS_ROOT";
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The day to report (UTC), YYYY-MM-DD [default: yesterday in UTC].
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    date: Option<NaiveDate>,
+
+    /// The landing tree's topics directory: a local path, file:///path or hdfs://host:port/path
+    /// [default: $ATENEX_HDFS_ROOT/atenex/kafka-landing].
+    #[arg(long, value_name = "URL", env = "ATENEX_REPORT_LANDING")]
+    landing: Option<String>,
+
+    /// The reports directory; the report goes to <reports>/daily_chunk_count/date=YYYY-MM-DD
+    /// [default: $ATENEX_HDFS_ROOT/atenex/reports].
+    #[arg(long, value_name = "URL", env = "ATENEX_REPORT_REPORTS")]
+    reports: Option<String>,
+
+    /// Where --landing and --reports live when not given: hdfs://namenode:8020 in production, a
+    /// local directory in the embedded default.
+    #[arg(long, value_name = "URL", env = ROOT_ENV, default_value = "./data/hdfs")]
+    root: String,
+
+    /// The landed topic to count.
+    #[arg(long, value_name = "TOPIC", default_value = "embeddings.ready")]
+    topic: String,
+
+    /// With no landing data for the date, write an empty report instead of failing (exit 3).
+    #[arg(long)]
+    allow_empty: bool,
+
+    /// Skip malformed lines (counted in the summary) instead of failing (exit 5).
+    #[arg(long)]
+    skip_bad_records: bool,
+
+    /// Files read and scanned at once [default: the number of cores].
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+}
+
+pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
+    let date = args
+        .date
+        .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Days::new(1));
+    let root = args.root.trim_end_matches('/');
+    let landing = args
+        .landing
+        .unwrap_or_else(|| format!("{root}/atenex/kafka-landing"));
+    let reports = args
+        .reports
+        .unwrap_or_else(|| format!("{root}/atenex/reports"));
+    let open = |url: &str, what: &str| {
+        tokio::task::block_in_place(|| Location::open(url))
+            .map_err(|e| ReportError::storage(format!("--{what} {url}"), e))
+    };
+    let opts = Options {
+        date,
+        landing: open(&landing, "landing")?,
+        reports: open(&reports, "reports")?,
+        topic: args.topic,
+        allow_empty: args.allow_empty,
+        skip_bad_records: args.skip_bad_records,
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+        }),
+    };
+    let s = atenex_report::run(&opts).await?;
+    for r in &s.repaired {
+        println!("repaired an interrupted run: {r}");
+    }
+    println!(
+        "report {date}: {} files, {:.1} MB read; {} records, {} companies, {} documents, {} duplicates{}",
+        s.files,
+        s.bytes as f64 / 1e6,
+        s.records,
+        s.companies,
+        s.documents,
+        s.duplicates,
+        if opts.skip_bad_records {
+            format!(", {} bad lines skipped", s.bad_skipped)
+        } else {
+            String::new()
+        }
+    );
+    for b in &s.first_bad {
+        println!("  skipped {b}");
+    }
+    println!(
+        "wrote {}/part-00000.parquet in {:.2}s",
+        s.output,
+        s.elapsed.as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! The daily report (DESIGN §3.4, §4.3): chunks per company and document for one day of the
+//! `embeddings.ready` landing tree, as Parquet under `<reports>/daily_chunk_count/date=YYYY-MM-DD`.
+//!
+//! - [`extract`]: landing lines → id columns, without parsing vectors (pure).
+//! - [`report`]: list the day's files, scan them in parallel, aggregate with DataFusion, write
+//!   Parquet, replace the old report atomically ([`replace`]), summarize.
+//! - [`store`]: local directories and HDFS.
+//! - [`generate`]: landing trees for tests and the benchmark.
+
+pub mod error;
+pub mod extract;
+pub mod generate;
+pub mod replace;
+pub mod report;
+pub mod store;
+
+pub use error::ReportError;
+pub use report::{Options, Summary, run};
+pub use store::Location;

@@ -1,0 +1,396 @@
+//! One report run. See docs/report.md for the semantics and the differences from the Spark job.
+
+use crate::error::ReportError;
+use crate::extract::{Columns, FileStats, scan_file};
+use crate::replace::{SUCCESS, publish, repair, staging_dir};
+use crate::store::Location;
+use chrono::{Datelike, NaiveDate};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::prelude::{SessionContext, col, lit};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The file name of the report's data (Spark writes `part-00000-<uuid>-c000.snappy.parquet`).
+pub const PART: &str = "part-00000.parquet";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub date: NaiveDate,
+    /// The landing tree's `topics.dir` (`.../atenex/kafka-landing`).
+    pub landing: Location,
+    /// The reports directory (`.../atenex/reports`).
+    pub reports: Location,
+    pub topic: String,
+    /// No landing data: write an empty report instead of failing.
+    pub allow_empty: bool,
+    /// Skip and count malformed lines instead of failing.
+    pub skip_bad_records: bool,
+    /// Files scanned at once (default: the number of cores).
+    pub threads: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    pub files: u64,
+    pub bytes: u64,
+    pub records: u64,
+    pub companies: u64,
+    pub documents: u64,
+    /// Records whose `chunk_id` was already counted for their document.
+    pub duplicates: u64,
+    pub bad_skipped: u64,
+    pub first_bad: Vec<String>,
+    /// The report directory written.
+    pub output: String,
+    /// What recovery of an earlier crash did before this run.
+    pub repaired: Vec<String>,
+    pub elapsed: Duration,
+}
+
+/// The report's schema: the Spark job's columns (`total_chunks` = `count()`) plus `unique_chunks`.
+pub fn schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("company_id", DataType::Utf8, true),
+        Field::new("document_id", DataType::Utf8, true),
+        Field::new("total_chunks", DataType::Int64, true),
+        Field::new("unique_chunks", DataType::Int64, true),
+    ]))
+}
+
+fn ids_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("company_id", DataType::Utf8, false),
+        Field::new("document_id", DataType::Utf8, false),
+        Field::new("chunk_id", DataType::Utf8, true),
+    ]))
+}
+
+/// `<topic>/year=YYYY/month=MM/day=DD` (the landing's Hourly layout, zero-padded).
+pub fn day_dir(date: NaiveDate) -> String {
+    format!(
+        "year={:04}/month={:02}/day={:02}",
+        date.year(),
+        date.month(),
+        date.day()
+    )
+}
+
+/// The files of the day: `hour=*/<name>.json`, names not starting with `.` or `_` (hidden, as
+/// Spark's reader has them), sorted.
+fn day_files(listing: Vec<(String, u64)>, day: &str) -> Vec<(String, u64)> {
+    listing
+        .into_iter()
+        .filter(|(p, _)| {
+            let Some(rest) = p.strip_prefix(day).and_then(|r| r.strip_prefix('/')) else {
+                return false;
+            };
+            let mut parts = rest.split('/');
+            let (Some(hour), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+                return false;
+            };
+            hour.starts_with("hour=")
+                && name.ends_with(".json")
+                && !name.starts_with('.')
+                && !name.starts_with('_')
+        })
+        .collect()
+}
+
+/// Rows per record batch handed to DataFusion.
+const BATCH_ROWS: usize = 64 * 1024;
+
+struct Scanned {
+    batches: Vec<RecordBatch>,
+    stats: FileStats,
+    without_chunk_id: u64,
+}
+
+fn finish(cols: &mut Columns) -> Result<RecordBatch, ReportError> {
+    let company: ArrayRef = Arc::new(cols.company_id.finish());
+    let document: ArrayRef = Arc::new(cols.document_id.finish());
+    let chunk: ArrayRef = Arc::new(cols.chunk_id.finish());
+    RecordBatch::try_new(ids_schema(), vec![company, document, chunk])
+        .map_err(|e| ReportError::Other(format!("building a batch: {e}")))
+}
+
+/// Reads and scans `files` on `threads` threads. Deterministic errors: the first failing file in
+/// path order is the one reported.
+fn scan_all(opts: &Options, files: &[(String, u64)]) -> Result<Scanned, ReportError> {
+    let next = AtomicUsize::new(0);
+    // Index of the first failing file so far: files after it are not needed any more.
+    let first_failure = AtomicUsize::new(usize::MAX);
+    let errors: Mutex<Vec<(usize, ReportError)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Scanned>> = Mutex::new(Vec::new());
+    let store = &opts.landing.store;
+    std::thread::scope(|s| {
+        for _ in 0..opts.threads.clamp(1, files.len().max(1)) {
+            s.spawn(|| {
+                let mut cols = Columns::default();
+                let mut mine = Scanned {
+                    batches: Vec::new(),
+                    stats: FileStats::default(),
+                    without_chunk_id: 0,
+                };
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= files.len() || i > first_failure.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let (path, _) = &files[i];
+                    let outcome = store
+                        .read(path)
+                        .map_err(|e| {
+                            ReportError::storage(format!("reading {}", store.describe(path)), e)
+                        })
+                        .and_then(|bytes| {
+                            scan_file(
+                                &store.describe(path),
+                                &bytes,
+                                opts.skip_bad_records,
+                                &mut cols,
+                            )
+                        });
+                    match outcome {
+                        Ok(st) => {
+                            mine.stats.records += st.records;
+                            mine.stats.bad += st.bad;
+                            mine.stats.first_bad.extend(st.first_bad);
+                            if cols.len() >= BATCH_ROWS {
+                                match finish(&mut cols) {
+                                    Ok(b) => mine.batches.push(b),
+                                    Err(e) => errors.lock().expect("no panics").push((i, e)),
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            first_failure.fetch_min(i, Ordering::Relaxed);
+                            errors.lock().expect("no panics").push((i, e));
+                        }
+                    }
+                }
+                if !cols.is_empty() {
+                    match finish(&mut cols) {
+                        Ok(b) => mine.batches.push(b),
+                        Err(e) => errors.lock().expect("no panics").push((usize::MAX, e)),
+                    }
+                }
+                mine.without_chunk_id = mine
+                    .batches
+                    .iter()
+                    .map(|b| b.column(2).null_count() as u64)
+                    .sum();
+                results.lock().expect("no panics").push(mine);
+            });
+        }
+    });
+    let mut errors = errors.into_inner().expect("no panics");
+    if !errors.is_empty() {
+        errors.sort_by_key(|(i, _)| *i);
+        return Err(errors.remove(0).1);
+    }
+    let mut all = Scanned {
+        batches: Vec::new(),
+        stats: FileStats::default(),
+        without_chunk_id: 0,
+    };
+    for r in results.into_inner().expect("no panics") {
+        all.batches.extend(r.batches);
+        all.stats.records += r.stats.records;
+        all.stats.bad += r.stats.bad;
+        all.stats.first_bad.extend(r.stats.first_bad);
+        all.without_chunk_id += r.without_chunk_id;
+    }
+    all.stats.first_bad.sort();
+    all.stats.first_bad.truncate(5);
+    Ok(all)
+}
+
+/// `GROUP BY company_id, document_id` with `count(*)` and `count(DISTINCT chunk_id)`, sorted.
+async fn aggregate(batches: Vec<RecordBatch>) -> Result<RecordBatch, ReportError> {
+    let df_err =
+        |e: datafusion::error::DataFusionError| ReportError::Other(format!("DataFusion: {e}"));
+    let ctx = SessionContext::new();
+    let df = if batches.is_empty() {
+        ctx.read_batch(RecordBatch::new_empty(ids_schema()))
+    } else {
+        ctx.read_batches(batches)
+    }
+    .map_err(df_err)?;
+    let out = df
+        .aggregate(
+            vec![col("company_id"), col("document_id")],
+            vec![
+                count(lit(1)).alias("total_chunks"),
+                count_distinct(col("chunk_id")).alias("unique_chunks"),
+            ],
+        )
+        .map_err(df_err)?
+        .sort(vec![
+            col("company_id").sort(true, false),
+            col("document_id").sort(true, false),
+        ])
+        .map_err(df_err)?
+        .collect()
+        .await
+        .map_err(df_err)?;
+    let schema = schema();
+    let mut columns: Vec<Vec<ArrayRef>> = vec![Vec::new(); 4];
+    for b in &out {
+        for (i, f) in schema.fields().iter().enumerate() {
+            let c = cast(b.column(i), f.data_type())
+                .map_err(|e| ReportError::Other(format!("casting {}: {e}", f.name())))?;
+            columns[i].push(c);
+        }
+    }
+    let merged = columns
+        .into_iter()
+        .zip(schema.fields())
+        .map(|(parts, f)| {
+            if parts.is_empty() {
+                Ok(datafusion::arrow::array::new_empty_array(f.data_type()))
+            } else {
+                let refs: Vec<&dyn Array> = parts.iter().map(|a| a.as_ref()).collect();
+                datafusion::arrow::compute::concat(&refs)
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ReportError::Other(format!("concatenating: {e}")))?;
+    RecordBatch::try_new(schema, merged).map_err(|e| ReportError::Other(format!("result: {e}")))
+}
+
+/// The report as Parquet bytes (one row group, Snappy, as Spark's default codec).
+pub fn to_parquet(batch: &RecordBatch) -> Result<Vec<u8>, ReportError> {
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+    use parquet::file::properties::WriterProperties;
+    let props = WriterProperties::builder()
+        .set_compression(Compression::SNAPPY)
+        .build();
+    let mut buf = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut buf, batch.schema(), Some(props))
+        .map_err(|e| ReportError::Other(format!("Parquet: {e}")))?;
+    w.write(batch)
+        .map_err(|e| ReportError::Other(format!("Parquet: {e}")))?;
+    w.close()
+        .map_err(|e| ReportError::Other(format!("Parquet: {e}")))?;
+    Ok(buf)
+}
+
+/// Runs the report for `opts.date`.
+pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
+    let started = Instant::now();
+    let day = opts
+        .landing
+        .join(&format!("{}/{}", opts.topic, day_dir(opts.date)));
+    let landing = &opts.landing.store;
+    let (files, scanned) = tokio::task::block_in_place(|| -> Result<_, ReportError> {
+        let listing = landing
+            .list(&day)
+            .map_err(|e| ReportError::storage(format!("listing {}", landing.describe(&day)), e))?;
+        let files = day_files(listing, &day);
+        if files.is_empty() && !opts.allow_empty {
+            return Err(ReportError::NoData {
+                date: opts.date.to_string(),
+                looked_at: landing.describe(&day),
+            });
+        }
+        let scanned = scan_all(opts, &files)?;
+        Ok((files, scanned))
+    })?;
+    let records = scanned.stats.records;
+    let without_chunk_id = scanned.without_chunk_id;
+    let (bad, first_bad) = (scanned.stats.bad, scanned.stats.first_bad);
+    let result = aggregate(scanned.batches).await?;
+    let parquet = to_parquet(&result)?;
+
+    let target = opts
+        .reports
+        .join(&format!("daily_chunk_count/date={}", opts.date));
+    let reports = &opts.reports.store;
+    let repaired = tokio::task::block_in_place(|| -> Result<_, ReportError> {
+        let storage = |what: &str| {
+            let what = format!("{what} {}", reports.describe(&target));
+            move |e| ReportError::storage(what, e)
+        };
+        let repaired = repair(reports.as_ref(), &target).map_err(storage("repairing"))?;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let staging = staging_dir(&target, &nonce);
+        reports
+            .write(&format!("{staging}/{PART}"), &parquet)
+            .map_err(storage("writing the report for"))?;
+        reports
+            .write(&format!("{staging}/{SUCCESS}"), b"")
+            .map_err(storage("writing the report for"))?;
+        publish(reports.as_ref(), &staging, &target, &nonce).map_err(storage("publishing"))?;
+        Ok(repaired)
+    })?;
+
+    let totals = result
+        .column(2)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .map_or(0, |a| a.iter().flatten().sum::<i64>()) as u64;
+    let uniques = result
+        .column(3)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .map_or(0, |a| a.iter().flatten().sum::<i64>()) as u64;
+    let companies = result
+        .column(0)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .map_or(0, |a| {
+            (0..a.len())
+                .filter(|&i| i == 0 || a.value(i) != a.value(i - 1))
+                .count()
+        }) as u64;
+    debug_assert_eq!(totals, records);
+    Ok(Summary {
+        files: files.len() as u64,
+        bytes: files.iter().map(|(_, n)| n).sum(),
+        records,
+        companies,
+        documents: result.num_rows() as u64,
+        duplicates: totals - uniques - without_chunk_id,
+        bad_skipped: bad,
+        first_bad,
+        output: reports.describe(&target),
+        repaired,
+        elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hour_directories_and_visible_json_files_count() {
+        let day = "/l/t/year=2026/month=11/day=27";
+        let listing = vec![
+            (format!("{day}/hour=00/t+0+1+2.json"), 10),
+            (format!("{day}/hour=23/t+1+3+4.json"), 20),
+            (format!("{day}/hour=23/_SUCCESS"), 0),
+            (format!("{day}/hour=23/.t+1.json.crc"), 1),
+            (format!("{day}/hour=23/x.txt"), 1),
+            (format!("{day}/notes/t+0+1+2.json"), 1),
+            (format!("{day}/hour=01/deeper/t.json"), 1),
+            (format!("{day}/t.json"), 1),
+        ];
+        assert_eq!(
+            day_files(listing, day),
+            vec![
+                (format!("{day}/hour=00/t+0+1+2.json"), 10),
+                (format!("{day}/hour=23/t+1+3+4.json"), 20)
+            ]
+        );
+        assert_eq!(
+            day_dir(NaiveDate::from_ymd_opt(2026, 1, 5).unwrap()),
+            "year=2026/month=01/day=05"
+        );
+    }
+}
