@@ -39,6 +39,10 @@ pub struct ReportBench {
     /// Scanning threads [default: the number of cores].
     #[arg(long)]
     threads: Option<usize>,
+    /// Generate the landing tree into this directory and keep it (reused if it already holds
+    /// one), e.g. to run another tool over the same files.
+    #[arg(long, value_name = "DIR")]
+    keep: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -207,7 +211,8 @@ pub async fn report(b: ReportBench) -> anyhow::Result<()> {
     use atenex_report::{Location, Options};
 
     let tmp = tempfile::tempdir_in(&b.dir)?;
-    let landing = tmp.path().join("landing");
+    let landing = b.keep.clone().unwrap_or_else(|| tmp.path().join("landing"));
+    let reuse = b.keep.is_some() && landing.join("embeddings.ready").exists();
     let (companies, documents) = (10, 50);
     let spec = DaySpec {
         companies,
@@ -222,12 +227,27 @@ pub async fn report(b: ReportBench) -> anyhow::Result<()> {
         ..DaySpec::default()
     };
     let generated = Instant::now();
-    let written = write_day(
-        &LocalStore,
-        landing.to_str().expect("UTF-8 path"),
-        "embeddings.ready",
-        &spec,
-    )?;
+    let written = if reuse {
+        let listing = LocalStore.list(landing.to_str().expect("UTF-8 path"))?;
+        let records = listing
+            .iter()
+            .map(|(p, _)| {
+                std::fs::read(p).map(|b| b.iter().filter(|&&c| c == b'\n').count() as u64)
+            })
+            .sum::<Result<u64, _>>()?;
+        atenex_report::generate::Written {
+            files: listing.len() as u64,
+            bytes: listing.iter().map(|(_, n)| n).sum(),
+            records,
+        }
+    } else {
+        write_day(
+            &LocalStore,
+            landing.to_str().expect("UTF-8 path"),
+            "embeddings.ready",
+            &spec,
+        )?
+    };
     eprintln!(
         "generated {} files, {:.1} MB, {} records in {:.1}s",
         written.files,

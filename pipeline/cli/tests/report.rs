@@ -31,10 +31,18 @@ fn report_writes_parquet_and_a_summary() {
         duplicates: 0.1,
         ..DaySpec::default()
     };
-    let written = write_day(&LocalStore, landing.to_str().unwrap(), "embeddings.ready", &spec).unwrap();
+    let written = write_day(
+        &LocalStore,
+        landing.to_str().unwrap(),
+        "embeddings.ready",
+        &spec,
+    )
+    .unwrap();
     let (code, out, err) = report(root.path(), &["--date", "2026-11-27"]);
     assert_eq!(code, Some(0), "{out}{err}");
-    let target = root.path().join("atenex/reports/daily_chunk_count/date=2026-11-27");
+    let target = root
+        .path()
+        .join("atenex/reports/daily_chunk_count/date=2026-11-27");
     assert!(target.join("part-00000.parquet").exists());
     assert!(target.join("_SUCCESS").exists());
     let first = out.lines().next().unwrap();
@@ -47,7 +55,13 @@ fn report_writes_parquet_and_a_summary() {
         )),
         "{out}"
     );
-    assert!(out.contains(&format!("wrote {}/part-00000.parquet in ", target.display())), "{out}");
+    assert!(
+        out.contains(&format!(
+            "wrote {}/part-00000.parquet in ",
+            target.display()
+        )),
+        "{out}"
+    );
 }
 
 #[test]
@@ -69,26 +83,53 @@ fn each_failure_has_its_exit_code() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("0 files, 0.0 MB read; 0 records"), "{out}");
 
-    let hour = root.path().join("atenex/kafka-landing/embeddings.ready/year=2026/month=11/day=27/hour=00");
+    let hour = root
+        .path()
+        .join("atenex/kafka-landing/embeddings.ready/year=2026/month=11/day=27/hour=00");
     std::fs::create_dir_all(&hour).unwrap();
     let file = hour.join("embeddings.ready+0+0000000000+0000000001.json");
     std::fs::write(&file, "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"d_0\"}\n{\"chunk_id\":\"d_1\"}\n").unwrap();
     let (code, _, err) = report(root.path(), &["--date", "2026-11-27"]);
     assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains(&format!("{}:2: record without company_id and document_id; fields found: chunk_id", file.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2: record without company_id and document_id; fields found: chunk_id",
+            file.display()
+        )),
+        "{err}"
+    );
 
-    std::fs::write(&file, "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"d_0\"}\n{oops\n").unwrap();
+    std::fs::write(
+        &file,
+        "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"d_0\"}\n{oops\n",
+    )
+    .unwrap();
     let (code, _, err) = report(root.path(), &["--date", "2026-11-27"]);
     assert_eq!(code, Some(5), "{err}");
-    assert!(err.contains(&format!("{}:2: malformed record", file.display())), "{err}");
+    assert!(
+        err.contains(&format!("{}:2: malformed record", file.display())),
+        "{err}"
+    );
     let (code, out, err) = report(root.path(), &["--date", "2026-11-27", "--skip-bad-records"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(out.contains("1 records, 1 companies, 1 documents, 0 duplicates, 1 bad lines skipped"), "{out}");
-    assert!(out.contains(&format!("  skipped {}:2: ", file.display())), "{out}");
+    assert!(
+        out.contains("1 records, 1 companies, 1 documents, 0 duplicates, 1 bad lines skipped"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("  skipped {}:2: ", file.display())),
+        "{out}"
+    );
 
     // An HDFS name node that does not answer → 6, naming it.
     let out = atenex()
-        .args(["report", "--date", "2026-11-27", "--landing", "hdfs://127.0.0.1:1/atenex/kafka-landing"])
+        .args([
+            "report",
+            "--date",
+            "2026-11-27",
+            "--landing",
+            "hdfs://127.0.0.1:1/atenex/kafka-landing",
+        ])
         .env("ATENEX_HDFS_ROOT", root.path())
         .env("ATENEX_HDFS_CONNECT_TIMEOUT", "1s")
         .env("RUST_LOG", "error")

@@ -24,7 +24,7 @@ pub struct DaySpec {
     pub hours: u32,
     /// Records per file at most (the landing's `flush.size`).
     pub records_per_file: usize,
-    /// Fraction of records delivered twice (the copy lands in a later file).
+    /// Fraction of records delivered twice (the copy lands in any file of the day).
     pub duplicates: f64,
     /// Also write files for the day before and after (which must not be read).
     pub neighbours: bool,
@@ -121,11 +121,25 @@ pub fn write_day(
             let slot = rng.random_range(0..by_slot.len());
             by_slot[slot].push(l);
         }
-        let mut next_offset = vec![0i64; spec.partitions as usize];
+        // About one file in ten is late: written after the later hours' files, so its offsets are
+        // higher than theirs (as the landing does with late records for an older hour).
+        let mut files: Vec<(usize, &[String])> = Vec::new();
+        let mut late: Vec<(usize, &[String])> = Vec::new();
         for (slot, recs) in by_slot.iter().enumerate() {
+            for chunk in recs.chunks(spec.records_per_file.max(1)) {
+                if rng.random_bool(0.1) {
+                    late.push((slot, chunk));
+                } else {
+                    files.push((slot, chunk));
+                }
+            }
+        }
+        files.extend(late);
+        let mut next_offset = vec![0i64; spec.partitions as usize];
+        for (slot, chunk) in files {
             let hour = slot / spec.partitions as usize;
             let partition = slot % spec.partitions as usize;
-            for chunk in recs.chunks(spec.records_per_file.max(1)) {
+            {
                 let start = next_offset[partition];
                 let end = start + chunk.len() as i64 - 1;
                 next_offset[partition] = end + 1;
