@@ -229,24 +229,6 @@ mod fast {
         })
     }
 
-    /// Bytes an array of numbers may hold between its brackets: digits, `.`, `+`, `-`, `e`,
-    /// `E`, `,` and blanks.
-    static NUMERIC: [bool; 256] = {
-        let mut t = [false; 256];
-        let ok = b"0123456789.+-eE, \t\r\n";
-        let mut k = 0;
-        while k < ok.len() {
-            t[ok[k] as usize] = true;
-            k += 1;
-        }
-        t
-    };
-
-    /// Whether `bytes` are all [`NUMERIC`]: a table lookup and an `&` per byte, no branch.
-    fn numeric_run(bytes: &[u8]) -> bool {
-        bytes.iter().fold(true, |all, &c| all & NUMERIC[c as usize])
-    }
-
     /// The steps of the analytics scanners on top of the shared [`Scan`].
     trait Steps<'a> {
         fn plain_bytes_open(&mut self) -> Option<&'a [u8]>;
@@ -300,7 +282,7 @@ mod fast {
                     let mut i = self.i;
                     loop {
                         let at = i + memchr::memchr3(b'[', b']', b'\\', &b[i..])?;
-                        if !numeric_run(&b[i..at]) {
+                        if !atenex_contracts::raw_envelope::numeric_run(&b[i..at]) {
                             return None;
                         }
                         match b[at] {

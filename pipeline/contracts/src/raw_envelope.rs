@@ -18,6 +18,26 @@ pub struct RawEnvelope<'a> {
     pub payload: Option<&'a [u8]>,
 }
 
+/// Bytes an array of numbers may hold between its brackets: digits, `.`, `+`, `-`, `e`, `E`, `,`
+/// and blanks.
+static NUMERIC: [bool; 256] = {
+    let mut t = [false; 256];
+    let ok = b"0123456789.+-eE, \t\r\n";
+    let mut k = 0;
+    while k < ok.len() {
+        t[ok[k] as usize] = true;
+        k += 1;
+    }
+    t
+};
+
+/// Whether `bytes` are all [`NUMERIC`]: a table lookup and an `&` per byte, no branch. Fast
+/// scanners use it to skip vectors without parsing numbers (it checks the characters, not each
+/// number's grammar).
+pub fn numeric_run(bytes: &[u8]) -> bool {
+    bytes.iter().fold(true, |all, &c| all & NUMERIC[c as usize])
+}
+
 /// A cursor over JSON bytes with the few steps fast scanners need. Every step returns `None`
 /// when the input is not what it expects; callers then fall back to serde.
 pub struct Scan<'a> {
@@ -85,6 +105,47 @@ impl<'a> Scan<'a> {
         }
         if negative { Some(v) } else { v.checked_neg() }
     }
+    /// A plain (unescaped JSON) string without backslashes, as UTF-8; `None` for anything else.
+    pub fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let rest = &self.b[self.i..];
+        let end = memchr2(b'"', b'\\', rest)?;
+        if rest[end] != b'"' {
+            return None;
+        }
+        self.i += end + 1;
+        std::str::from_utf8(&rest[..end]).ok()
+    }
+
+    /// Skips one plain JSON value of the shapes records have — a string without backslashes, a
+    /// flat array of numbers (checked in bulk with [`numeric_run`]), a number or a literal —
+    /// without building it. `None` for anything else (objects, nested or mixed arrays, escapes).
+    pub fn skip_plain_value(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.plain_str().map(drop),
+            b'[' => {
+                let rest = &self.b[self.i + 1..];
+                let end = memchr::memchr(b']', rest)?;
+                if !numeric_run(&rest[..end]) {
+                    return None;
+                }
+                self.i += end + 2;
+                Some(())
+            }
+            b'{' => None,
+            _ => {
+                let start = self.i;
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+'))
+                {
+                    self.i += 1;
+                }
+                (self.i > start).then_some(())
+            }
+        }
+    }
+
     /// Skips one value (string, number, literal, array or object) up to the `,` or `}` after it.
     pub fn skip_value(&mut self) -> Option<()> {
         let mut depth = 0usize;

@@ -2,6 +2,12 @@
 //! `document_id` and `chunk_id` are borrowed from the line; every other field (the 1536-float
 //! vector, the text) is skipped by serde without building a number or a string.
 //!
+//! Lines of the common shape — a flat object whose ids are plain strings and whose other values are
+//! plain strings, numbers, literals or flat arrays of numbers (the vector) — are read by a scanner
+//! that checks the vector's characters in bulk (it does not check each number's grammar); anything
+//! else goes through serde, which also words the errors. Both give the same ids wherever the
+//! scanner answers (proptest below).
+//!
 //! Semantics (Spark's JSON reader, where it is sound): blank lines are ignored; an id may be a
 //! string or a number (a number counts as its decimal text, so `123` and `"123"` are one group, as
 //! in Spark); `null` is missing. A record without `company_id` or `document_id` is an error naming
@@ -11,6 +17,7 @@
 //! `chunk_id` is allowed: the record counts in `total_chunks`, not in `unique_chunks`.
 
 use crate::error::ReportError;
+use atenex_contracts::raw_envelope::Scan;
 use datafusion::arrow::array::{ArrayBuilder, StringBuilder};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
@@ -90,6 +97,46 @@ struct Ids<'a> {
     chunk_id: Option<Id<'a>>,
 }
 
+/// The ids of a line of the common shape; `None`: use serde.
+fn fast(line: &[u8]) -> Option<(&str, &str, Option<&str>)> {
+    let mut s = Scan::new(line);
+    s.ws();
+    s.eat(b'{')?;
+    let (mut company, mut document, mut chunk) = (None, None, None);
+    s.ws();
+    if s.eat(b'}').is_none() {
+        loop {
+            s.ws();
+            let key = s.plain_str()?;
+            s.ws();
+            s.eat(b':')?;
+            s.ws();
+            let slot = match key {
+                "company_id" => Some(&mut company),
+                "document_id" => Some(&mut document),
+                "chunk_id" => Some(&mut chunk),
+                _ => None,
+            };
+            match slot {
+                // A duplicate key is serde's to report.
+                Some(slot) if slot.is_some() => return None,
+                Some(slot) => *slot = Some(s.plain_str()?),
+                None => s.skip_plain_value()?,
+            }
+            s.ws();
+            if s.eat(b',').is_none() {
+                s.eat(b'}')?;
+                break;
+            }
+        }
+    }
+    s.ws();
+    if !s.at_end() {
+        return None;
+    }
+    Some((company?, document?, chunk))
+}
+
 /// How many skipped lines are quoted in the summary.
 const QUOTED_BAD: usize = 5;
 
@@ -103,6 +150,13 @@ pub fn scan_file(
     let mut stats = FileStats::default();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        if let Some((company, document, chunk)) = fast(line) {
+            out.company_id.append_value(company);
+            out.document_id.append_value(document);
+            out.chunk_id.append_option(chunk);
+            stats.records += 1;
             continue;
         }
         let n = i + 1;
@@ -189,6 +243,90 @@ mod tests {
             })
             .collect();
         Ok((rows, stats))
+    }
+
+    /// The ids as serde reads them (the reference path).
+    fn slow(line: &str) -> Option<(String, String, Option<String>)> {
+        if !line.trim_start().starts_with('{') {
+            return None;
+        }
+        let ids: Ids<'_> = serde_json::from_str(line).ok()?;
+        Some((
+            ids.company_id?.0.into_owned(),
+            ids.document_id?.0.into_owned(),
+            ids.chunk_id.map(|c| c.0.into_owned()),
+        ))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_scanner_agrees_with_serde_wherever_it_answers(
+            company in "[a-z0-9-]{0,12}",
+            document in "[a-zé0-9-]{1,12}",
+            chunk in proptest::option::of("[a-z0-9_]{1,12}"),
+            vector in proptest::collection::vec(-1e3f64..1e3, 0..20),
+            extra in proptest::collection::vec(("[a-z_]{1,8}", 0u8..6), 0..4),
+            order in 0usize..24,
+            spaces in proptest::bool::ANY,
+        ) {
+            let sp = if spaces { " " } else { "" };
+            let vec_text = vector.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(&format!(",{sp}"));
+            let mut fields = vec![
+                format!("\"company_id\":{sp}\"{company}\""),
+                format!("\"document_id\":{sp}\"{document}\""),
+                format!("\"vector\":{sp}[{vec_text}]"),
+            ];
+            if let Some(c) = &chunk {
+                fields.push(format!("\"chunk_id\":{sp}\"{c}\""));
+            }
+            for (k, kind) in &extra {
+                let v = match kind {
+                    0 => "\"plain\"".to_owned(),
+                    1 => "\"esc\\n\"".to_owned(),
+                    2 => "12.5e-3".to_owned(),
+                    3 => "null".to_owned(),
+                    4 => "{\"a\":[1]}".to_owned(),
+                    _ => "[[1],[2]]".to_owned(),
+                };
+                fields.push(format!("\"{k}\":{sp}{v}"));
+            }
+            let n = fields.len();
+            fields.rotate_left(order % n);
+            let line = format!("{sp}{{{}}}{sp}", fields.join(&format!(",{sp}")));
+            if let Some((c, d, k)) = fast(line.as_bytes()) {
+                proptest::prop_assert_eq!(
+                    Some((c.to_owned(), d.to_owned(), k.map(str::to_owned))),
+                    slow(&line),
+                    "{}", line
+                );
+            }
+            // The common shape (no unusual extra fields) always takes the fast path.
+            if extra.iter().all(|(k, kind)| *kind == 0 && !["company_id", "document_id", "chunk_id"].contains(&k.as_str())) {
+                proptest::prop_assert!(fast(line.as_bytes()).is_some(), "{}", line);
+            }
+        }
+    }
+
+    #[test]
+    fn unusual_shapes_fall_back_to_serde() {
+        for line in [
+            r#"{"company_id":"c\u0031","document_id":"d"}"#,
+            r#"{"company_id":1,"document_id":"d"}"#,
+            r#"{"company_id":"c","document_id":"d","company_id":"e"}"#,
+            r#"{"company_id":"c","document_id":"d","meta":{"a":1}}"#,
+            r#"{"company_id":"c","document_id":"d","v":["x"]}"#,
+            r#"{"company_id":"c","document_id":"d"} trailing"#,
+            r#"{"company_id":"c"}"#,
+            r#"[1]"#,
+        ] {
+            assert_eq!(fast(line.as_bytes()), None, "{line}");
+        }
+        assert_eq!(
+            fast(
+                br#" {"vector":[1e-3, -2], "company_id":"c","document_id":"d","chunk_id":"d_1"} "#
+            ),
+            Some(("c", "d", Some("d_1")))
+        );
     }
 
     #[test]
