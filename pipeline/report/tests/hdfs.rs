@@ -103,3 +103,84 @@ async fn the_report_reads_and_writes_hdfs() {
     assert_eq!(names, vec!["date=2026-11-27".to_owned()], "no leftovers");
     assert_eq!(part(&reports), part(&local_reports));
 }
+
+/// DataFusion itself queries the landing tree on HDFS through `HdfsObjectStore` (its JSON reader,
+/// all fields inferred): its counts equal the report's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datafusion_queries_hdfs_through_the_object_store_and_agrees() {
+    use atenex_hdfs::object_store::HdfsObjectStore;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::functions_aggregate::expr_fn::count;
+    use datafusion::prelude::{JsonReadOptions, SessionContext, col, lit};
+    use std::sync::Arc;
+
+    let spec = DaySpec {
+        seed: 11,
+        hours: 4,
+        dims: 4,
+        ..DaySpec::default()
+    };
+    let base = format!(
+        "{}{}",
+        testing::namenode(),
+        testing::unique_dir("datafusion")
+    );
+    let landing = Location::open(&format!("{base}/landing")).unwrap();
+    tokio::task::block_in_place(|| {
+        write_day(
+            landing.store.as_ref(),
+            &landing.path,
+            "embeddings.ready",
+            &spec,
+        )
+    })
+    .unwrap();
+    let reports = Location::open(&format!("{base}/reports")).unwrap();
+    let ours = run(&options(landing.clone(), reports, &spec))
+        .await
+        .unwrap();
+
+    let hdfs = atenex_hdfs::Hdfs::connect(&atenex_hdfs::HdfsUrl::parse(&base).unwrap()).unwrap();
+    let ctx = SessionContext::new();
+    ctx.register_object_store(
+        &url::Url::parse(testing::namenode()).unwrap(),
+        Arc::new(HdfsObjectStore::new(&hdfs)),
+    );
+    let day = format!("{base}/landing/embeddings.ready/year=2026/month=11/day=27/");
+    let batches = ctx
+        .read_json(&day, JsonReadOptions::default().file_extension(".json"))
+        .await
+        .unwrap()
+        .aggregate(
+            vec![col("company_id"), col("document_id")],
+            vec![count(lit(1)).alias("n")],
+        )
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let mut theirs: Vec<(String, String, i64)> = Vec::new();
+    for b in &batches {
+        let c = datafusion::arrow::compute::cast(
+            b.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let d = datafusion::arrow::compute::cast(
+            b.column(1),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let (c, d) = (
+            c.as_any().downcast_ref::<StringArray>().unwrap(),
+            d.as_any().downcast_ref::<StringArray>().unwrap(),
+        );
+        let n = b.column(2).as_any().downcast_ref::<Int64Array>().unwrap();
+        for i in 0..b.num_rows() {
+            theirs.push((c.value(i).into(), d.value(i).into(), n.value(i)));
+        }
+    }
+    theirs.sort();
+    assert_eq!(theirs.len() as u64, ours.documents);
+    assert_eq!(theirs.iter().map(|r| r.2 as u64).sum::<u64>(), ours.records);
+}
