@@ -264,13 +264,12 @@ pub async fn report(b: ReportBench) -> anyhow::Result<()> {
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let opts = Options {
-        date: spec.date,
-        landing: Location::open(landing.to_str().expect("UTF-8 path"))?,
-        reports: Location::open(tmp.path().join("reports").to_str().expect("UTF-8 path"))?,
-        topic: "embeddings.ready".into(),
-        allow_empty: false,
-        skip_bad_records: false,
         threads,
+        ..Options::new(
+            spec.date,
+            Location::open(landing.to_str().expect("UTF-8 path"))?,
+            Location::open(tmp.path().join("reports").to_str().expect("UTF-8 path"))?,
+        )
     };
     let (mut best, mut best_cat) = (f64::MAX, f64::MAX);
     for run in 0..=b.runs.max(1) {

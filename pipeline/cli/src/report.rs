@@ -61,16 +61,13 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
         tokio::task::block_in_place(|| Location::open(url))
             .map_err(|e| ReportError::storage(format!("--{what} {url}"), e))
     };
+    let defaults = Options::new(date, open(&landing, "landing")?, open(&reports, "reports")?);
     let opts = Options {
-        date,
-        landing: open(&landing, "landing")?,
-        reports: open(&reports, "reports")?,
         topic: args.topic,
         allow_empty: args.allow_empty,
         skip_bad_records: args.skip_bad_records,
-        threads: args.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
-        }),
+        threads: args.threads.unwrap_or(defaults.threads),
+        ..defaults
     };
     let s = atenex_report::run(&opts).await?;
     for r in &s.repaired {

@@ -33,6 +33,22 @@ pub struct Options {
     pub threads: usize,
 }
 
+impl Options {
+    /// The report of `date` for `embeddings.ready`, failing on missing data and bad lines, one
+    /// thread per core.
+    pub fn new(date: NaiveDate, landing: Location, reports: Location) -> Self {
+        Self {
+            date,
+            landing,
+            reports,
+            topic: "embeddings.ready".to_owned(),
+            allow_empty: false,
+            skip_bad_records: false,
+            threads: std::thread::available_parallelism().map_or(2, usize::from),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Summary {
     pub files: u64,

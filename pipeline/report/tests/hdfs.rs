@@ -9,13 +9,8 @@ use atenex_report::{Location, Options, run};
 
 fn options(landing: Location, reports: Location, spec: &DaySpec) -> Options {
     Options {
-        date: spec.date,
-        landing,
-        reports,
-        topic: "embeddings.ready".into(),
-        allow_empty: false,
-        skip_bad_records: false,
         threads: 2,
+        ..Options::new(spec.date, landing, reports)
     }
 }
 

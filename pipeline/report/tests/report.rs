@@ -22,13 +22,8 @@ fn local(path: &Path) -> Location {
 
 fn options(landing: Location, reports: Location, date: NaiveDate) -> Options {
     Options {
-        date,
-        landing,
-        reports,
-        topic: "embeddings.ready".into(),
-        allow_empty: false,
-        skip_bad_records: false,
         threads: 2,
+        ..Options::new(date, landing, reports)
     }
 }
 
