@@ -44,6 +44,7 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
         cache_dir: args.jvm.cache_dir(),
         heap: args.jvm.heap.clone(),
         startup_timeout: args.jvm.startup_timeout,
+        cluster_id: None,
     };
     // Started on this (the main) thread: the JVM is tied to it and dies with it.
     let mut broker = tokio::task::block_in_place(|| JvmBroker::start(&opts))?;

@@ -34,6 +34,8 @@ pub struct BrokerOptions {
     pub heap: String,
     /// How long to wait for the broker to answer metadata requests.
     pub startup_timeout: Duration,
+    /// The KRaft cluster id (22 characters of URL-safe base64); `None`: a random one.
+    pub cluster_id: Option<String>,
 }
 
 impl Default for BrokerOptions {
@@ -44,6 +46,7 @@ impl Default for BrokerOptions {
             cache_dir: default_cache_dir(),
             heap: "512m".to_owned(),
             startup_timeout: Duration::from_secs(120),
+            cluster_id: None,
         }
     }
 }
@@ -90,12 +93,14 @@ impl JvmBroker {
         fs::write(&log4j, log4j_properties(&log_file))?;
         let classpath = format!("{}/*", libs.display());
 
-        let cluster_id = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .encode(uuid::Uuid::new_v4().as_bytes());
+        let cluster_id = opts.cluster_id.clone().unwrap_or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+        });
         let format = Command::new("java")
             .args(jvm_args(&opts.heap, &log4j))
-            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t"])
-            .arg(&cluster_id)
+            .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted"])
+            // `=`: an id starting with `-` (1 in 64) must not read as an option.
+            .arg(format!("--cluster-id={cluster_id}"))
             .arg("-c")
             .arg(&props)
             .output()

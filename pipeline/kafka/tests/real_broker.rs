@@ -536,3 +536,18 @@ async fn kcat_reads_what_we_produce_and_we_read_what_kcat_produces() {
     let kcat_view = kcat_consume(&topic);
     assert_eq!(kcat_view, ours);
 }
+
+/// A KRaft cluster id may start with `-` (1 in 64 random ids): the broker must still start (it
+/// once failed: Kafka's storage tool read the id as an option).
+#[test]
+fn a_cluster_id_starting_with_a_dash_starts() {
+    use atenex_kafka::broker::{BrokerOptions, JvmBroker};
+    let mut broker = JvmBroker::start(&BrokerOptions {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        cluster_id: Some("-AAAAAAAAAAAAAAAAAAAAA".to_owned()),
+        ..BrokerOptions::default()
+    })
+    .unwrap();
+    assert!(broker.bootstrap().starts_with("127.0.0.1:"));
+    broker.stop().unwrap();
+}
