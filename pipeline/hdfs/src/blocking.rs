@@ -279,6 +279,14 @@ impl Hdfs {
             .map_err(|e| io_error(&format!("{from} -> {to}"), e))
     }
 
+    /// Renames the file `from` onto the file `to`, replacing it atomically in the name node.
+    pub fn replace(&self, from: &str, to: &str) -> io::Result<()> {
+        let client = self.client.clone();
+        let (f, t) = (from.to_owned(), to.to_owned());
+        self.run(async move { client.rename(&f, &t, true).await })
+            .map_err(|e| io_error(&format!("{from} -> {to}"), e))
+    }
+
     /// Deletes a file or an empty directory; a missing one is not an error.
     pub fn delete(&self, path: &str) -> io::Result<()> {
         let client = self.client.clone();

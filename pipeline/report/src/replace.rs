@@ -6,10 +6,14 @@
 //! - no report yet: one rename puts it in place;
 //! - local disk: `renameat2(RENAME_EXCHANGE)` swaps the two directories atomically; the old one,
 //!   now under the staging name, is removed;
-//! - HDFS (no exchange): the old directory is renamed to `.date=D.old-<nonce>`, the staging one
-//!   into place, the old one removed. Between those two name node RPCs the path is empty; a crash
-//!   there is repaired by [`repair`] at the start of the next `atenex report`: it rolls forward to
-//!   the complete staged report (or, if there is none, back to the old one).
+//! - HDFS (no directory exchange), when the old report is ours (exactly `part-00000.parquet` and
+//!   `_SUCCESS`): the new part file is renamed over the old one — one atomic name node rename with
+//!   overwrite;
+//! - HDFS, any other old layout (Spark's `part-*-<uuid>.snappy.parquet` files): the old directory
+//!   is renamed to `.date=D.old-<nonce>`, the staging one into place, the old one removed. Between
+//!   those two name node RPCs the path is empty; a crash there is repaired by [`repair`] at the start
+//!   of the next `atenex report`: it rolls forward to the complete staged report (or, if there is
+//!   none, back to the old one). This happens at most once per date: afterwards the report is ours.
 //!
 //! [`repair`] also removes leftover staging (unfinished writes) and old directories.
 
@@ -17,6 +21,8 @@ use crate::store::Store;
 use std::io;
 
 pub const SUCCESS: &str = "_SUCCESS";
+/// The report's data file.
+pub const PART: &str = "part-00000.parquet";
 
 /// `dir/name` of the staging and old siblings of `target` (`.../date=D`).
 fn sibling(target: &str, kind: &str, nonce: &str) -> String {
@@ -43,6 +49,16 @@ pub fn publish(store: &dyn Store, staging: &str, target: &str, nonce: &str) -> i
     }
     if store.exchange(staging, target)? {
         // `staging` now holds the old report.
+        return store.remove_all(staging);
+    }
+    let mut old_files: Vec<String> = store
+        .list(target)?
+        .into_iter()
+        .map(|(p, _)| p[target.len()..].trim_start_matches('/').to_owned())
+        .collect();
+    old_files.sort();
+    if old_files == [SUCCESS, PART] && store.subdirs(target)?.is_empty() {
+        store.replace_file(&format!("{staging}/{PART}"), &format!("{target}/{PART}"))?;
         return store.remove_all(staging);
     }
     let old = sibling(target, "old", nonce);

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The file name of the report's data (Spark writes `part-00000-<uuid>-c000.snappy.parquet`).
-pub const PART: &str = "part-00000.parquet";
+pub use crate::replace::PART;
 
 #[derive(Debug, Clone)]
 pub struct Options {

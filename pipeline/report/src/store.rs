@@ -20,6 +20,8 @@ pub trait Store: Send + Sync {
     fn exists(&self, path: &str) -> io::Result<bool>;
     /// Renames a file or directory; `to` must not exist; its parent is created.
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Renames the file `from` onto the existing file `to`, atomically replacing it.
+    fn replace_file(&self, from: &str, to: &str) -> io::Result<()>;
     /// Swaps two existing directories atomically if the filesystem can (Linux `renameat2` with
     /// `RENAME_EXCHANGE`); `Ok(false)` if it cannot (HDFS).
     fn exchange(&self, a: &str, b: &str) -> io::Result<bool>;
@@ -172,6 +174,14 @@ impl Store for LocalStore {
         }
     }
 
+    fn replace_file(&self, from: &str, to: &str) -> io::Result<()> {
+        std::fs::rename(from, to)?;
+        match Path::new(to).parent() {
+            Some(parent) => sync_dir(parent),
+            None => Ok(()),
+        }
+    }
+
     fn exchange(&self, a: &str, b: &str) -> io::Result<bool> {
         use rustix::fs::{CWD, RenameFlags, renameat_with};
         match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
@@ -240,6 +250,10 @@ impl Store for HdfsStore {
             self.hdfs.mkdirs(&to[..i])?;
         }
         self.hdfs.rename(from, to)
+    }
+
+    fn replace_file(&self, from: &str, to: &str) -> io::Result<()> {
+        self.hdfs.replace(from, to)
     }
 
     fn exchange(&self, _a: &str, _b: &str) -> io::Result<bool> {
