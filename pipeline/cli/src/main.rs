@@ -7,6 +7,7 @@ mod analytics;
 mod bench;
 mod broker;
 mod hdfs;
+mod ingest;
 mod jvm;
 mod landing;
 mod record;
@@ -92,6 +93,15 @@ enum Command {
     /// 4 a record without company_id or document_id, 5 a malformed line, 6 the filesystem cannot be
     /// reached, read or written, 1 anything else (see docs/report.md).
     Report(report::ReportArgs),
+    /// The ingest service: checked uploads stored in object storage, then announced on documents.raw.
+    ///
+    /// POST /api/v1/ingest/upload (multipart `file`, optional `metadata_json` object), with the
+    /// tenant in the gateway's X-Company-ID / X-User-ID headers. Accepts pdf, docx, txt, md and html,
+    /// checked by declared type and by content; stores {company_id}/{document_id}/{filename};
+    /// refuses content the company already uploaded (409); answers 202 only once the object is
+    /// stored and the broker acknowledged the documents.raw event. GET /health, GET /metrics.
+    /// See docs/services.md.
+    Ingest(ingest::IngestArgs),
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -163,6 +173,7 @@ fn main() -> ExitCode {
             Command::Bench(cmd) => bench::run(cmd),
             Command::Landing(args) => landing::run(args).await,
             Command::Report(args) => report::run(args).await,
+            Command::Ingest(args) => ingest::run(args).await,
         }
     });
     match result {

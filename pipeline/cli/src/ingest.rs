@@ -1,0 +1,65 @@
+//! `atenex ingest`: the upload service behind the gateway (docs/services.md).
+
+use crate::KafkaArgs;
+use atenex_ingest::storage::Storage;
+use atenex_ingest::{App, DEFAULT_MAX_UPLOAD_BYTES, router};
+use atenex_kafka::Producer;
+use clap::Args;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Address to serve HTTP on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "ATENEX_INGEST_LISTEN",
+        default_value = "127.0.0.1:8001"
+    )]
+    listen: SocketAddr,
+
+    /// Where uploads are stored: a directory (created if missing), file:///dir, or
+    /// s3://bucket/prefix (credentials and region from the standard AWS environment:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, ...).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ATENEX_STORAGE_URL",
+        default_value = "./data/objects"
+    )]
+    storage: String,
+
+    /// The largest file accepted, in bytes (larger: 413).
+    #[arg(long, value_name = "BYTES", env = "ATENEX_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    max_upload_bytes: usize,
+
+    #[command(flatten)]
+    kafka: KafkaArgs,
+}
+
+pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
+    let shutdown = atenex_kafka::shutdown::on_signals();
+    // An upload waits for the broker's acknowledgement: bound that wait (KAFKA_MESSAGE_TIMEOUT_MS
+    // overrides), so that a broker outage answers 503 instead of hanging clients.
+    let kafka = args
+        .kafka
+        .config()
+        .with_default("message.timeout.ms", "10000");
+    let app = Arc::new(App {
+        storage: Storage::open(&args.storage)?,
+        producer: Producer::new(&kafka)?,
+        max_upload_bytes: args.max_upload_bytes,
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, storage = %args.storage, "ingest serving");
+    // SIGTERM: stop accepting, let in-flight uploads finish (each is stored and announced, or
+    // answered with an error and cleaned up).
+    axum::serve(listener, router(app))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    tracing::info!("ingest stopped");
+    Ok(())
+}

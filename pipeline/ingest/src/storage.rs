@@ -1,0 +1,167 @@
+//! Where uploads are kept: a local directory (the embedded default) or S3 (`s3://bucket/prefix`,
+//! credentials and region from the standard AWS environment), through `object_store`.
+//!
+//! Objects: `{company_id}/{document_id}/{filename}`. Beside them, one small object per distinct
+//! content and company, `{company_id}/.sha256/{hex}`, holding the `document_id` that content was
+//! stored under: created with put-if-absent, so two concurrent uploads of the same content cannot
+//! both win.
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    /// `s3://bucket/prefix` or `file:///abs/dir`, prefixed to keys in `s3_path`.
+    base: String,
+    /// The directory, for a local store (object_store does not fsync: we do).
+    local_root: Option<std::path::PathBuf>,
+}
+
+/// What a put-if-absent found.
+pub enum Claim {
+    /// The content is new for this company.
+    New,
+    /// Already uploaded as this document.
+    Existing(String),
+}
+
+impl Storage {
+    /// `s3://bucket[/prefix]`, `file:///dir` or a plain directory (created if missing).
+    pub fn open(url: &str) -> anyhow::Result<Self> {
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            anyhow::ensure!(
+                !bucket.is_empty(),
+                "--storage {url}: no bucket (e.g. s3://atenex-documents)"
+            );
+            let s3 = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "--storage {url}: {e} (set AWS_REGION and credentials as for the AWS CLI)"
+                    )
+                })?;
+            let prefix = prefix.trim_matches('/');
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(s3)
+            } else {
+                Arc::new(PrefixStore::new(s3, prefix))
+            };
+            let base = format!(
+                "s3://{bucket}{}",
+                if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("/{prefix}")
+                }
+            );
+            return Ok(Self {
+                store,
+                base,
+                local_root: None,
+            });
+        }
+        let dir = url.strip_prefix("file://").unwrap_or(url);
+        anyhow::ensure!(
+            !dir.contains("://"),
+            "--storage {url}: use a directory, file:///dir or s3://bucket/prefix"
+        );
+        std::fs::create_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("--storage {url}: cannot create it: {e}"))?;
+        let abs = std::fs::canonicalize(dir)?;
+        let store = LocalFileSystem::new_with_prefix(&abs)?;
+        Ok(Self {
+            store: Arc::new(store),
+            base: format!("file://{}", abs.display()),
+            local_root: Some(abs),
+        })
+    }
+
+    /// The URL an object key is announced with.
+    pub fn url_of(&self, key: &str) -> String {
+        format!("{}/{key}", self.base)
+    }
+
+    /// Records that `company` has content `sha256` as `document_id`, unless it already has it.
+    pub async fn claim(
+        &self,
+        company: &str,
+        sha256: &str,
+        document_id: &str,
+    ) -> object_store::Result<Claim> {
+        let key = Path::from(format!("{company}/.sha256/{sha256}"));
+        let put = self
+            .store
+            .put_opts(
+                &key,
+                PutPayload::from(document_id.to_owned()),
+                PutOptions::from(PutMode::Create),
+            )
+            .await;
+        match put {
+            Ok(_) => Ok(Claim::New),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                let existing = String::from_utf8_lossy(&self.store.get(&key).await?.bytes().await?)
+                    .into_owned();
+                // A claim whose upload never completed (a crash between claim and store) is stale.
+                let prefix = Path::from(format!("{company}/{existing}"));
+                let stored = self.store.list_with_delimiter(Some(&prefix)).await?;
+                if stored.objects.is_empty() {
+                    self.store
+                        .put(&key, PutPayload::from(document_id.to_owned()))
+                        .await?;
+                    Ok(Claim::New)
+                } else {
+                    Ok(Claim::Existing(existing))
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Forgets a claim (its upload failed).
+    pub async fn release(&self, company: &str, sha256: &str) {
+        let key = Path::from(format!("{company}/.sha256/{sha256}"));
+        let _ = self.store.delete(&key).await;
+    }
+
+    /// Stores the object durably: S3 acknowledges stored objects; locally object_store writes a
+    /// temp file and renames it, and we fsync the file and its directories.
+    pub async fn put(&self, key: &str, data: bytes::Bytes) -> object_store::Result<()> {
+        let path = Path::from(key);
+        self.store.put(&path, PutPayload::from(data)).await?;
+        if let Some(root) = &self.local_root {
+            let file = root.join(path.as_ref());
+            let root = root.clone();
+            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::File::open(&file)?.sync_all()?;
+                let mut dir = file.parent();
+                while let Some(d) = dir {
+                    std::fs::File::open(d)?.sync_all()?;
+                    if d == root {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| object_store::Error::JoinError { source: e })?
+            .map_err(|e| object_store::Error::Generic {
+                store: "local",
+                source: Box::new(e),
+            })?;
+        }
+        Ok(())
+    }
+
+    pub async fn delete(&self, key: &str) {
+        let _ = self.store.delete(&Path::from(key)).await;
+    }
+}
