@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod gateway;
 mod hdfs;
 mod ingest;
 mod jvm;
@@ -102,6 +103,17 @@ enum Command {
     /// stored and the broker acknowledged the documents.raw event. GET /health, GET /metrics.
     /// See docs/services.md.
     Ingest(ingest::IngestArgs),
+    /// The API gateway: JWT-authenticated uploads streamed to the ingest service.
+    ///
+    /// POST /api/v1/ingest/upload (and the seed's POST /upload) with `Authorization: Bearer <HS256
+    /// JWT>` (claims sub, company_id, roles, exp; secret GATEWAY_JWT_SECRET): 401 without a valid
+    /// token, 403 without company_id; the tenant comes from the token only (client X-Company-ID /
+    /// X-User-ID are replaced); bodies over the limit get 413 before being read; ingest timeout 504,
+    /// unreachable 503, other failures 502; every error is {"detail": ...}; X-Request-ID taken or
+    /// made and returned. GET /health, GET /metrics. See docs/services.md.
+    Gateway(gateway::GatewayArgs),
+    /// Print a signed development token for the gateway (GATEWAY_JWT_SECRET).
+    Token(gateway::TokenArgs),
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -174,6 +186,8 @@ fn main() -> ExitCode {
             Command::Landing(args) => landing::run(args).await,
             Command::Report(args) => report::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
+            Command::Gateway(args) => gateway::run(args).await,
+            Command::Token(args) => gateway::token(args),
         }
     });
     match result {
