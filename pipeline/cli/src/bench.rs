@@ -19,6 +19,26 @@ pub enum BenchCommand {
     /// The daily report over a generated day of landing files on local disk (read from the page
     /// cache after a first warming run), beside `cat` of the same files to /dev/null.
     Report(ReportBench),
+    /// Uploads through the gateway to ingest (with the test broker) under load from `wrk`
+    /// (Debian: apt-get install wrk), beside the same load against a bare axum handler that reads
+    /// and discards the body, in one run.
+    Upload(UploadBench),
+}
+
+#[derive(Args, Debug)]
+pub struct UploadBench {
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 50)]
+    connections: usize,
+    /// Size of each uploaded file, in bytes.
+    #[arg(long, default_value_t = 100 * 1024)]
+    file_bytes: usize,
+    /// Length of each wrk run.
+    #[arg(long, default_value = "15s")]
+    duration: String,
+    /// wrk threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 #[derive(Args, Debug)]
@@ -62,6 +82,11 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let b = match cmd {
         BenchCommand::Analytics(b) => b,
         BenchCommand::Landing(b) => return landing(b),
+        BenchCommand::Upload(b) => {
+            return tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(upload(b))
+            });
+        }
         BenchCommand::Report(b) => {
             return tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(report(b))
@@ -303,6 +328,180 @@ pub async fn report(b: ReportBench) -> anyhow::Result<()> {
         mb / best,
         written.records as f64 / best,
         mb / best_cat
+    );
+    Ok(())
+}
+
+/// wrk's request script: a multipart upload of `FILE_BYTES` bytes, unique per request (ingest
+/// refuses duplicate content).
+const WRK_SCRIPT: &str = r#"
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+local counter = 0
+local boundary = "atenexbench"
+local filler = nil
+function request()
+  if filler == nil then filler = string.rep("a", tonumber(os.getenv("FILE_BYTES")) - 40) end
+  counter = counter + 1
+  local body = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"load.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+    .. string.format("%08d-%08d-", id or 0, counter) .. filler .. "\r\n--" .. boundary .. "--\r\n"
+  return wrk.format("POST", nil, {
+    ["Authorization"] = "Bearer " .. os.getenv("TOKEN"),
+    ["Content-Type"] = "multipart/form-data; boundary=" .. boundary,
+  }, body)
+end
+"#;
+
+struct WrkResult {
+    rps: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+    requests: u64,
+}
+
+fn wrk(
+    url: &str,
+    b: &UploadBench,
+    script: &std::path::Path,
+    token: &str,
+) -> anyhow::Result<WrkResult> {
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t",
+            &b.threads.to_string(),
+            "-c",
+            &b.connections.to_string(),
+            "-d",
+            &b.duration,
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .env("TOKEN", token)
+        .env("FILE_BYTES", b.file_bytes.to_string())
+        .output()
+        .map_err(|e| anyhow::anyhow!("cannot run wrk: {e} (Debian: apt-get install wrk)"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_owned()))
+    };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let requests = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .and_then(|(n, _)| n.parse().ok())
+        })
+        .unwrap_or(0);
+    Ok(WrkResult {
+        rps,
+        p50: field("50%").unwrap_or_default(),
+        p99: field("99%").unwrap_or_default(),
+        non_2xx: field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+        requests,
+    })
+}
+
+/// Gateway → ingest → broker under wrk, beside a bare discarding handler.
+pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
+    use axum::routing::post;
+    let tmp = tempfile::tempdir()?;
+    let script = tmp.path().join("upload.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let spawn = |router: axum::Router| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        anyhow::Ok(addr)
+    };
+    // The HTTP stack's limit: read the body, discard it, answer 202.
+    let bare = spawn(axum::Router::new().route(
+        "/upload",
+        post(|body: axum::body::Body| async move {
+            use futures::StreamExt;
+            let mut s = body.into_data_stream();
+            while let Some(chunk) = s.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+            (axum::http::StatusCode::ACCEPTED, "{}")
+        }),
+    ))
+    .await?;
+    let kafka = atenex_kafka::testing::config();
+    let ingest = spawn(atenex_ingest::router(std::sync::Arc::new(
+        atenex_ingest::App {
+            storage: atenex_ingest::storage::Storage::open(
+                tmp.path().join("objects").to_str().expect("UTF-8"),
+            )?,
+            producer: atenex_kafka::Producer::new(&kafka)?,
+            max_upload_bytes: atenex_ingest::DEFAULT_MAX_UPLOAD_BYTES,
+        },
+    )))
+    .await?;
+    let secret = b"bench-secret".to_vec();
+    let gateway = spawn(atenex_gateway::router(std::sync::Arc::new(
+        atenex_gateway::Gateway::new(atenex_gateway::Config {
+            ingest_url: format!("http://{ingest}"),
+            jwt_secret: secret.clone(),
+            max_body_bytes: atenex_gateway::DEFAULT_MAX_BODY_BYTES,
+            cors_origins: Vec::new(),
+            upstream_timeout: std::time::Duration::from_secs(60),
+        })?,
+    ))?)
+    .await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let token = atenex_gateway::jwt::sign(
+        &atenex_gateway::jwt::Claims {
+            sub: "bench".into(),
+            company_id: Some(uuid::Uuid::new_v4().to_string()),
+            roles: vec![],
+            exp: now + 3600,
+        },
+        &secret,
+    )?;
+    let run = |name: &str, url: String| -> anyhow::Result<WrkResult> {
+        let r = tokio::task::block_in_place(|| wrk(&url, &b, &script, &token))?;
+        println!(
+            "{name}: {:.0} uploads/s, p50 {}, p99 {}, {} requests, {} not 2xx",
+            r.rps, r.p50, r.p99, r.requests, r.non_2xx
+        );
+        Ok(r)
+    };
+    println!(
+        "{} connections, {} wrk threads, {} B files, {} each:",
+        b.connections, b.threads, b.file_bytes, b.duration
+    );
+    let base = run(
+        "bare axum handler (discard)",
+        format!("http://{bare}/upload"),
+    )?;
+    let full = run(
+        "gateway → ingest → broker",
+        format!("http://{gateway}/upload"),
+    )?;
+    println!(
+        "throughput {:.0}% of the bare handler's",
+        100.0 * full.rps / base.rps.max(1.0)
     );
     Ok(())
 }
