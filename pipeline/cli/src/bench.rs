@@ -344,12 +344,15 @@ local counter = 0
 local boundary = "atenexbench"
 local filler = nil
 function request()
-  if filler == nil then filler = string.rep("a", tonumber(os.getenv("FILE_BYTES")) - 40) end
+  if filler == nil then filler = string.rep("a", tonumber(os.getenv("FILE_BYTES")) - 72) end
   counter = counter + 1
   local body = "--" .. boundary .. "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"load.txt\"\r\nContent-Type: text/plain\r\n\r\n"
-    .. string.format("%08d-%08d-", id or 0, counter) .. filler .. "\r\n--" .. boundary .. "--\r\n"
+    .. os.getenv("RUN") .. string.format("-%08d-%08d-", id or 0, counter) .. filler .. "\r\n--" .. boundary .. "--\r\n"
   return wrk.format("POST", nil, {
     ["Authorization"] = "Bearer " .. os.getenv("TOKEN"),
+    -- What the gateway would set (it replaces these): lets the run against ingest alone work.
+    ["X-Company-ID"] = os.getenv("COMPANY"),
+    ["X-User-ID"] = "bench",
     ["Content-Type"] = "multipart/form-data; boundary=" .. boundary,
   }, body)
 end
@@ -368,6 +371,7 @@ fn wrk(
     b: &UploadBench,
     script: &std::path::Path,
     token: &str,
+    company: &str,
 ) -> anyhow::Result<WrkResult> {
     let out = std::process::Command::new("wrk")
         .args([
@@ -383,6 +387,9 @@ fn wrk(
         .arg(script)
         .arg(url)
         .env("TOKEN", token)
+        .env("COMPANY", company)
+        // Each run's content differs from the others' (ingest refuses duplicates).
+        .env("RUN", uuid::Uuid::new_v4().simple().to_string())
         .env("FILE_BYTES", b.file_bytes.to_string())
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run wrk: {e} (Debian: apt-get install wrk)"))?;
@@ -467,20 +474,46 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
         })?,
     ))?)
     .await?;
+    // The gateway alone, in front of a bare handler at ingest's route.
+    let bare_ingest = spawn(axum::Router::new().route(
+        "/api/v1/ingest/upload",
+        post(|body: axum::body::Body| async move {
+            use futures::StreamExt;
+            let mut s = body.into_data_stream();
+            while let Some(chunk) = s.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+            (axum::http::StatusCode::ACCEPTED, "{}")
+        }),
+    ))
+    .await?;
+    let gateway_only = spawn(atenex_gateway::router(std::sync::Arc::new(
+        atenex_gateway::Gateway::new(atenex_gateway::Config {
+            ingest_url: format!("http://{bare_ingest}"),
+            jwt_secret: secret.clone(),
+            max_body_bytes: atenex_gateway::DEFAULT_MAX_BODY_BYTES,
+            cors_origins: Vec::new(),
+            upstream_timeout: std::time::Duration::from_secs(60),
+        })?,
+    ))?)
+    .await?;
+    let company = uuid::Uuid::new_v4().to_string();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let token = atenex_gateway::jwt::sign(
         &atenex_gateway::jwt::Claims {
             sub: "bench".into(),
-            company_id: Some(uuid::Uuid::new_v4().to_string()),
+            company_id: Some(company.clone()),
             roles: vec![],
             exp: now + 3600,
         },
         &secret,
     )?;
     let run = |name: &str, url: String| -> anyhow::Result<WrkResult> {
-        let r = tokio::task::block_in_place(|| wrk(&url, &b, &script, &token))?;
+        let r = tokio::task::block_in_place(|| wrk(&url, &b, &script, &token, &company))?;
         println!(
             "{name}: {:.0} uploads/s, p50 {}, p99 {}, {} requests, {} not 2xx",
             r.rps, r.p50, r.p99, r.requests, r.non_2xx
@@ -494,6 +527,14 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     let base = run(
         "bare axum handler (discard)",
         format!("http://{bare}/upload"),
+    )?;
+    run(
+        "gateway → bare handler",
+        format!("http://{gateway_only}/upload"),
+    )?;
+    run(
+        "ingest → broker (no gateway)",
+        format!("http://{ingest}/api/v1/ingest/upload"),
     )?;
     let full = run(
         "gateway → ingest → broker",
