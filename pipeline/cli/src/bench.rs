@@ -425,6 +425,18 @@ fn wrk(
     })
 }
 
+/// The HTTP stack's limit: reads the body, discards it, answers 202.
+async fn discard(body: axum::body::Body) -> (axum::http::StatusCode, &'static str) {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    while let Some(chunk) = s.next().await {
+        if chunk.is_err() {
+            break;
+        }
+    }
+    (axum::http::StatusCode::ACCEPTED, "{}")
+}
+
 /// Gateway → ingest → broker under wrk, beside a bare discarding handler.
 pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     use axum::routing::post;
@@ -438,20 +450,7 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
         anyhow::Ok(addr)
     };
     // The HTTP stack's limit: read the body, discard it, answer 202.
-    let bare = spawn(axum::Router::new().route(
-        "/upload",
-        post(|body: axum::body::Body| async move {
-            use futures::StreamExt;
-            let mut s = body.into_data_stream();
-            while let Some(chunk) = s.next().await {
-                if chunk.is_err() {
-                    break;
-                }
-            }
-            (axum::http::StatusCode::ACCEPTED, "{}")
-        }),
-    ))
-    .await?;
+    let bare = spawn(axum::Router::new().route("/upload", post(discard))).await?;
     let kafka = atenex_kafka::testing::config();
     let ingest = spawn(atenex_ingest::router(std::sync::Arc::new(
         atenex_ingest::App {
@@ -475,20 +474,8 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     ))?)
     .await?;
     // The gateway alone, in front of a bare handler at ingest's route.
-    let bare_ingest = spawn(axum::Router::new().route(
-        "/api/v1/ingest/upload",
-        post(|body: axum::body::Body| async move {
-            use futures::StreamExt;
-            let mut s = body.into_data_stream();
-            while let Some(chunk) = s.next().await {
-                if chunk.is_err() {
-                    break;
-                }
-            }
-            (axum::http::StatusCode::ACCEPTED, "{}")
-        }),
-    ))
-    .await?;
+    let bare_ingest =
+        spawn(axum::Router::new().route("/api/v1/ingest/upload", post(discard))).await?;
     let gateway_only = spawn(atenex_gateway::router(std::sync::Arc::new(
         atenex_gateway::Gateway::new(atenex_gateway::Config {
             ingest_url: format!("http://{bare_ingest}"),

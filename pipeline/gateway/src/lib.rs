@@ -67,14 +67,7 @@ pub fn router(gw: Arc<Gateway>) -> anyhow::Result<Router> {
             "/health",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
-        .route(
-            "/metrics",
-            get(|| async {
-                let h = atenex_kafka::observe::metrics();
-                h.run_upkeep();
-                h.render()
-            }),
-        )
+        .route("/metrics", get(atenex_kafka::observe::render_metrics))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
         .layer(middleware::from_fn(request_id));
     if !gw.config.cors_origins.is_empty() {

@@ -70,14 +70,7 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .route("/api/v1/ingest/upload", post(upload))
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route(
-            "/metrics",
-            get(|| async {
-                let h = atenex_kafka::observe::metrics();
-                h.run_upkeep();
-                h.render()
-            }),
-        )
+        .route("/metrics", get(atenex_kafka::observe::render_metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
 }

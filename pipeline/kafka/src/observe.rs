@@ -91,13 +91,19 @@ impl Health {
     }
 }
 
+/// The Prometheus text of every metric so far (the body of a `/metrics` route).
+pub async fn render_metrics() -> String {
+    let h = metrics();
+    h.run_upkeep();
+    h.render()
+}
+
 /// Serves `/health` and `/metrics` on `addr` until `shutdown`; returns the bound address.
 pub async fn serve_admin(
     addr: SocketAddr,
     health: Health,
     shutdown: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let handle = metrics();
     let app = Router::new()
         .route(
             "/health",
@@ -112,13 +118,7 @@ pub async fn serve_admin(
                 }
             }),
         )
-        .route(
-            "/metrics",
-            get(move || async move {
-                handle.run_upkeep();
-                handle.render()
-            }),
-        );
+        .route("/metrics", get(render_metrics));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("--admin-listen {addr}: cannot bind"))?;
