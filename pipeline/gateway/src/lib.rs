@@ -60,6 +60,8 @@ pub fn error(status: StatusCode, detail: impl Into<String>) -> Response {
 }
 
 pub fn router(gw: Arc<Gateway>) -> anyhow::Result<Router> {
+    // Install the metrics recorder now: counts before the first /metrics call are kept.
+    atenex_kafka::observe::metrics();
     let mut app = Router::new()
         .route("/api/v1/ingest/upload", post(proxy))
         .route("/upload", post(proxy))

@@ -113,6 +113,23 @@ async fn the_tenant_comes_from_the_token_only() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     uuid::Uuid::parse_str(resp.headers()["x-request-id"].to_str().unwrap()).unwrap();
+    // Prometheus text, with the requests counted so far.
+    let metrics = client
+        .get(format!("http://{gw}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_requests_total{status=\"202\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ingest_uploads_total{status=\"202\"}"),
+        "{metrics}"
+    );
     // Ingest's own refusals pass through.
     let resp = client
         .post(format!("http://{gw}/upload"))

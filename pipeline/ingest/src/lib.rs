@@ -65,6 +65,8 @@ impl IntoResponse for ApiError {
 }
 
 pub fn router(app: Arc<App>) -> Router {
+    // Install the metrics recorder now: counts before the first /metrics call are kept.
+    atenex_kafka::observe::metrics();
     // Room for the multipart framing and the metadata field around the largest file.
     let limit = app.max_upload_bytes + 1_000_000;
     Router::new()
