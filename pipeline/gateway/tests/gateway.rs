@@ -62,6 +62,13 @@ async fn gateway(ingest_addr: &str, max: u64, timeout: Duration) -> String {
     spawn(router(Arc::new(gw)).unwrap()).await
 }
 
+/// A gateway with a `max_body` limit in front of an ingest storing into the returned directory.
+async fn gateway_and_ingest(max_body: u64) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = gateway(&ingest(dir.path()).await, max_body, Duration::from_secs(10)).await;
+    (dir, gw)
+}
+
 fn file(text: &str) -> Form {
     Form::new().part(
         "file",
@@ -74,13 +81,7 @@ fn file(text: &str) -> Form {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tenant_comes_from_the_token_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(
-        &ingest(dir.path()).await,
-        1_000_000,
-        Duration::from_secs(10),
-    )
-    .await;
+    let (dir, gw) = gateway_and_ingest(1_000_000).await;
     let client = reqwest::Client::new();
     for path in ["/api/v1/ingest/upload", "/upload"] {
         let resp = client
@@ -153,13 +154,7 @@ async fn the_tenant_comes_from_the_token_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_tokens_are_401_and_a_token_without_company_is_403() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(
-        &ingest(dir.path()).await,
-        1_000_000,
-        Duration::from_secs(10),
-    )
-    .await;
+    let (dir, gw) = gateway_and_ingest(1_000_000).await;
     let client = reqwest::Client::new();
     let cases = [
         (None, 401, "missing bearer token"),
@@ -209,8 +204,7 @@ async fn bad_tokens_are_401_and_a_token_without_company_is_403() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_is_413_without_reading_the_body() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(&ingest(dir.path()).await, 1_000, Duration::from_secs(10)).await;
+    let (_dir, gw) = gateway_and_ingest(1_000).await;
     // Announce 100 MB, send 10 bytes, and wait for the answer: it comes without the rest.
     let mut s = tokio::net::TcpStream::connect(&gw).await.unwrap();
     let req = format!(
@@ -282,13 +276,7 @@ async fn ingest_down_is_503_and_ingest_silent_is_504() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_the_configured_origins_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let gw = gateway(
-        &ingest(dir.path()).await,
-        1_000_000,
-        Duration::from_secs(10),
-    )
-    .await;
+    let (_dir, gw) = gateway_and_ingest(1_000_000).await;
     let preflight = |origin: &'static str| {
         reqwest::Client::new()
             .request(

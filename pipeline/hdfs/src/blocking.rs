@@ -139,6 +139,15 @@ impl Hdfs {
         &self.client
     }
 
+    /// Runs `op` with a clone of the client and an owned copy of `path` on the HDFS runtime.
+    fn call<T: Send + 'static, F: Future<Output = hdfs_native::Result<T>> + Send + 'static>(
+        &self,
+        path: &str,
+        op: impl FnOnce(Client, String) -> F,
+    ) -> hdfs_native::Result<T> {
+        self.run(op(self.client.clone(), path.to_owned()))
+    }
+
     /// Runs `fut` on the HDFS runtime and waits for its output.
     pub fn run<T: Send + 'static>(&self, fut: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
@@ -157,9 +166,7 @@ impl Hdfs {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             other => other?,
         }
-        let client = self.client.clone();
-        let p = path.to_owned();
-        match self.run(async move {
+        match self.call(path, |client, p| async move {
             let reader = client.read(&p).await?;
             reader.read_range(0, reader.file_length()).await
         }) {
@@ -175,9 +182,10 @@ impl Hdfs {
     pub fn recover_lease(&self, path: &str, timeout: Duration) -> io::Result<()> {
         let started = Instant::now();
         loop {
-            let client = self.client.clone();
-            let p = path.to_owned();
-            match self.run(async move { client.recover_lease(&p).await }) {
+            match self.call(
+                path,
+                |client, p| async move { client.recover_lease(&p).await },
+            ) {
                 Ok(true) => return Ok(()),
                 Ok(false) if started.elapsed() < timeout => {
                     std::thread::sleep(Duration::from_millis(200));
@@ -205,37 +213,38 @@ impl Hdfs {
 
     /// [`Hdfs::list_files`] with each file's length.
     pub fn list_files_with_len(&self, dir: &str) -> io::Result<Vec<(String, u64)>> {
-        let client = self.client.clone();
-        let d = dir.to_owned();
-        match self.run(async move { client.list_status(&d, true).await }) {
-            Ok(statuses) => {
-                let mut files: Vec<(String, u64)> = statuses
-                    .into_iter()
-                    .filter(|s| !s.isdir)
-                    .map(|s| (s.path, s.length as u64))
-                    .collect();
-                files.sort();
-                Ok(files)
-            }
-            Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(io_error(dir, e)),
-        }
+        let mut files: Vec<(String, u64)> = self
+            .list_status(dir, true)?
+            .into_iter()
+            .filter(|s| !s.isdir)
+            .map(|s| (s.path, s.length as u64))
+            .collect();
+        files.sort();
+        Ok(files)
     }
 
     /// The names of the directories directly in `dir`, sorted; empty if it does not exist.
     pub fn subdirs(&self, dir: &str) -> io::Result<Vec<String>> {
-        let client = self.client.clone();
-        let d = dir.to_owned();
-        match self.run(async move { client.list_status(&d, false).await }) {
-            Ok(statuses) => {
-                let mut dirs: Vec<String> = statuses
-                    .into_iter()
-                    .filter(|s| s.isdir)
-                    .filter_map(|s| s.path.rsplit('/').next().map(str::to_owned))
-                    .collect();
-                dirs.sort();
-                Ok(dirs)
-            }
+        let mut dirs: Vec<String> = self
+            .list_status(dir, false)?
+            .into_iter()
+            .filter(|s| s.isdir)
+            .filter_map(|s| s.path.rsplit('/').next().map(str::to_owned))
+            .collect();
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    /// The entries under `dir`; empty if it does not exist.
+    fn list_status(
+        &self,
+        dir: &str,
+        recursive: bool,
+    ) -> io::Result<Vec<hdfs_native::client::FileStatus>> {
+        match self.call(dir, move |client, d| async move {
+            client.list_status(&d, recursive).await
+        }) {
+            Ok(all) => Ok(all),
             Err(e) if is_not_found(&e) => Ok(Vec::new()),
             Err(e) => Err(io_error(dir, e)),
         }
@@ -243,9 +252,18 @@ impl Hdfs {
 
     /// Deletes a file or a directory tree; a missing one is not an error.
     pub fn delete_all(&self, path: &str) -> io::Result<()> {
-        let client = self.client.clone();
-        let p = path.to_owned();
-        match self.run(async move { client.delete(&p, true).await }) {
+        self.remove(path, true)
+    }
+
+    /// Deletes a file or an empty directory; a missing one is not an error.
+    pub fn delete(&self, path: &str) -> io::Result<()> {
+        self.remove(path, false)
+    }
+
+    fn remove(&self, path: &str, recursive: bool) -> io::Result<()> {
+        match self.call(path, move |client, p| async move {
+            client.delete(&p, recursive).await
+        }) {
             Ok(_) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(io_error(path, e)),
@@ -254,9 +272,10 @@ impl Hdfs {
 
     /// Whether a file or directory exists at the absolute path `path`.
     pub fn exists(&self, path: &str) -> io::Result<bool> {
-        let client = self.client.clone();
-        let p = path.to_owned();
-        match self.run(async move { client.get_file_info(&p).await }) {
+        match self.call(
+            path,
+            |client, p| async move { client.get_file_info(&p).await },
+        ) {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(io_error(path, e)),
@@ -265,45 +284,34 @@ impl Hdfs {
 
     /// Creates `dir` and its parents (no error if it exists).
     pub fn mkdirs(&self, dir: &str) -> io::Result<()> {
-        let client = self.client.clone();
-        let d = dir.to_owned();
-        self.run(async move { client.mkdirs(&d, 0o755, true).await })
-            .map_err(|e| io_error(dir, e))
+        self.call(dir, |client, d| async move {
+            client.mkdirs(&d, 0o755, true).await
+        })
+        .map_err(|e| io_error(dir, e))
     }
 
     /// Renames `from` to `to` (atomic in the name node); `to`'s directory must exist.
     pub fn rename(&self, from: &str, to: &str) -> io::Result<()> {
-        let client = self.client.clone();
-        let (f, t) = (from.to_owned(), to.to_owned());
-        self.run(async move { client.rename(&f, &t, false).await })
-            .map_err(|e| io_error(&format!("{from} -> {to}"), e))
+        self.rename_with(from, to, false)
     }
 
     /// Renames the file `from` onto the file `to`, replacing it atomically in the name node.
     pub fn replace(&self, from: &str, to: &str) -> io::Result<()> {
-        let client = self.client.clone();
-        let (f, t) = (from.to_owned(), to.to_owned());
-        self.run(async move { client.rename(&f, &t, true).await })
-            .map_err(|e| io_error(&format!("{from} -> {to}"), e))
+        self.rename_with(from, to, true)
     }
 
-    /// Deletes a file or an empty directory; a missing one is not an error.
-    pub fn delete(&self, path: &str) -> io::Result<()> {
-        let client = self.client.clone();
-        let p = path.to_owned();
-        match self.run(async move { client.delete(&p, false).await }) {
-            Ok(_) => Ok(()),
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => Err(io_error(path, e)),
-        }
+    fn rename_with(&self, from: &str, to: &str, overwrite: bool) -> io::Result<()> {
+        let t = to.to_owned();
+        self.call(from, move |client, f| async move {
+            client.rename(&f, &t, overwrite).await
+        })
+        .map_err(|e| io_error(&format!("{from} -> {to}"), e))
     }
 
     /// Opens `path` for writing: created (with its parent directories) if it does not exist,
     /// appended to otherwise.
     pub fn open_writer(&self, path: &str) -> io::Result<Writer> {
-        let client = self.client.clone();
-        let p = path.to_owned();
-        let writer = self.run(async move {
+        let writer = self.call(path, |client, p| async move {
             match client.create(&p, WriteOptions::default()).await {
                 Err(e) if kind(&e) == io::ErrorKind::AlreadyExists => client.append(&p).await,
                 other => other,
@@ -326,10 +334,6 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     fn take(&mut self) -> io::Result<hdfs_native::file::FileWriter> {
         self.inner.take().ok_or_else(|| {
             io::Error::other(format!("hdfs {}: writer used after a failure", self.path))
