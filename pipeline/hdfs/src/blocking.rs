@@ -161,18 +161,40 @@ impl Hdfs {
     /// The whole file at the absolute path `path`, or `None` if it does not exist. A file still
     /// open by a writer that died (its lease held, its last block under construction) is first
     /// closed by lease recovery, so that it reads whole; a closed file costs one extra RPC.
+    ///
+    /// A file closed a moment ago whose last block the DataNodes have not reported yet (allowed by
+    /// `dfs.namenode.file.close.num-committed-allowed`) is listed at its full length but readable
+    /// only up to the blocks before: the read is retried until it has the listed length (up to
+    /// 10 s), instead of returning a short file.
     pub fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         match self.recover_lease(path, Duration::from_secs(60)) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             other => other?,
         }
-        match self.call(path, |client, p| async move {
-            let reader = client.read(&p).await?;
-            reader.read_range(0, reader.file_length()).await
-        }) {
-            Ok(b) => Ok(Some(b.to_vec())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(io_error(path, e)),
+        let started = Instant::now();
+        loop {
+            let read = self.call(path, |client, p| async move {
+                let listed = client.get_file_info(&p).await?.length;
+                let reader = client.read(&p).await?;
+                let bytes = reader.read_range(0, reader.file_length()).await?;
+                Ok((listed, bytes))
+            });
+            match read {
+                Ok((listed, bytes))
+                    if bytes.len() < listed && started.elapsed() < Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Ok((listed, bytes)) if bytes.len() < listed => {
+                    return Err(io::Error::other(format!(
+                        "hdfs {path}: {} of {listed} bytes readable after 10 s (the last block was never reported)",
+                        bytes.len()
+                    )));
+                }
+                Ok((_, bytes)) => return Ok(Some(bytes.to_vec())),
+                Err(e) if is_not_found(&e) => return Ok(None),
+                Err(e) => return Err(io_error(path, e)),
+            }
         }
     }
 
