@@ -9,6 +9,7 @@
 
 pub mod file_type;
 pub mod filename;
+pub mod group_sync;
 pub mod storage;
 
 use crate::file_type::{ACCEPTED, DocType};

@@ -6,6 +6,7 @@
 //! stored under: created with put-if-absent, so two concurrent uploads of the same content cannot
 //! both win.
 
+use crate::group_sync::GroupSync;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -18,8 +19,9 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     /// `s3://bucket/prefix` or `file:///abs/dir`, prefixed to keys in `s3_path`.
     base: String,
-    /// The directory, for a local store (object_store does not fsync: we do).
-    local_root: Option<std::path::PathBuf>,
+    /// For a local store, the group commit that makes its writes durable (object_store does not
+    /// fsync).
+    local_sync: Option<GroupSync>,
 }
 
 /// What a put-if-absent found.
@@ -64,7 +66,7 @@ impl Storage {
             return Ok(Self {
                 store,
                 base,
-                local_root: None,
+                local_sync: None,
             });
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
@@ -79,7 +81,7 @@ impl Storage {
         Ok(Self {
             store: Arc::new(store),
             base: format!("file://{}", abs.display()),
-            local_root: Some(abs),
+            local_sync: Some(GroupSync::new(&abs)?),
         })
     }
 
@@ -132,31 +134,18 @@ impl Storage {
     }
 
     /// Stores the object durably: S3 acknowledges stored objects; locally object_store writes a
-    /// temp file and renames it, and we fsync the file and its directories.
+    /// temp file and renames it, and a group commit flushes the file system (with the claim
+    /// written before).
     pub async fn put(&self, key: &str, data: bytes::Bytes) -> object_store::Result<()> {
         let path = Path::from(key);
         self.store.put(&path, PutPayload::from(data)).await?;
-        if let Some(root) = &self.local_root {
-            let file = root.join(path.as_ref());
-            let root = root.clone();
-            tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-                std::fs::File::open(&file)?.sync_all()?;
-                let mut dir = file.parent();
-                while let Some(d) = dir {
-                    std::fs::File::open(d)?.sync_all()?;
-                    if d == root {
-                        break;
-                    }
-                    dir = d.parent();
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| object_store::Error::JoinError { source: e })?
-            .map_err(|e| object_store::Error::Generic {
-                store: "local",
-                source: Box::new(e),
-            })?;
+        if let Some(sync) = &self.local_sync {
+            sync.sync()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })?;
         }
         Ok(())
     }
