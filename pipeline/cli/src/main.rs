@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod docproc;
 mod gateway;
 mod hdfs;
 mod ingest;
@@ -117,6 +118,10 @@ enum Command {
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Turn stored documents into chunks: documents.raw → chunks.processed.
+    ///
+    /// Reads each announced document from the object store, extracts its text (PDF per page, DOCX, TXT with a Windows-1252 fallback, Markdown, HTML without scripts and styles), splits it into chunks that never cross a page (1000 words with 200 overlap by default, or cl100k tokens) and produces them keyed by document_id, chunk_id "{document_id}_{index}". Corrupt, encrypted, unsupported or oversized documents go to documents.raw.dlq with the reason. Offsets are committed after the chunks are acknowledged.
+    Docproc(docproc::DocprocArgs),
 }
 
 /// Options every long-running subcommand shares.
@@ -186,6 +191,7 @@ fn main() -> ExitCode {
             Command::Landing(args) => landing::run(args).await,
             Command::Report(args) => report::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
+            Command::Docproc(args) => docproc::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Token(args) => gateway::token(args),
         }

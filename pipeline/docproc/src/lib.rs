@@ -5,3 +5,4 @@
 
 pub mod chunker;
 pub mod extract;
+pub mod service;

@@ -150,6 +150,29 @@ impl Storage {
         Ok(())
     }
 
+    /// The key of an announced URL (`s3_path`), if it is inside this store.
+    pub fn key_of<'u>(&self, url: &'u str) -> Option<&'u str> {
+        url.strip_prefix(self.base.as_str())?
+            .strip_prefix('/')
+            .filter(|k| !k.is_empty())
+    }
+
+    /// Reads an object by the URL it was announced with. `Ok(None)`: no such object (or a URL
+    /// outside this store); `Err`: the store failed (worth retrying).
+    pub async fn get_url(&self, url: &str) -> object_store::Result<Option<bytes::Bytes>> {
+        let Some(key) = self.key_of(url) else {
+            return Ok(None);
+        };
+        let Ok(path) = Path::parse(key) else {
+            return Ok(None);
+        };
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(r.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn delete(&self, key: &str) {
         let _ = self.store.delete(&Path::from(key)).await;
     }

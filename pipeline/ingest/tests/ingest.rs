@@ -1,16 +1,13 @@
 //! The ingest service over real HTTP on loopback, with the test broker: what is stored, what is
 //! announced on documents.raw, and every refusal with its status and `{"detail"}`.
 
-use atenex_contracts::EnvelopeWriter;
 use atenex_ingest::storage::Storage;
 use atenex_ingest::{App, router};
-use atenex_kafka::record::{RecordOptions, Stop, record};
 use atenex_kafka::{KafkaConfig, Producer, testing};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
 const COMPANY: &str = "0b3b1f2a-5b2c-4c6e-9f1a-2d3e4f5a6b7c";
 
@@ -58,23 +55,9 @@ async fn upload_form(url: &str, company: Option<&str>, form: Form) -> (u16, Valu
 }
 
 async fn announced(document_id: &str) -> Vec<Value> {
-    let mut out = EnvelopeWriter::new(Vec::new());
-    let opts = RecordOptions {
-        topics: vec!["documents.raw".into()],
-        from_beginning: true,
-        stop: Stop::AtEnd,
-    };
-    record(
-        &testing::config(),
-        &opts,
-        &mut out,
-        CancellationToken::new(),
-    )
-    .await
-    .unwrap();
-    let bytes = out.into_inner();
-    atenex_contracts::EnvelopeReader::new(&bytes[..])
-        .map(Result::unwrap)
+    testing::read_topics(&["documents.raw"])
+        .await
+        .into_iter()
         .filter(|e| e.key.as_deref() == Some(document_id))
         .map(|e| serde_json::from_str(e.payload.as_deref().unwrap()).unwrap())
         .collect()

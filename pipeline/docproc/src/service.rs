@@ -1,0 +1,154 @@
+//! The service loop: a batch of `documents.raw` records in, their chunks out on
+//! `chunks.processed` (keyed by `document_id`, in chunk order), refusals on `documents.raw.dlq`;
+//! the batch's offsets are committed only when all of that is acknowledged. A store that fails
+//! (not a missing object: an error) fails the batch, which is then delivered again: chunk ids are
+//! deterministic, so a re-processed document yields the same chunks (at-least-once, duplicates
+//! recognisable by `chunk_id`).
+
+use crate::chunker::{self, ChunkerConfig, Cl100k, TokenCounter, Unit};
+use crate::extract::{self, Format, Limits};
+use atenex_contracts::Topic;
+use atenex_ingest::storage::Storage;
+use atenex_kafka::consumer::Record;
+use atenex_kafka::dead_letter::DeadLetters;
+use atenex_kafka::producer::Pipeline;
+use atenex_kafka::{OutRecord, Producer};
+use std::sync::Arc;
+
+pub struct Docproc {
+    pub storage: Storage,
+    pub producer: Producer,
+    pub dead_letters: DeadLetters,
+    pub chunker: ChunkerConfig,
+    pub limits: Limits,
+    tokens: Option<Arc<Cl100k>>,
+}
+
+/// What became of one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Chunked { chunks: usize },
+    DeadLettered { reason: String },
+}
+
+#[derive(serde::Deserialize)]
+struct RawEvent {
+    document_id: String,
+    company_id: String,
+    s3_path: String,
+}
+
+#[derive(serde::Serialize)]
+struct ChunkEvent<'a> {
+    chunk_id: String,
+    document_id: &'a str,
+    company_id: &'a str,
+    text: &'a str,
+    page: Option<u32>,
+}
+
+impl Docproc {
+    pub fn new(
+        storage: Storage,
+        producer: Producer,
+        chunker: ChunkerConfig,
+        limits: Limits,
+    ) -> anyhow::Result<Self> {
+        chunker.validate().map_err(|e| anyhow::anyhow!(e))?;
+        let tokens = match chunker.unit {
+            Unit::Tokens => Some(Arc::new(Cl100k::new()?)),
+            Unit::Words => None,
+        };
+        Ok(Self {
+            dead_letters: DeadLetters::new(producer.clone(), "docproc"),
+            storage,
+            producer,
+            chunker,
+            limits,
+            tokens,
+        })
+    }
+
+    /// Processes a batch; `Ok` when every record is chunked and acknowledged or dead-lettered.
+    pub async fn handle(&self, batch: &[Record]) -> anyhow::Result<Vec<Outcome>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for record in batch {
+            let outcome = match self.prepare(record).await? {
+                Ok((event, chunks)) => {
+                    self.produce(&event, &chunks).await?;
+                    tracing::info!(document_id = %event.document_id, chunks = chunks.len(), "chunked");
+                    Outcome::Chunked {
+                        chunks: chunks.len(),
+                    }
+                }
+                Err(reason) => {
+                    self.dead_letters.route(record, &reason).await?;
+                    Outcome::DeadLettered { reason }
+                }
+            };
+            out.push(outcome);
+        }
+        Ok(out)
+    }
+
+    /// The record's chunks, or the reason it cannot have any (`Err` outside: retry the batch).
+    async fn prepare(
+        &self,
+        record: &Record,
+    ) -> anyhow::Result<Result<(RawEvent, Vec<chunker::Chunk>), String>> {
+        let Some(payload) = record.payload.as_deref() else {
+            return Ok(Err("no value (tombstone)".into()));
+        };
+        let event: RawEvent = match serde_json::from_slice(payload) {
+            Ok(e) => e,
+            Err(e) => return Ok(Err(format!("not a documents.raw event: {e}"))),
+        };
+        let Some(format) = event.s3_path.rsplit('/').next().and_then(Format::from_name) else {
+            return Ok(Err(format!(
+                "unsupported document type: {} (pdf, docx, txt, md, html)",
+                event.s3_path
+            )));
+        };
+        let bytes = match self.storage.get_url(&event.s3_path).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return Ok(Err(format!(
+                    "object not found in the configured storage: {}",
+                    event.s3_path
+                )));
+            }
+            Err(e) => anyhow::bail!("cannot read {}: {e}", event.s3_path),
+        };
+        let (limits, config, tokens) = (self.limits, self.chunker, self.tokens.clone());
+        let chunks = tokio::task::spawn_blocking(move || {
+            extract::extract(format, &bytes, &limits).map(|pages| {
+                let counter = tokens.as_deref().map(|t| t as &dyn TokenCounter);
+                chunker::chunk(&pages, &config, counter)
+            })
+        })
+        .await?;
+        Ok(chunks.map(|c| (event, c)).map_err(|e| e.to_string()))
+    }
+
+    async fn produce(&self, event: &RawEvent, chunks: &[chunker::Chunk]) -> anyhow::Result<()> {
+        let mut pipeline = Pipeline::new(&self.producer, 256);
+        for c in chunks {
+            let value = serde_json::to_vec(&ChunkEvent {
+                chunk_id: format!("{}_{}", event.document_id, c.index),
+                document_id: &event.document_id,
+                company_id: &event.company_id,
+                text: &c.text,
+                page: c.page,
+            })?;
+            pipeline
+                .push(OutRecord::new(
+                    Topic::ChunksProcessed.name(),
+                    Some(event.document_id.as_bytes()),
+                    Some(&value),
+                ))
+                .await?;
+        }
+        pipeline.finish().await?;
+        Ok(())
+    }
+}
