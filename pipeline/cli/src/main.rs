@@ -12,6 +12,7 @@ mod hdfs;
 mod ingest;
 mod jvm;
 mod landing;
+mod mock_openai;
 mod record;
 mod replay;
 mod report;
@@ -122,6 +123,10 @@ enum Command {
     ///
     /// Reads each announced document from the object store, extracts its text (PDF per page, DOCX, TXT with a Windows-1252 fallback, Markdown, HTML without scripts and styles), splits it into chunks that never cross a page (1000 words with 200 overlap by default, or cl100k tokens) and produces them keyed by document_id, chunk_id "{document_id}_{index}". Corrupt, encrypted, unsupported or oversized documents go to documents.raw.dlq with the reason. Offsets are committed after the chunks are acknowledged.
     Docproc(docproc::DocprocArgs),
+    /// Serve a mock of OpenAI's embeddings API (POST /v1/embeddings) for development and tests.
+    ///
+    /// Validates like OpenAI (API key, model, at most 2048 inputs, no empty strings, 8192 tokens per input and 300,000 per request counted with cl100k_base, dimensions only for text-embedding-3-*), answers with OpenAI's bodies and x-ratelimit-* headers, and returns deterministic unit vectors of the model's dimension (same text → same vector). Faults on demand. Prints the base URL (for OPENAI_BASE_URL) as the first line of stdout.
+    MockOpenai(mock_openai::MockOpenAiArgs),
 }
 
 /// Options every long-running subcommand shares.
@@ -192,6 +197,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
             Command::Docproc(args) => docproc::run(args).await,
+            Command::MockOpenai(args) => mock_openai::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Token(args) => gateway::token(args),
         }
