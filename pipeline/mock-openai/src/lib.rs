@@ -159,22 +159,39 @@ impl Drop for Server {
     }
 }
 
-/// OpenAI's error answer.
+/// OpenAI's error answer: `{"error": {"message", "type", "param", "code"}}` with its status.
+struct OpenAiError {
+    status: StatusCode,
+    message: String,
+    kind: &'static str,
+    param: Option<&'static str>,
+    code: Option<&'static str>,
+}
+
+impl IntoResponse for OpenAiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
 fn error(
     status: StatusCode,
     message: impl Into<String>,
-    kind: &str,
-    param: Option<&str>,
-    code: Option<&str>,
-) -> Response {
-    (
+    kind: &'static str,
+    param: Option<&'static str>,
+    code: Option<&'static str>,
+) -> OpenAiError {
+    OpenAiError {
         status,
-        axum::Json(json!({"error": {"message": message.into(), "type": kind, "param": param, "code": code}})),
-    )
-        .into_response()
+        message: message.into(),
+        kind,
+        param,
+        code,
+    }
 }
 
-fn invalid(message: impl Into<String>, param: Option<&str>) -> Response {
+fn invalid(message: impl Into<String>, param: Option<&'static str>) -> OpenAiError {
     error(
         StatusCode::BAD_REQUEST,
         message,
@@ -232,7 +249,8 @@ fn answer(mock: &Mock, n: u64, headers: &HeaderMap, body: &[u8]) -> Response {
             "invalid_request_error",
             None,
             None,
-        );
+        )
+        .into_response();
     }
     if mock.config.api_key.as_deref().is_some_and(|k| k != key) {
         return error(
@@ -244,7 +262,8 @@ fn answer(mock: &Mock, n: u64, headers: &HeaderMap, body: &[u8]) -> Response {
             "invalid_request_error",
             None,
             Some("invalid_api_key"),
-        );
+        )
+        .into_response();
     }
     if f.quota_requests
         .is_some_and(|q| mock.stats.ok.load(Ordering::Relaxed) >= q)
@@ -255,12 +274,13 @@ fn answer(mock: &Mock, n: u64, headers: &HeaderMap, body: &[u8]) -> Response {
             "insufficient_quota",
             None,
             Some("insufficient_quota"),
-        );
+        )
+        .into_response();
     }
     let storm = f.rate_limit_burst.as_ref().is_some_and(|r| r.contains(&n));
     if storm
         || f.rate_limit_every
-            .is_some_and(|every| every > 0 && n % every == 0)
+            .is_some_and(|every| every > 0 && n.is_multiple_of(every))
     {
         return rate_limited(f.retry_after);
     }
@@ -273,11 +293,12 @@ fn answer(mock: &Mock, n: u64, headers: &HeaderMap, body: &[u8]) -> Response {
             "server_error",
             None,
             None,
-        );
+        )
+        .into_response();
     }
     match embed(mock, body) {
         Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
-        Err(r) => r,
+        Err(e) => e.into_response(),
     }
 }
 
@@ -291,7 +312,8 @@ fn rate_limited(wait: Duration) -> Response {
         "requests",
         None,
         Some("rate_limit_exceeded"),
-    );
+    )
+    .into_response();
     let h = r.headers_mut();
     let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
     h.insert("retry-after", HeaderValue::from(secs));
@@ -324,7 +346,7 @@ struct Input {
     tokens: usize,
 }
 
-fn embed(mock: &Mock, body: &[u8]) -> Result<Value, Response> {
+fn embed(mock: &Mock, body: &[u8]) -> Result<Value, OpenAiError> {
     let req: Value = serde_json::from_slice(body).map_err(|e| {
         invalid(
             format!("We could not parse the JSON body of your request. ({e})"),
@@ -434,14 +456,14 @@ fn embed(mock: &Mock, body: &[u8]) -> Result<Value, Response> {
     }))
 }
 
-fn inputs(mock: &Mock, input: Option<&Value>) -> Result<Vec<Input>, Response> {
+fn inputs(mock: &Mock, input: Option<&Value>) -> Result<Vec<Input>, OpenAiError> {
     let bad = || {
         invalid(
             "'$.input' is invalid. Please check the API reference: https://platform.openai.com/docs/api-reference.",
             Some("input"),
         )
     };
-    let text = |s: &str| -> Result<Input, Response> {
+    let text = |s: &str| -> Result<Input, OpenAiError> {
         if s.is_empty() {
             return Err(bad());
         }
@@ -450,7 +472,7 @@ fn inputs(mock: &Mock, input: Option<&Value>) -> Result<Vec<Input>, Response> {
             tokens: mock.bpe.encode_ordinary(s).len(),
         })
     };
-    let tokens = |a: &[Value]| -> Result<Input, Response> {
+    let tokens = |a: &[Value]| -> Result<Input, OpenAiError> {
         if a.is_empty() || a.iter().any(|t| !t.is_u64()) {
             return Err(bad());
         }
