@@ -1,0 +1,248 @@
+//! The service loop: a batch of `chunks.processed` records in, their vectors out on
+//! `embeddings.ready` (keyed by `document_id`, in the batch's order), refusals on
+//! `chunks.processed.dlq`; the batch's offsets are committed only after all of that is
+//! acknowledged. Requests are packed across documents ([`crate::batcher`]), run with bounded
+//! concurrency, and retried by [`crate::retry`]; a request that still fails after its last attempt
+//! fails the batch (nothing committed: it is consumed again after a restart).
+//!
+//! A 400 for a request of several inputs is split in halves and retried, so one bad input goes
+//! to the dead letters alone instead of taking its neighbours with it.
+
+use crate::batcher::{self, token_bound};
+use crate::client::{Client, Failure};
+use crate::retry::RetryPolicy;
+use atenex_contracts::Topic;
+use atenex_kafka::consumer::Record;
+use atenex_kafka::dead_letter::DeadLetters;
+use atenex_kafka::producer::Pipeline;
+use atenex_kafka::{OutRecord, Producer};
+use futures::{StreamExt, stream};
+use std::future::Future;
+use std::pin::Pin;
+
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddingConfig {
+    pub limits: batcher::Limits,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for EmbeddingConfig {
+    fn default() -> Self {
+        Self {
+            limits: batcher::Limits::default(),
+            concurrency: 8,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+pub struct Embedding {
+    client: Client,
+    producer: Producer,
+    dead_letters: DeadLetters,
+    bpe: tiktoken_rs::CoreBPE,
+    config: EmbeddingConfig,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    pub embedded: usize,
+    pub dead_lettered: usize,
+    pub requests: usize,
+    pub retries: usize,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkIn {
+    chunk_id: String,
+    document_id: String,
+    company_id: String,
+    text: String,
+}
+
+type Outcome = Result<String, String>;
+type Boxed<'a> =
+    Pin<Box<dyn Future<Output = anyhow::Result<(Vec<Outcome>, usize, usize)>> + Send + 'a>>;
+
+impl Embedding {
+    pub fn new(
+        client: Client,
+        producer: Producer,
+        config: EmbeddingConfig,
+    ) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (1..=2048).contains(&config.limits.max_inputs),
+            "ATENEX_EMBEDDING_MAX_BATCH must be between 1 and 2048 (OpenAI's limit), not {}",
+            config.limits.max_inputs
+        );
+        anyhow::ensure!(
+            config.concurrency >= 1,
+            "ATENEX_EMBEDDING_CONCURRENCY must be at least 1"
+        );
+        Ok(Self {
+            dead_letters: DeadLetters::new(producer.clone(), "embedding"),
+            client,
+            producer,
+            bpe: tiktoken_rs::cl100k_base()?,
+            config,
+        })
+    }
+
+    pub async fn handle(&self, batch: &[Record]) -> anyhow::Result<BatchReport> {
+        let max_input = self.config.limits.max_input_tokens;
+        // Each record: its chunk and token count, or why it is refused.
+        let mut parsed: Vec<Result<(ChunkIn, usize), String>> = Vec::with_capacity(batch.len());
+        for r in batch {
+            let chunk = match r.payload.as_deref().map(serde_json::from_slice::<ChunkIn>) {
+                None => Err("no value (tombstone)".to_owned()),
+                Some(Err(e)) => Err(format!("not a chunks.processed event: {e}")),
+                Some(Ok(c)) if c.text.trim().is_empty() => {
+                    Err("empty text (OpenAI refuses empty inputs)".to_owned())
+                }
+                Some(Ok(c)) => Ok(c),
+            };
+            parsed.push(chunk.and_then(|c| {
+                let bound = token_bound(&c.text);
+                let tokens = if bound <= max_input {
+                    bound
+                } else {
+                    self.bpe.encode_ordinary(&c.text).len()
+                };
+                if tokens > max_input {
+                    Err(format!(
+                        "text too long: {tokens} tokens, OpenAI's limit is {max_input} per input"
+                    ))
+                } else {
+                    Ok((c, tokens))
+                }
+            }));
+        }
+        let sendable: Vec<usize> = (0..parsed.len()).filter(|&i| parsed[i].is_ok()).collect();
+        let texts: Vec<&str> = sendable
+            .iter()
+            .map(|&i| {
+                parsed[i]
+                    .as_ref()
+                    .map(|(c, _)| c.text.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut tokens: Vec<usize> = sendable
+            .iter()
+            .map(|&i| parsed[i].as_ref().map(|(_, t)| *t).unwrap_or_default())
+            .collect();
+        // Byte bounds pack too few inputs when they exceed the request limit: count exactly.
+        if tokens.iter().sum::<usize>() > self.config.limits.max_request_tokens {
+            for (t, text) in tokens.iter_mut().zip(&texts) {
+                if *t == text.len() {
+                    *t = self.bpe.encode_ordinary(text).len();
+                }
+            }
+        }
+        let plan = batcher::plan(&tokens, &self.config.limits);
+        let mut report = BatchReport::default();
+        let results: Vec<anyhow::Result<(Vec<Outcome>, usize, usize)>> = stream::iter(plan)
+            .map(|range| self.request(&texts[range]))
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
+        let mut outcomes = Vec::with_capacity(texts.len());
+        for r in results {
+            let (o, requests, retries) = r?;
+            outcomes.extend(o);
+            report.requests += requests;
+            report.retries += retries;
+        }
+
+        // Produce in the batch's order; dead letters as they come.
+        let mut outcomes = outcomes.into_iter();
+        let mut pipeline = Pipeline::new(&self.producer, 1024);
+        let mut letters = Vec::new();
+        for (record, chunk) in batch.iter().zip(&parsed) {
+            let verdict = match chunk {
+                Err(reason) => Err(reason.clone()),
+                Ok((c, _)) => outcomes
+                    .next()
+                    .expect("one outcome per sent chunk")
+                    .map(|vector| (c, vector)),
+            };
+            match verdict {
+                Ok((c, vector)) => {
+                    let value = format!(
+                        r#"{{"chunk_id":{},"document_id":{},"company_id":{},"vector":{vector}}}"#,
+                        serde_json::to_string(&c.chunk_id)?,
+                        serde_json::to_string(&c.document_id)?,
+                        serde_json::to_string(&c.company_id)?,
+                    );
+                    pipeline
+                        .push(OutRecord::new(
+                            Topic::EmbeddingsReady.name(),
+                            Some(c.document_id.as_bytes()),
+                            Some(value.as_bytes()),
+                        ))
+                        .await?;
+                    report.embedded += 1;
+                }
+                Err(reason) => letters.push((record, reason)),
+            }
+        }
+        pipeline.finish().await?;
+        for (record, reason) in letters {
+            self.dead_letters.route(record, &reason).await?;
+            report.dead_lettered += 1;
+        }
+        metrics::counter!("embedding_chunks_total", "outcome" => "embedded")
+            .increment(report.embedded as u64);
+        metrics::counter!("embedding_chunks_total", "outcome" => "dead_lettered")
+            .increment(report.dead_lettered as u64);
+        Ok(report)
+    }
+
+    /// One planned request with its retries (and halving on 400): an outcome per input, the
+    /// requests made and the retries among them.
+    fn request<'a>(&'a self, texts: &'a [&'a str]) -> Boxed<'a> {
+        Box::pin(async move {
+            let mut attempt = 1;
+            let mut retries = 0;
+            loop {
+                metrics::counter!("embedding_requests_total").increment(1);
+                match self.client.embed(texts).await {
+                    Ok(vectors) => {
+                        return Ok((vectors.into_iter().map(Ok).collect(), attempt, retries));
+                    }
+                    Err(Failure::Permanent { status: 400, .. }) if texts.len() > 1 => {
+                        let (a, b) = texts.split_at(texts.len() / 2);
+                        let (mut left, r1, t1) = self.request(a).await?;
+                        let (right, r2, t2) = self.request(b).await?;
+                        left.extend(right);
+                        return Ok((left, attempt + r1 + r2, retries + t1 + t2));
+                    }
+                    Err(Failure::Permanent { reason, .. }) => {
+                        tracing::warn!(inputs = texts.len(), %reason, "embedding refused");
+                        return Ok((vec![Err(reason); texts.len()], attempt, retries));
+                    }
+                    Err(Failure::Retryable { reason, hints }) => {
+                        let Some(wait) =
+                            self.config
+                                .retry
+                                .wait(attempt as u32, &hints, rand::random::<f64>())
+                        else {
+                            anyhow::bail!(
+                                "OpenAI failed {attempt} times for a request of {} inputs, last: {reason}",
+                                texts.len()
+                            );
+                        };
+                        tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying an embedding request");
+                        metrics::counter!("embedding_retries_total").increment(1);
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                        retries += 1;
+                    }
+                }
+            }
+        })
+    }
+}
