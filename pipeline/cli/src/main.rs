@@ -7,6 +7,7 @@ mod analytics;
 mod bench;
 mod broker;
 mod docproc;
+mod embedding;
 mod gateway;
 mod hdfs;
 mod ingest;
@@ -123,6 +124,10 @@ enum Command {
     ///
     /// Reads each announced document from the object store, extracts its text (PDF per page, DOCX, TXT with a Windows-1252 fallback, Markdown, HTML without scripts and styles), splits it into chunks that never cross a page (1000 words with 200 overlap by default, or cl100k tokens) and produces them keyed by document_id, chunk_id "{document_id}_{index}". Corrupt, encrypted, unsupported or oversized documents go to documents.raw.dlq with the reason. Offsets are committed after the chunks are acknowledged.
     Docproc(docproc::DocprocArgs),
+    /// Embed chunks with OpenAI: chunks.processed → embeddings.ready.
+    ///
+    /// Packs chunks from any documents into requests of at most --max-batch inputs and 300,000 tokens, runs --concurrency requests at once, retries rate limits (honouring retry-after and x-ratelimit-reset-*), 5xx and timeouts with exponential backoff and jitter, and produces {chunk_id, document_id, company_id, vector} keyed by document_id. Chunks OpenAI refuses for good (too long, 401, insufficient_quota, empty) go to chunks.processed.dlq with the reason. Offsets are committed after the vectors are acknowledged.
+    Embedding(embedding::EmbeddingArgs),
     /// Serve a mock of OpenAI's embeddings API (POST /v1/embeddings) for development and tests.
     ///
     /// Validates like OpenAI (API key, model, at most 2048 inputs, no empty strings, 8192 tokens per input and 300,000 per request counted with cl100k_base, dimensions only for text-embedding-3-*), answers with OpenAI's bodies and x-ratelimit-* headers, and returns deterministic unit vectors of the model's dimension (same text → same vector). Faults on demand. Prints the base URL (for OPENAI_BASE_URL) as the first line of stdout.
@@ -197,6 +202,7 @@ fn main() -> ExitCode {
             Command::Report(args) => report::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
             Command::Docproc(args) => docproc::run(args).await,
+            Command::Embedding(args) => embedding::run(args).await,
             Command::MockOpenai(args) => mock_openai::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Token(args) => gateway::token(args),
