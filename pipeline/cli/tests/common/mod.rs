@@ -95,19 +95,5 @@ pub fn replay_all(rt: &tokio::runtime::Runtime, records: &[Envelope]) {
 
 /// Every committed record of `topic` on the test broker.
 pub fn record_topic(rt: &tokio::runtime::Runtime, topic: &str) -> Vec<Envelope> {
-    use atenex_kafka::record::{RecordOptions, Stop, record};
-    let mut w = atenex_contracts::EnvelopeWriter::new(Vec::new());
-    let opts = RecordOptions {
-        topics: vec![topic.to_owned()],
-        from_beginning: true,
-        stop: Stop::AtEnd,
-    };
-    rt.block_on(record(
-        &atenex_kafka::testing::config(),
-        &opts,
-        &mut w,
-        tokio_util::sync::CancellationToken::new(),
-    ))
-    .unwrap();
-    read_envelopes(&w.into_inner())
+    rt.block_on(atenex_kafka::testing::read_topics(&[topic]))
 }
