@@ -3,6 +3,7 @@
 //! produces them to `chunks.processed`. Documents that cannot be processed go to
 //! `documents.raw.dlq` with the reason. See docs/services.md.
 
+pub mod bench;
 pub mod chunker;
 pub mod extract;
 pub mod service;

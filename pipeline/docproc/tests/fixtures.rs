@@ -54,6 +54,15 @@ fn multipage_pdf() {
     insta::assert_snapshot!(render("multipage.pdf"));
 }
 
+/// pdfTeX places words by position: the extractor must still separate them and compose accents.
+#[test]
+fn pdftex_pdf() {
+    let out = render("tables-tex.pdf");
+    assert!(out.contains("ninety-five percent on time"), "{out}");
+    assert!(out.contains("vérifie"), "{out}");
+    insta::assert_snapshot!(out);
+}
+
 #[test]
 fn docx_with_a_table() {
     insta::assert_snapshot!(render("tables.docx"));

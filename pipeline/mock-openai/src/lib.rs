@@ -297,7 +297,12 @@ fn answer(mock: &Mock, n: u64, headers: &HeaderMap, body: &[u8]) -> Response {
         .into_response();
     }
     match embed(mock, body) {
-        Ok(v) => (StatusCode::OK, axum::Json(v)).into_response(),
+        Ok(body) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -346,7 +351,36 @@ struct Input {
     tokens: usize,
 }
 
-fn embed(mock: &Mock, body: &[u8]) -> Result<Value, OpenAiError> {
+/// The answer's shape, serialized straight from the vectors (floats in their shortest form).
+#[derive(serde::Serialize)]
+struct List<'a> {
+    object: &'static str,
+    data: Vec<Item>,
+    model: &'a str,
+    usage: Usage,
+}
+
+#[derive(serde::Serialize)]
+struct Item {
+    object: &'static str,
+    index: usize,
+    embedding: Embedding,
+}
+
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Embedding {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(serde::Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
+}
+
+fn embed(mock: &Mock, body: &[u8]) -> Result<Vec<u8>, OpenAiError> {
     let req: Value = serde_json::from_slice(body).map_err(|e| {
         invalid(
             format!("We could not parse the JSON body of your request. ({e})"),
@@ -430,30 +464,46 @@ fn embed(mock: &Mock, body: &[u8]) -> Result<Value, OpenAiError> {
             ));
         }
     };
-    let data: Vec<Value> = inputs
+    let data: Vec<Item> = inputs
         .iter()
         .enumerate()
-        .map(|(i, input)| {
+        .map(|(index, input)| {
             let v = vector(model, dims, &input.seed_bytes);
             let embedding = if base64 {
                 use base64::Engine as _;
                 let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                Embedding::Base64(base64::engine::general_purpose::STANDARD.encode(bytes))
             } else {
-                json!(v)
+                Embedding::Float(v)
             };
-            json!({"object": "embedding", "index": i, "embedding": embedding})
+            Item {
+                object: "embedding",
+                index,
+                embedding,
+            }
         })
         .collect();
     mock.stats
         .inputs_embedded
         .fetch_add(inputs.len() as u64, Ordering::Relaxed);
-    Ok(json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": total, "total_tokens": total},
-    }))
+    let list = List {
+        object: "list",
+        data,
+        model,
+        usage: Usage {
+            prompt_tokens: total,
+            total_tokens: total,
+        },
+    };
+    serde_json::to_vec(&list).map_err(|e| {
+        error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("mock: {e}"),
+            "server_error",
+            None,
+            None,
+        )
+    })
 }
 
 fn inputs(mock: &Mock, input: Option<&Value>) -> Result<Vec<Input>, OpenAiError> {

@@ -7,6 +7,9 @@ use atenex_report::store::Store as _;
 use clap::{Args, Subcommand};
 use std::time::Instant;
 
+mod docproc;
+mod embedding;
+
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// The offline analytics path (decode + window core + output) over a generated
@@ -23,6 +26,13 @@ pub enum BenchCommand {
     /// (Debian: apt-get install wrk), beside the same load against a bare axum handler that reads
     /// and discards the body, in one run.
     Upload(UploadBench),
+    /// Docproc's extraction and chunking on the document fixtures (per format: documents/s,
+    /// pages/s, MB/s), and the PDF extractors compared on quality (word recall) and speed.
+    Docproc(docproc::DocprocBench),
+    /// The embedding service (test broker, consumer group, produce) against the OpenAI mock at
+    /// 0 ms and at --latency-ms per request: chunks/s, and how much of the latency concurrency
+    /// hides.
+    Embedding(embedding::EmbeddingBench),
 }
 
 #[derive(Args, Debug)]
@@ -82,6 +92,12 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let b = match cmd {
         BenchCommand::Analytics(b) => b,
         BenchCommand::Landing(b) => return landing(b),
+        BenchCommand::Docproc(b) => return docproc::run(b),
+        BenchCommand::Embedding(b) => {
+            return tokio::task::block_in_place(|| {
+                tokio::runtime::Handle::current().block_on(embedding::run(b))
+            });
+        }
         BenchCommand::Upload(b) => {
             return tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(upload(b))
