@@ -1,6 +1,7 @@
 //! `atenex docproc`: documents.raw → text → chunks.processed (docs/services.md).
 
 use crate::KafkaArgs;
+use crate::ingest::StorageArgs;
 use atenex_contracts::Topic;
 use atenex_docproc::chunker::{ChunkerConfig, Unit};
 use atenex_docproc::extract::Limits;
@@ -11,15 +12,10 @@ use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct DocprocArgs {
-    /// Where ingest stores uploads (the same value as its --storage): a directory, file:///dir or
-    /// s3://bucket/prefix. Events whose s3_path is outside it are dead-lettered.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ATENEX_STORAGE_URL",
-        default_value = "./data/objects"
-    )]
-    storage: String,
+    /// The store ingest writes (the same value as its --storage); events whose s3_path is
+    /// outside it are dead-lettered.
+    #[command(flatten)]
+    storage: StorageArgs,
 
     /// Consumer group.
     #[arg(
@@ -86,7 +82,7 @@ pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let shutdown = atenex_kafka::shutdown::on_signals();
     let kafka = args.kafka.config();
     let docproc = Docproc::new(
-        Storage::open(&args.storage)?,
+        Storage::open(&args.storage.storage)?,
         Producer::new(&kafka)?,
         ChunkerConfig {
             size: args.chunk_size,
@@ -104,7 +100,7 @@ pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let mut settings = GroupSettings::new(&args.group, &[Topic::DocumentsRaw.name()]);
     settings.max_batch = 50;
     let consumer = GroupConsumer::new(&kafka, settings)?;
-    tracing::info!(storage = %args.storage, group = %args.group, "docproc running");
+    tracing::info!(storage = %args.storage.storage, group = %args.group, "docproc running");
     let summary = consumer
         .run(shutdown, async |batch| {
             docproc.handle(batch).await.map(drop)

@@ -8,6 +8,21 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// The object store of uploads, shared by ingest (which writes it) and docproc (which reads it).
+#[derive(Args, Debug)]
+pub struct StorageArgs {
+    /// Where uploads are stored: a directory (created if missing), file:///dir, or
+    /// s3://bucket/prefix (credentials and region from the standard AWS environment:
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, ...).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ATENEX_STORAGE_URL",
+        default_value = "./data/objects"
+    )]
+    pub storage: String,
+}
+
 #[derive(Args, Debug)]
 pub struct IngestArgs {
     /// Address to serve HTTP on.
@@ -19,16 +34,8 @@ pub struct IngestArgs {
     )]
     listen: SocketAddr,
 
-    /// Where uploads are stored: a directory (created if missing), file:///dir, or
-    /// s3://bucket/prefix (credentials and region from the standard AWS environment:
-    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT, ...).
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "ATENEX_STORAGE_URL",
-        default_value = "./data/objects"
-    )]
-    storage: String,
+    #[command(flatten)]
+    storage: StorageArgs,
 
     /// The largest file accepted, in bytes (larger: 413).
     #[arg(long, value_name = "BYTES", env = "ATENEX_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
@@ -47,14 +54,14 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .config()
         .with_default("message.timeout.ms", "10000");
     let app = Arc::new(App {
-        storage: Storage::open(&args.storage)?,
+        storage: Storage::open(&args.storage.storage)?,
         producer: Producer::new(&kafka)?,
         max_upload_bytes: args.max_upload_bytes,
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, storage = %args.storage, "ingest serving");
+    tracing::info!(listen = %listener.local_addr()?, storage = %args.storage.storage, "ingest serving");
     // SIGTERM: stop accepting, let in-flight uploads finish (each is stored and announced, or
     // answered with an error and cleaned up).
     axum::serve(listener, router(app))
