@@ -18,9 +18,17 @@ use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "text-embedding-3-small";
 
+/// The tests share chunks.processed and each group reads it from the beginning: one at a time, so
+/// that each asserts on its own documents before the other's group embeds them again.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn service(mock: &Server) -> Embedding {
+    service_at(&mock.base_url)
+}
+
+fn service_at(base_url: &str) -> Embedding {
     let client = Client::new(ClientConfig {
-        base_url: mock.base_url.clone(),
+        base_url: base_url.to_owned(),
         api_key: ApiKey::new("sk-test"),
         model: MODEL.into(),
         dimensions: None,
@@ -96,6 +104,7 @@ fn chunk(doc: &str, company: &str, i: usize, text: &str) -> (String, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storms_lose_nothing_duplicate_nothing_and_refusals_are_dead_letters() {
+    let _serial = SERIAL.lock().await;
     let company = uuid::Uuid::new_v4().to_string();
     let docs: Vec<String> = (0..12).map(|_| uuid::Uuid::new_v4().to_string()).collect();
     let mut texts = BTreeMap::new();
@@ -213,4 +222,136 @@ async fn storms_lose_nothing_duplicate_nothing_and_refusals_are_dead_letters() {
         assert!(reason.contains("insufficient_quota"), "{reason}");
         assert!(!reason.contains("sk-test"));
     }
+}
+
+/// Answers like OpenAI, except that a request with an input containing "poison" is a 400.
+struct Poison;
+
+impl wiremock::Respond for Poison {
+    fn respond(&self, request: &wiremock::Request) -> wiremock::ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let inputs: Vec<&str> = body["input"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        if inputs.iter().any(|t| t.contains("poison")) {
+            return wiremock::ResponseTemplate::new(400).set_body_json(json!({"error": {
+                "message": "Invalid 'input': poison is not allowed", "type": "invalid_request_error",
+                "param": "input", "code": null}}));
+        }
+        let data: Vec<Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": atenex_mock_openai::vector(MODEL, 1536, t.as_bytes())}))
+            .collect();
+        wiremock::ResponseTemplate::new(200).set_body_json(json!({"object": "list", "data": data}))
+    }
+}
+
+/// A 400 for a request of many inputs is halved until the bad inputs stand alone: only they are
+/// dead-lettered. A wrong API key (401) dead-letters with OpenAI's reason, the key not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_input_is_isolated_and_a_bad_key_dead_letters() {
+    let _serial = SERIAL.lock().await;
+    let company = uuid::Uuid::new_v4().to_string();
+    let doc = uuid::Uuid::new_v4().to_string();
+    let records: Vec<_> = (0..20)
+        .map(|i| {
+            let text = if i == 7 || i == 13 {
+                format!("poison {i}")
+            } else {
+                format!("fine text {i}")
+            };
+            chunk(&doc, &company, i, &text)
+        })
+        .collect();
+    produce(&records).await;
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(Poison)
+        .mount(&server)
+        .await;
+    let group = testing::unique("embedding-poison");
+    run_until(
+        &service_at(&format!("{}/v1", server.uri())),
+        &group,
+        std::slice::from_ref(&doc),
+        20,
+    )
+    .await;
+    // This test's requests (the other test's chunks may be embedded here too).
+    let requests = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            let body = String::from_utf8_lossy(&r.body);
+            body.contains("fine text") || body.contains("poison")
+        })
+        .count();
+    assert!(
+        (2..20).contains(&requests),
+        "{requests} requests: halving, not one by one"
+    );
+
+    let ready: Vec<String> = testing::read_topics(&["embeddings.ready"])
+        .await
+        .iter()
+        .filter(|e| e.key.as_deref() == Some(doc.as_str()))
+        .map(|e| {
+            serde_json::from_str::<Value>(e.payload.as_deref().unwrap()).unwrap()["chunk_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (0..20)
+        .filter(|i| *i != 7 && *i != 13)
+        .map(|i| format!("{doc}_{i}"))
+        .collect();
+    assert_eq!(ready, expected, "the good chunks, once, in order");
+    let letters: Vec<(String, String)> = testing::read_topics(&["chunks.processed.dlq"])
+        .await
+        .iter()
+        .filter(|e| e.key.as_deref() == Some(doc.as_str()))
+        .map(|e| {
+            let v: Value = serde_json::from_str(e.payload.as_deref().unwrap()).unwrap();
+            (
+                v["chunk_id"].as_str().unwrap().to_owned(),
+                testing::header(e, dlq_headers::REASON).unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        letters.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        vec![format!("{doc}_7"), format!("{doc}_13")]
+    );
+    assert!(
+        letters
+            .iter()
+            .all(|(_, r)| r.contains("400") && r.contains("poison is not allowed")),
+        "{letters:?}"
+    );
+
+    // A wrong key: permanent, dead-lettered, the key redacted out of the reason.
+    let locked = Server::start(Config {
+        api_key: Some("sk-the-right-key-0000".into()),
+        faults: Faults::default(),
+    })
+    .await
+    .unwrap();
+    let other = uuid::Uuid::new_v4().to_string();
+    produce(&[chunk(&other, &company, 0, "some text")]).await;
+    run_until(&service(&locked), &group, std::slice::from_ref(&other), 1).await;
+    let letter = testing::read_topics(&["chunks.processed.dlq"])
+        .await
+        .into_iter()
+        .find(|e| e.key.as_deref() == Some(other.as_str()))
+        .expect("dead-lettered");
+    let reason = testing::header(&letter, dlq_headers::REASON).unwrap();
+    assert!(reason.contains("401 invalid_api_key"), "{reason}");
+    assert!(!reason.contains("sk-test"), "{reason}");
 }
