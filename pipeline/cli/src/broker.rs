@@ -33,6 +33,14 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     let shutdown = atenex_kafka::shutdown::on_signals();
     if args.embedded {
         let broker = EmbeddedBroker::start(1)?;
+        // The mock cluster does not answer topic creation: the pipeline's topics exist from the
+        // start (3 partitions, as `atenex topics create`).
+        for topic in atenex_contracts::topics::all_pipeline_topics() {
+            broker
+                .cluster()
+                .create_topic(&topic, 3, 1)
+                .map_err(|e| anyhow::anyhow!("cannot create {topic} in the mock cluster: {e}"))?;
+        }
         announce(&broker.bootstrap())?;
         shutdown.cancelled().await;
         drop(broker);

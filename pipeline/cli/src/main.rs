@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod demo;
 mod docproc;
 mod embedding;
 mod gateway;
@@ -48,6 +49,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the whole pipeline on this machine with nothing configured, then stop it.
+    ///
+    /// Starts a broker (KAFKA_BOOTSTRAP_SERVERS if set; else a real Apache Kafka where a JDK is present, or the embedded mock cluster, saying which), the OpenAI mock (the real API if OPENAI_API_KEY is set), ingest, the gateway, docproc, embedding and the landing job, with local storage under --data; uploads the sample documents through the gateway with a token it mints; waits for every chunk to be embedded; drains the analytics job so every window fires; waits for the landing to commit; runs the day's report; prints the documents, the windows, the landing tree, the report rows and where every file is; stops everything it started. Exits 0 when the report and the windows both count every embedded chunk.
+    Demo(demo::DemoArgs),
     /// Run a real Apache Kafka broker (KRaft, single node) for development and tests.
     ///
     /// Apache Kafka 4.4, broker and controller in one JVM. On first use its jars are resolved from Maven Central into the cache directory (needs Java 17+ and Maven). Prints the bootstrap address as the first line of stdout once the broker answers metadata requests; stops cleanly on SIGINT/SIGTERM.
@@ -178,7 +183,12 @@ fn main() -> ExitCode {
     }
     let cli = Cli::parse();
     let format = cli.log_format.parse::<LogFormat>().unwrap_or_default();
-    observe::init_logging(format);
+    // The demo talks to its user itself (its children log to files): only warnings by default.
+    let default_log = match cli.command {
+        Command::Demo(_) => "warn,rdkafka=off",
+        _ => "info",
+    };
+    observe::init_logging_with_default(format, default_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -201,6 +211,7 @@ fn main() -> ExitCode {
             Command::Landing(args) => landing::run(args).await,
             Command::Report(args) => report::run(args).await,
             Command::Ingest(args) => ingest::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
             Command::Docproc(args) => docproc::run(args).await,
             Command::Embedding(args) => embedding::run(args).await,
             Command::MockOpenai(args) => mock_openai::run(args).await,

@@ -93,7 +93,15 @@ impl JvmBroker {
         fs::write(&log4j, log4j_properties(&log_file))?;
         let classpath = format!("{}/*", libs.display());
 
-        let cluster_id = opts.cluster_id.clone().unwrap_or_else(|| {
+        // A kept data directory is formatted already: its cluster id must be used again (the
+        // format step refuses another one).
+        let formatted = fs::read_to_string(log_dir.join("meta.properties"))
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_owned()))
+            });
+        let cluster_id = opts.cluster_id.clone().or(formatted).unwrap_or_else(|| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
         });
         let format = Command::new("java")

@@ -49,8 +49,13 @@ impl FromStr for LogFormat {
 
 /// Logs to stderr. The level filter comes from `RUST_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
+    init_logging_with_default(format, "info")
+}
+
+/// As [`init_logging`], with `default` as the filter when `RUST_LOG` is not set.
+pub fn init_logging_with_default(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
