@@ -18,6 +18,7 @@ mod mock_openai;
 mod record;
 mod replay;
 mod report;
+mod sim;
 mod topics;
 
 use atenex_kafka::observe::{self, Health, LogFormat};
@@ -125,6 +126,9 @@ enum Command {
     /// Measure the throughput of hot paths on generated data.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The simulator: run scenarios (scenarios/*.toml) through the production cores under virtual time and check their invariants and snapshots.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
     /// Turn stored documents into chunks: documents.raw → chunks.processed.
     ///
     /// Reads each announced document from the object store, extracts its text (PDF per page, DOCX, TXT with a Windows-1252 fallback, Markdown, HTML without scripts and styles), splits it into chunks that never cross a page (1000 words with 200 overlap by default, or cl100k tokens) and produces them keyed by document_id, chunk_id "{document_id}_{index}". Corrupt, encrypted, unsupported or oversized documents go to documents.raw.dlq with the reason. Offsets are committed after the chunks are acknowledged.
@@ -213,6 +217,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => ingest::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Docproc(args) => docproc::run(args).await,
+            Command::Sim(cmd) => sim::run(cmd),
             Command::Embedding(args) => embedding::run(args).await,
             Command::MockOpenai(args) => mock_openai::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,

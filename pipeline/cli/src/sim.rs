@@ -1,0 +1,71 @@
+//! `atenex sim`: the simulator's command line (docs/simulation.md).
+
+use atenex_sim::runner;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Run scenarios in the model driver: one line per scenario, then a summary.
+    ///
+    /// Each scenario runs with its own seed (and its snapshot, scenarios/snapshots/<name>.snap, is compared), or with --seeds N seeds from its own, or with --seed S. The invariants of every run are checked. On a failure: the first failing seed, what went wrong (a diff for a snapshot) and the command that reproduces it; the exit status is 1.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files, or directories of them (their *.toml).
+    #[arg(required = true, value_name = "SCENARIO")]
+    scenarios: Vec<PathBuf>,
+
+    /// Explore this many seeds, from the scenario's own.
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "seed")]
+    seeds: u64,
+
+    /// Run exactly this seed (to reproduce a failure).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+}
+
+pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
+    let SimCommand::Run(args) = cmd;
+    let files = runner::expand(&args.scenarios)?;
+    let (mut passed, mut failed) = (0, 0);
+    for file in &files {
+        let own = atenex_sim::scenario::Scenario::load(file)?.generate.seed;
+        let seeds: Vec<u64> = match args.seed {
+            Some(s) => vec![s],
+            None => (own..own + args.seeds.max(1)).collect(),
+        };
+        let r = runner::run_file(file, &seeds)?;
+        let name = file.display();
+        match &r.failure {
+            None => {
+                passed += 1;
+                println!(
+                    "ok    {name}  ({} seed{}, {} records, {:.2} s)",
+                    r.seeds,
+                    if r.seeds == 1 { "" } else { "s" },
+                    r.records,
+                    r.seconds
+                );
+            }
+            Some((seed, problems)) => {
+                failed += 1;
+                println!("FAIL  {name}  seed {seed}:");
+                for p in problems {
+                    for line in p.lines() {
+                        println!("      {line}");
+                    }
+                }
+                println!("      reproduce: atenex sim run {name} --seed {seed}");
+            }
+        }
+    }
+    println!(
+        "{} scenarios: {passed} passed, {failed} failed",
+        files.len()
+    );
+    anyhow::ensure!(failed == 0, "{failed} scenario(s) failed");
+    Ok(())
+}

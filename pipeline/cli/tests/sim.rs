@@ -1,0 +1,64 @@
+//! `atenex sim run` as users run it: the scenarios pass, one line each and a summary; a scenario
+//! whose snapshot differs fails with a diff, the seed and the command that reproduces it.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+fn scenarios() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+}
+
+#[test]
+fn the_scenarios_pass_over_seeds() {
+    let out = atenex()
+        .args(["sim", "run", scenarios().to_str().unwrap(), "--seeds", "20"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(ok(&out).stdout.clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.iter().filter(|l| l.starts_with("ok ")).count() >= 4,
+        "{text}"
+    );
+    assert!(
+        lines.last().unwrap().ends_with("passed, 0 failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_differing_snapshot_fails_with_a_diff_and_a_reproduction() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("snapshots")).unwrap();
+    std::fs::copy(
+        scenarios().join("baseline.toml"),
+        dir.path().join("baseline.toml"),
+    )
+    .unwrap();
+    let snap = std::fs::read_to_string(scenarios().join("snapshots/baseline.snap")).unwrap();
+    std::fs::write(
+        dir.path().join("snapshots/baseline.snap"),
+        snap.replace("c1 c1-d2 10 10", "c1 c1-d2 10 9"),
+    )
+    .unwrap();
+    let file = dir.path().join("baseline.toml");
+    let out = atenex()
+        .args(["sim", "run", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("-  c1 c1-d2 10 9") && text.contains("+  c1 c1-d2 10 10"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "reproduce: atenex sim run {} --seed 1",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+}

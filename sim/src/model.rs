@@ -1,0 +1,216 @@
+//! The model driver: the log in memory, virtual time, the production cores.
+//!
+//! Delivery: each partition is consumed in offset order; across partitions, the record that
+//! arrived first goes first; processing time is the arrival time (never going back). The analytics
+//! core sees every record once and is drained at the end (every window fires). The landing sink
+//! writes to an in-memory filesystem; at each crash step the filesystem is made to fail within
+//! the next few effects (possibly in the middle of a commit), the unsynced bytes are lost, a new
+//! sink recovers from what is there, and each partition is consumed again from where recovery
+//! says (nothing committed: from the beginning).
+
+use crate::generate::{Rec, generate};
+use crate::scenario::Scenario;
+use atenex_analytics::core::{Event, LateRecord, Output, Settings, WindowCore, WindowResult};
+use atenex_landing::config::LandingConfig;
+use atenex_landing::fs::MemFs;
+use atenex_landing::sink::Sink;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+pub const TOPIC: &str = "embeddings.ready";
+
+/// What a run produced.
+pub struct Outcome {
+    pub log: Vec<Vec<Rec>>,
+    pub windows: Vec<WindowResult>,
+    pub late: Vec<LateRecord>,
+    pub fs: MemFs,
+    pub config: LandingConfig,
+    pub crashes: Vec<Crash>,
+}
+
+/// One landing crash: where it happened and where recovery resumed each partition.
+#[derive(Debug, Clone)]
+pub struct Crash {
+    pub step: usize,
+    pub resume: BTreeMap<i32, Option<i64>>,
+    /// Max committed end + 1 per partition, read from the files after the crash.
+    pub committed_end: BTreeMap<i32, Option<i64>>,
+}
+
+pub fn landing_config(scenario: &Scenario) -> anyhow::Result<LandingConfig> {
+    let text = format!(
+        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={TOPIC}\n\
+         hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
+         format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
+         partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
+         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\n",
+        scenario.landing.flush_size
+    );
+    LandingConfig::from_properties(&text, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The delivery order: (partition, offset) by arrival, each partition in offset order.
+fn merged(log: &[Vec<Rec>]) -> Vec<(i32, i64)> {
+    let mut all: Vec<(i64, i32, i64)> = log
+        .iter()
+        .flatten()
+        .map(|r| (r.arrival, r.partition, r.offset))
+        .collect();
+    all.sort();
+    // Arrival order may differ from offset order inside a partition only on ties; offsets win.
+    let mut next = vec![0i64; log.len()];
+    all.iter()
+        .map(|(_, p, _)| {
+            let o = next[*p as usize];
+            next[*p as usize] += 1;
+            (*p, o)
+        })
+        .collect()
+}
+
+pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
+    let log = generate(&scenario.generate, seed)?;
+    let config = landing_config(scenario)?;
+    let order = merged(&log);
+
+    // Analytics: every record once, then drained.
+    let mut core = WindowCore::new(Settings::default());
+    let first = order
+        .first()
+        .map_or(0, |(p, o)| log[*p as usize][*o as usize].arrival);
+    for p in 0..log.len() as i32 {
+        core.assign(p, first);
+    }
+    let mut out = Vec::new();
+    let mut now = first;
+    for (p, o) in &order {
+        let r = &log[*p as usize][*o as usize];
+        now = now.max(r.arrival);
+        core.on_tick(now, &mut out);
+        core.handle(
+            &Event {
+                partition: r.partition,
+                offset: r.offset,
+                ts: r.ts,
+                chunk_id: &r.chunk,
+                document_id: &r.document,
+                company_id: &r.company,
+            },
+            now,
+            &mut out,
+        );
+    }
+    core.finish(&mut out);
+    let (mut windows, mut late) = (Vec::new(), Vec::new());
+    for o in out {
+        match o {
+            Output::Window(w) => windows.push(w),
+            Output::Late(l) => late.push(l),
+        }
+    }
+
+    // Landing, with crashes.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
+    let total = order.len().max(1);
+    let mut crash_steps: Vec<usize> = (0..scenario.faults.landing_crashes)
+        .map(|_| rng.random_range(0..total))
+        .collect();
+    crash_steps.sort();
+    let partitions = log.len() as i32;
+    let mut sink = Sink::new(MemFs::new(), config.clone(), false);
+    let mut pos = open_all(&mut sink, partitions)?;
+    let mut crashes = Vec::new();
+    let mut step = 0usize;
+    let mut now = first;
+    let mut armed = crash_steps.iter().peekable();
+    loop {
+        if armed.next_if(|s| **s <= step).is_some() {
+            sink.fs.crash_after(rng.random_range(0..4));
+        }
+        // The partition whose next record arrived first.
+        let next = (0..partitions)
+            .filter(|p| (pos[p] as usize) < log[*p as usize].len())
+            .min_by_key(|p| (log[*p as usize][pos[p] as usize].arrival, *p));
+        let result = match next {
+            Some(p) => {
+                let r = &log[p as usize][pos[&p] as usize];
+                now = now.max(r.arrival);
+                // The configured extractor, as the live job applies it (the seed's file: the
+                // wall clock, i.e. processing time).
+                let value = r.value();
+                let ts = atenex_landing::sink::extract_timestamp(
+                    &config.timestamp_extractor,
+                    Some(r.ts),
+                    &value,
+                    now,
+                )
+                .map_err(anyhow::Error::msg)?;
+                sink.tick(now)
+                    .and_then(|()| sink.write(TOPIC, p, r.offset, ts, &value, now))
+                    .map(|()| {
+                        *pos.get_mut(&p).expect("a partition") += 1;
+                        false
+                    })
+            }
+            None => sink.flush_all().map(|()| true),
+        };
+        step += 1;
+        match result {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(_) => {
+                // The process died: recover from the filesystem.
+                let mut fs = std::mem::take(&mut sink.fs);
+                fs.crash();
+                sink = Sink::new(fs, config.clone(), false);
+                let resume = open_all_raw(&mut sink, partitions)?;
+                let committed_end = (0..partitions)
+                    .map(|p| (p, committed_end(&sink.fs, &config, p)))
+                    .collect();
+                pos = resume.iter().map(|(p, o)| (*p, o.unwrap_or(0))).collect();
+                crashes.push(Crash {
+                    step,
+                    resume,
+                    committed_end,
+                });
+            }
+        }
+    }
+    Ok(Outcome {
+        log,
+        windows,
+        late,
+        fs: sink.fs,
+        config,
+        crashes,
+    })
+}
+
+fn open_all_raw(
+    sink: &mut Sink<MemFs>,
+    partitions: i32,
+) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
+    (0..partitions)
+        .map(|p| Ok((p, sink.open(TOPIC, p)?)))
+        .collect()
+}
+
+fn open_all(sink: &mut Sink<MemFs>, partitions: i32) -> anyhow::Result<BTreeMap<i32, i64>> {
+    Ok(open_all_raw(sink, partitions)?
+        .into_iter()
+        .map(|(p, o)| (p, o.unwrap_or(0)))
+        .collect())
+}
+
+/// Max committed end + 1 of a partition, from the committed file names.
+pub fn committed_end(fs: &MemFs, config: &LandingConfig, partition: i32) -> Option<i64> {
+    use atenex_landing::fs::Fs as _;
+    fs.list(&format!("{}/{TOPIC}", config.topics_dir))
+        .ok()?
+        .iter()
+        .filter_map(|f| atenex_landing::recovery::parse_committed(f, TOPIC))
+        .filter(|(q, _, _)| *q == partition)
+        .map(|(_, _, e)| e + 1)
+        .max()
+}

@@ -1,0 +1,96 @@
+//! `atenex sim run`: scenarios over seeds, one line each, the first failing seed with the command
+//! that reproduces it, and a readable diff when a snapshot differs.
+
+use crate::scenario::Scenario;
+use crate::{check, model, render};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// How one scenario went.
+#[derive(Debug)]
+pub struct Report {
+    pub file: PathBuf,
+    pub seeds: u64,
+    pub records: usize,
+    pub seconds: f64,
+    /// The first failure: the seed and what went wrong.
+    pub failure: Option<(u64, Vec<String>)>,
+}
+
+/// The reviewed snapshot of `file`, if there is one: `<dir>/snapshots/<stem>.snap` (insta's
+/// format: a header between `---` lines, then the body).
+pub fn snapshot_of(file: &Path) -> Option<String> {
+    let path = file
+        .parent()?
+        .join("snapshots")
+        .join(format!("{}.snap", file.file_stem()?.to_str()?));
+    let text = std::fs::read_to_string(path).ok()?;
+    let body = text.splitn(3, "---\n").nth(2)?;
+    Some(body.to_owned())
+}
+
+/// A line diff: `-` expected, `+` got.
+pub fn diff(expected: &str, got: &str) -> String {
+    similar::TextDiff::from_lines(expected, got)
+        .unified_diff()
+        .context_radius(2)
+        .header("snapshot (reviewed)", "this run")
+        .to_string()
+}
+
+/// Runs `file` with `seeds` (the scenario's own seed when empty); compares the snapshot for the
+/// scenario's own seed.
+pub fn run_file(file: &Path, seeds: &[u64]) -> anyhow::Result<Report> {
+    let scenario = Scenario::load(file)?;
+    let own = scenario.generate.seed;
+    let seeds: Vec<u64> = if seeds.is_empty() {
+        vec![own]
+    } else {
+        seeds.to_vec()
+    };
+    let started = Instant::now();
+    let mut records = 0;
+    let mut failure = None;
+    for &seed in &seeds {
+        let outcome = model::run(&scenario, seed)?;
+        records += outcome.log.iter().map(Vec::len).sum::<usize>();
+        let mut problems = check::check(&outcome);
+        if seed == own
+            && let Some(expected) = snapshot_of(file)
+        {
+            let got = render::render(&outcome);
+            if got.trim_end() != expected.trim_end() {
+                problems.push(format!("the snapshot differs:\n{}", diff(&expected, &got)));
+            }
+        }
+        if !problems.is_empty() {
+            failure = Some((seed, problems));
+            break;
+        }
+    }
+    Ok(Report {
+        file: file.to_owned(),
+        seeds: seeds.len() as u64,
+        records,
+        seconds: started.elapsed().as_secs_f64(),
+        failure,
+    })
+}
+
+/// The scenario files named: files as they are, directories as their `*.toml`.
+pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}

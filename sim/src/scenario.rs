@@ -1,0 +1,92 @@
+//! Scenario files: TOML, every key documented here and in docs/simulation.md.
+
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// One line: what the scenario shows.
+    pub description: String,
+    /// The stream.
+    pub generate: Generate,
+    #[serde(default)]
+    pub faults: Faults,
+    #[serde(default)]
+    pub landing: Landing,
+}
+
+/// A generated `embeddings.ready` stream; the same seed gives the same stream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    pub seed: u64,
+    pub companies: usize,
+    /// Documents per company.
+    pub documents: usize,
+    pub chunks_per_document: usize,
+    /// First event time, RFC 3339.
+    pub start: String,
+    /// Event times are spread over this span (e.g. "20m").
+    pub span: String,
+    pub partitions: i32,
+    /// Event time runs up to this much behind arrival order (e.g. "4s": within the watermark).
+    #[serde(default = "zero")]
+    pub disorder: String,
+    /// Fraction of records that arrive `late_depth` after their event time.
+    #[serde(default)]
+    pub late_fraction: f64,
+    #[serde(default = "zero")]
+    pub late_depth: String,
+    /// Fraction of records delivered twice (the second time later, at a new offset).
+    #[serde(default)]
+    pub duplicates: f64,
+}
+
+fn zero() -> String {
+    "0s".into()
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Faults {
+    /// Crash the landing job this many times, at seeded random steps: the unsynced bytes of the
+    /// in-memory filesystem are lost, a new sink recovers from what is there, and consumption
+    /// resumes where recovery says.
+    #[serde(default)]
+    pub landing_crashes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Landing {
+    /// flush.size of the connector.
+    #[serde(default = "flush_size")]
+    pub flush_size: u64,
+}
+
+fn flush_size() -> u64 {
+    50
+}
+
+impl Default for Landing {
+    fn default() -> Self {
+        Self {
+            flush_size: flush_size(),
+        }
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+pub fn duration_ms(what: &str, value: &str) -> anyhow::Result<i64> {
+    humantime::parse_duration(value)
+        .map(|d| d.as_millis() as i64)
+        .map_err(|e| anyhow::anyhow!("{what} = {value:?}: {e} (e.g. \"5s\", \"20m\")"))
+}

@@ -1,0 +1,52 @@
+//! Every scenario in scenarios/: its invariants hold and its snapshot is the reviewed one; the
+//! crash scenario also holds over many seeds.
+
+use atenex_sim::scenario::Scenario;
+use atenex_sim::{check, model, render};
+use std::path::{Path, PathBuf};
+
+fn scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn every_scenario_holds_and_matches_its_snapshot() {
+    let files = scenarios();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let scenario = Scenario::load(&file).unwrap();
+        let outcome = model::run(&scenario, scenario.generate.seed).unwrap();
+        let problems = check::check(&outcome);
+        assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
+        let name = file.file_stem().unwrap().to_str().unwrap().to_owned();
+        insta::with_settings!({
+            snapshot_path => "../../scenarios/snapshots",
+            prepend_module_to_snapshot => false,
+            description => scenario.description.clone(),
+        }, {
+            insta::assert_snapshot!(name, render::render(&outcome));
+        });
+    }
+}
+
+#[test]
+fn crashes_hold_over_many_seeds() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/crashes-and-duplicates.toml");
+    let scenario = Scenario::load(&file).unwrap();
+    let mut crashes = 0;
+    for seed in 0..200 {
+        let outcome = model::run(&scenario, seed).unwrap();
+        crashes += outcome.crashes.len();
+        let problems = check::check(&outcome);
+        assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
+    }
+    assert!(crashes >= 500, "{crashes} crashes over 200 seeds");
+}
