@@ -184,23 +184,9 @@ async fn ours(
     topic: &str,
     company: &str,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
-    use atenex_kafka::record::{RecordOptions, Stop, record};
-    let mut out = atenex_contracts::EnvelopeWriter::new(Vec::new());
-    let opts = RecordOptions {
-        topics: vec![topic.to_owned()],
-        from_beginning: true,
-        stop: Stop::AtEnd,
-    };
-    record(
-        kafka,
-        &opts,
-        &mut out,
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await?;
-    let bytes = out.into_inner();
-    Ok(atenex_contracts::EnvelopeReader::new(&bytes[..])
-        .filter_map(Result::ok)
+    Ok(atenex_kafka::record::read_all(kafka, &[topic])
+        .await?
+        .into_iter()
         .filter_map(|e| {
             e.payload
                 .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok())

@@ -43,6 +43,22 @@ pub struct RecordSummary {
 
 type Tp = (String, i32);
 
+/// Every record of `topics`, from the beginning to their current end, as envelopes (no consumer
+/// group: nothing is committed).
+pub async fn read_all(config: &KafkaConfig, topics: &[&str]) -> anyhow::Result<Vec<Envelope>> {
+    let mut out = EnvelopeWriter::new(Vec::new());
+    let opts = RecordOptions {
+        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
+        from_beginning: true,
+        stop: Stop::AtEnd,
+    };
+    record(config, &opts, &mut out, CancellationToken::new()).await?;
+    let bytes = out.into_inner();
+    atenex_contracts::EnvelopeReader::new(&bytes[..])
+        .map(|e| e.map_err(anyhow::Error::from))
+        .collect()
+}
+
 /// Records `opts.topics` into `out` until `opts.stop` or `shutdown`.
 pub async fn record<W: Write>(
     config: &KafkaConfig,

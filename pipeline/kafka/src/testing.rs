@@ -110,25 +110,9 @@ fn testcontainers() -> anyhow::Result<String> {
 /// Every record of `topics` on the test Kafka, from the beginning to the current end, as kcat
 /// envelopes (no consumer group: nothing is committed).
 pub async fn read_topics(topics: &[&str]) -> Vec<atenex_contracts::Envelope> {
-    use crate::record::{RecordOptions, Stop, record};
-    let mut out = atenex_contracts::EnvelopeWriter::new(Vec::new());
-    let opts = RecordOptions {
-        topics: topics.iter().map(|t| (*t).to_owned()).collect(),
-        from_beginning: true,
-        stop: Stop::AtEnd,
-    };
-    record(
-        &config(),
-        &opts,
-        &mut out,
-        tokio_util::sync::CancellationToken::new(),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("cannot read {topics:?}: {e:#}"));
-    let bytes = out.into_inner();
-    atenex_contracts::EnvelopeReader::new(&bytes[..])
-        .map(|e| e.expect("an envelope we wrote"))
-        .collect()
+    crate::record::read_all(&config(), topics)
+        .await
+        .unwrap_or_else(|e| panic!("cannot read {topics:?}: {e:#}"))
 }
 
 /// The value of header `name`, if the envelope has it.

@@ -148,8 +148,8 @@ impl Server {
     }
 
     /// Serves until the task is cancelled (for `atenex mock-openai`).
-    pub async fn wait(self) {
-        let _ = (&mut { self }.task).await;
+    pub async fn wait(mut self) {
+        let _ = (&mut self.task).await;
     }
 }
 
