@@ -10,7 +10,9 @@
 
 use crate::generate::{Rec, generate};
 use crate::scenario::Scenario;
-use atenex_analytics::core::{Event, LateRecord, Output, Settings, WindowCore, WindowResult};
+use atenex_analytics::core::{
+    Checkpoint, Event, LateRecord, Output, PartitionCheckpoint, Settings, WindowCore, WindowResult,
+};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::MemFs;
 use atenex_landing::sink::Sink;
@@ -22,8 +24,17 @@ pub const TOPIC: &str = "embeddings.ready";
 /// What a run produced.
 pub struct Outcome {
     pub log: Vec<Vec<Rec>>,
+    /// What the analytics job committed (windows and late records), crashes included.
     pub windows: Vec<WindowResult>,
     pub late: Vec<LateRecord>,
+    pub analytics_crashes: usize,
+    /// With analytics crashes and partition idleness switched off: what the crashed run
+    /// committed, and what a run without crashes committed (they must agree).
+    #[allow(clippy::type_complexity)]
+    pub reference: Option<(
+        (Vec<WindowResult>, Vec<LateRecord>),
+        (Vec<WindowResult>, Vec<LateRecord>),
+    )>,
     pub fs: MemFs,
     pub config: LandingConfig,
     pub crashes: Vec<Crash>,
@@ -74,41 +85,33 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let config = landing_config(scenario)?;
     let order = merged(&log);
 
-    // Analytics: every record once, then drained.
-    let mut core = WindowCore::new(Settings::default());
     let first = order
         .first()
         .map_or(0, |(p, o)| log[*p as usize][*o as usize].arrival);
-    for p in 0..log.len() as i32 {
-        core.assign(p, first);
-    }
-    let mut out = Vec::new();
-    let mut now = first;
-    for (p, o) in &order {
-        let r = &log[*p as usize][*o as usize];
-        now = now.max(r.arrival);
-        core.on_tick(now, &mut out);
-        core.handle(
-            &Event {
-                partition: r.partition,
-                offset: r.offset,
-                ts: r.ts,
-                chunk_id: &r.chunk,
-                document_id: &r.document,
-                company_id: &r.company,
-            },
-            now,
-            &mut out,
-        );
-    }
-    core.finish(&mut out);
-    let (mut windows, mut late) = (Vec::new(), Vec::new());
-    for o in out {
-        match o {
-            Output::Window(w) => windows.push(w),
-            Output::Late(l) => late.push(l),
-        }
-    }
+    // Analytics: with the scenario's crashes, and (when it has any) without, for the comparison.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
+    let total = order.len().max(1);
+    let mut analytics_steps: Vec<usize> = (0..scenario.faults.analytics_crashes)
+        .map(|_| rng.random_range(0..total))
+        .collect();
+    analytics_steps.sort();
+    let batch = scenario.faults.analytics_batch.max(1);
+    let settings = Settings::default();
+    let (windows, late, analytics_crashes) =
+        analytics(&log, first, &analytics_steps, batch, settings);
+    // Restarts are transparent where event time alone decides: with partition idleness (a
+    // processing-time rule) switched off, the crashed run must equal a run without crashes. With
+    // idleness on they may differ (a replay happens later in processing time), and only the
+    // counting invariants hold.
+    let reference = (!analytics_steps.is_empty()).then(|| {
+        let no_idle = Settings {
+            idle_timeout_ms: i64::MAX / 4,
+            ..settings
+        };
+        let (cw, cl, _) = analytics(&log, first, &analytics_steps, batch, no_idle);
+        let (w, l, _) = analytics(&log, first, &[], batch, no_idle);
+        ((cw, cl), (w, l))
+    });
 
     // Landing, with crashes.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
@@ -181,6 +184,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         log,
         windows,
         late,
+        analytics_crashes,
+        reference,
         fs: sink.fs,
         config,
         crashes,
@@ -213,4 +218,98 @@ pub fn committed_end(fs: &MemFs, config: &LandingConfig, partition: i32) -> Opti
         .filter(|(q, _, _)| *q == partition)
         .map(|(_, _, e)| e + 1)
         .max()
+}
+
+/// The analytics job as `atenex analytics --drain` runs it: records in transactions of `batch`;
+/// each commit publishes the transaction's outputs with the core's checkpoint; a crash at one of
+/// `crash_steps` loses the open transaction, and the restarted job restores a fresh core from the
+/// last checkpoint and consumes each partition again from its resume offset.
+fn analytics(
+    log: &[Vec<Rec>],
+    first: i64,
+    crash_steps: &[usize],
+    batch: usize,
+    settings: Settings,
+) -> (Vec<WindowResult>, Vec<LateRecord>, usize) {
+    let partitions = log.len() as i32;
+    let fresh = |checkpoint: Option<&Checkpoint>, now: i64| {
+        let mut core = WindowCore::new(settings);
+        if let Some(c) = checkpoint {
+            core.restore(c, now);
+        }
+        for p in 0..partitions {
+            core.assign(p, now);
+        }
+        core
+    };
+    let mut core = fresh(None, first);
+    let mut committed: Vec<Output> = Vec::new();
+    let mut pending: Vec<Output> = Vec::new();
+    // What Kafka holds: per partition, the last committed offset and its metadata (a commit that
+    // does not name a partition leaves its earlier one), as `atenex analytics` commits them.
+    let mut committed_offsets: BTreeMap<i32, (PartitionCheckpoint, Option<i64>)> = BTreeMap::new();
+    let mut pos: Vec<i64> = vec![0; log.len()];
+    let mut in_batch = 0;
+    let mut crashes = 0;
+    let mut steps = crash_steps.iter().peekable();
+    let mut now = first;
+    for step in 0.. {
+        if steps.next_if(|s| **s <= step).is_some() {
+            // The process died: the open transaction is lost.
+            pending.clear();
+            in_batch = 0;
+            crashes += 1;
+            // The restarted job reads the committed offsets back (checkpoint_from in live.rs).
+            let checkpoint = Checkpoint {
+                watermark: committed_offsets.values().filter_map(|(_, wm)| *wm).max(),
+                partitions: committed_offsets.values().map(|(c, _)| *c).collect(),
+            };
+            core = fresh(Some(&checkpoint), now);
+            for (p, at) in pos.iter_mut().enumerate() {
+                *at = committed_offsets
+                    .get(&(p as i32))
+                    .map_or(0, |(c, _)| c.resume_offset);
+            }
+        }
+        let next = (0..partitions)
+            .filter(|p| (pos[*p as usize] as usize) < log[*p as usize].len())
+            .min_by_key(|p| (log[*p as usize][pos[*p as usize] as usize].arrival, *p));
+        let Some(p) = next else { break };
+        let r = &log[p as usize][pos[p as usize] as usize];
+        now = now.max(r.arrival);
+        core.on_tick(now, &mut pending);
+        core.handle(
+            &Event {
+                partition: r.partition,
+                offset: r.offset,
+                ts: r.ts,
+                chunk_id: &r.chunk,
+                document_id: &r.document,
+                company_id: &r.company,
+            },
+            now,
+            &mut pending,
+        );
+        pos[p as usize] += 1;
+        in_batch += 1;
+        if in_batch == batch {
+            committed.append(&mut pending);
+            let checkpoint = core.checkpoint();
+            for c in checkpoint.partitions {
+                committed_offsets.insert(c.partition, (c, checkpoint.watermark));
+            }
+            in_batch = 0;
+        }
+    }
+    // Drained: every window fires, in the last transaction.
+    core.finish(&mut pending);
+    committed.append(&mut pending);
+    let (mut windows, mut late) = (Vec::new(), Vec::new());
+    for o in committed {
+        match o {
+            Output::Window(w) => windows.push(w),
+            Output::Late(l) => late.push(l),
+        }
+    }
+    (windows, late, crashes)
 }

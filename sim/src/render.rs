@@ -19,7 +19,12 @@ pub fn render(o: &Outcome) -> String {
         "input: {records} records, partitions [{}]",
         per_partition.join(", ")
     );
-    let _ = writeln!(s, "landing crashes: {}", o.crashes.len());
+    let _ = writeln!(
+        s,
+        "crashes: landing {}, analytics {}",
+        o.crashes.len(),
+        o.analytics_crashes
+    );
     let _ = writeln!(s, "\nwindows (start, company, chunks):");
     for w in &o.windows {
         let _ = writeln!(s, "  {} {} {}", time(w.start), w.company_id, w.count);

@@ -47,7 +47,7 @@ fn zero() -> String {
     "0s".into()
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Faults {
     /// Crash the landing job this many times, at seeded random steps: the unsynced bytes of the
@@ -55,6 +55,27 @@ pub struct Faults {
     /// resumes where recovery says.
     #[serde(default)]
     pub landing_crashes: usize,
+    /// Crash the analytics job this many times, at seeded random steps: the open transaction is
+    /// lost, the restarted job restores its state from the last committed checkpoint.
+    #[serde(default)]
+    pub analytics_crashes: usize,
+    /// Records per analytics transaction (its --max-batch).
+    #[serde(default = "analytics_batch")]
+    pub analytics_batch: usize,
+}
+
+fn analytics_batch() -> usize {
+    20
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            landing_crashes: 0,
+            analytics_crashes: 0,
+            analytics_batch: analytics_batch(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
