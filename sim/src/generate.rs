@@ -40,6 +40,11 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
     let span = duration_ms("generate.span", &g.span)?.max(1);
     let disorder = duration_ms("generate.disorder", &g.disorder)?;
     let late_depth = duration_ms("generate.late_depth", &g.late_depth)?;
+    let future_skew = duration_ms("generate.future_skew", &g.future_skew)?;
+    anyhow::ensure!(
+        (0..g.partitions).contains(&g.idle_partitions),
+        "generate.idle_partitions must be smaller than generate.partitions"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
     let mut arrivals: Vec<(i64, i64, String, String, String)> = Vec::new();
@@ -57,6 +62,8 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
                     };
                 if rng.random_bool(g.late_fraction.clamp(0.0, 1.0)) {
                     ts = arrival - late_depth;
+                } else if g.future_fraction > 0.0 && rng.random_bool(g.future_fraction.min(1.0)) {
+                    ts = arrival + future_skew;
                 }
                 let chunk = format!("{document}_{k}");
                 arrivals.push((
@@ -77,7 +84,8 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
     let mut log: Vec<Vec<Rec>> = vec![Vec::new(); g.partitions as usize];
     for (arrival, ts, company, document, chunk) in arrivals {
         // Keyed by document_id, as the services produce.
-        let partition = (fnv(document.as_bytes()) % g.partitions as u64) as i32;
+        let busy = (g.partitions - g.idle_partitions) as u64;
+        let partition = (fnv(document.as_bytes()) % busy) as i32;
         let p = &mut log[partition as usize];
         p.push(Rec {
             partition,

@@ -41,6 +41,16 @@ pub struct Generate {
     /// Fraction of records delivered twice (the second time later, at a new offset).
     #[serde(default)]
     pub duplicates: f64,
+    /// Partitions that never get a record (the last ones): the watermark must not wait for them
+    /// forever.
+    #[serde(default)]
+    pub idle_partitions: i32,
+    /// Fraction of records whose event time is `future_skew` ahead of their arrival (a producer
+    /// with a wrong clock).
+    #[serde(default)]
+    pub future_fraction: f64,
+    #[serde(default = "zero")]
+    pub future_skew: String,
 }
 
 fn zero() -> String {
