@@ -441,7 +441,8 @@ async fn demo(
         let status = answer.status();
         let body: serde_json::Value = answer.json().await?;
         anyhow::ensure!(status.as_u16() == 202, "upload of {name}: {status} {body}");
-        let format = atenex_docproc::extract::Format::from_name(name).context("a sample type")?;
+        let format =
+            atenex_docproc::extract::Format::from_extension(name).context("a sample type")?;
         let pages = atenex_docproc::extract::extract(format, bytes, &Default::default())?;
         let chunks = atenex_docproc::chunker::chunk(&pages, &Default::default(), None).len();
         expected_chunks += chunks;

@@ -255,7 +255,7 @@ fn upload_docproc_embedding_end_to_end() {
         ("notes.md", "text/markdown"),
     ] {
         let data = std::fs::read(fixture(&format!("documents/{name}"))).unwrap();
-        let format = atenex_docproc::extract::Format::from_name(name).unwrap();
+        let format = atenex_docproc::extract::Format::from_extension(name).unwrap();
         let pages = atenex_docproc::extract::extract(format, &data, &Default::default()).unwrap();
         let chunks = atenex_docproc::chunker::chunk(&pages, &Default::default(), None);
         let doc = upload(&gateway_addr, &token, name, mime, &data);

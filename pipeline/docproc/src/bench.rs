@@ -45,7 +45,7 @@ pub fn fixtures(dir: &Path, budget: Duration) -> anyhow::Result<Vec<Row>> {
         "cafe-cp1252.txt",
     ] {
         let data = std::fs::read(dir.join(name))?;
-        let format = Format::from_name(name).expect("known fixture");
+        let format = Format::from_extension(name).expect("known fixture");
         let (per_second, pages, chunks) = time(format, &data, budget)?;
         rows.push(Row {
             name: name.to_owned(),

@@ -36,6 +36,8 @@ struct RawEvent {
     document_id: String,
     company_id: String,
     s3_path: String,
+    #[serde(default)]
+    doc_type: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -103,9 +105,19 @@ impl Docproc {
             Ok(e) => e,
             Err(e) => return Ok(Err(format!("not a documents.raw event: {e}"))),
         };
-        let Some(format) = event.s3_path.rsplit('/').next().and_then(Format::from_name) else {
+        // Ingest's checked type; events without one (older producers): the name's extension.
+        let format = match event.doc_type.as_deref() {
+            Some(t) => Format::from_name(t),
+            None => event
+                .s3_path
+                .rsplit('/')
+                .next()
+                .and_then(Format::from_extension),
+        };
+        let Some(format) = format else {
             return Ok(Err(format!(
-                "unsupported document type: {} (pdf, docx, txt, md, html)",
+                "unsupported document type: {} {} (pdf, docx, txt, md, html)",
+                event.doc_type.as_deref().unwrap_or("(no doc_type)"),
                 event.s3_path
             )));
         };

@@ -16,7 +16,7 @@ fn fixture(name: &str) -> Vec<u8> {
 /// The chunks of a fixture under the defaults and under small windows (40 words, 10 overlap), in a
 /// form meant to be read.
 fn render(name: &str) -> String {
-    let format = Format::from_name(name).unwrap();
+    let format = Format::from_extension(name).unwrap();
     let pages = extract::extract(format, &fixture(name), &Limits::default()).unwrap();
     let mut out = String::new();
     for (label, config) in [

@@ -51,7 +51,7 @@ async fn documents_become_ordered_chunks_and_refusals_dead_letters() {
             };
             storage.put(&key, data.into()).await.unwrap();
         }
-        match Format::from_name(name)
+        match Format::from_extension(name)
             .map(|f| extract::extract(f, &fixture_or_empty(name), &Limits::default()))
         {
             Some(Ok(pages)) => {
@@ -68,6 +68,19 @@ async fn documents_become_ordered_chunks_and_refusals_dead_letters() {
             json!({"document_id": doc, "company_id": company, "s3_path": storage.url_of(&key)});
         events.push((doc, event.to_string().into_bytes()));
     }
+    // Ingest's checked type wins over the name's extension (a client may declare text/markdown
+    // for "readme.data").
+    let typed = uuid::Uuid::new_v4().to_string();
+    let key = format!("{company}/{typed}/readme.data");
+    storage.put(&key, fixture("notes.md").into()).await.unwrap();
+    let pages = extract::extract(Format::Md, &fixture("notes.md"), &Limits::default()).unwrap();
+    expected_chunks.insert(
+        typed.clone(),
+        chunker::chunk(&pages, &ChunkerConfig::default(), None),
+    );
+    let event = json!({"document_id": typed, "company_id": company,
+        "s3_path": storage.url_of(&key), "doc_type": "md"});
+    events.push((typed, event.to_string().into_bytes()));
     // A value that is not an event at all.
     let junk_key = uuid::Uuid::new_v4().to_string();
     events.push((junk_key.clone(), b"{not json".to_vec()));
@@ -142,7 +155,7 @@ async fn documents_become_ordered_chunks_and_refusals_dead_letters() {
             }
         );
     }
-    assert_eq!(expected_chunks.len(), 5);
+    assert_eq!(expected_chunks.len(), 6);
 
     // Dead letters: each refused event once, with the reason and where it came from.
     let letters = testing::read_topics(&["documents.raw.dlq"]).await;

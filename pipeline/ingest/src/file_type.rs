@@ -27,6 +27,13 @@ impl DocType {
         }
     }
 
+    /// The inverse of [`name`](Self::name) (the `doc_type` of a documents.raw event).
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Pdf, Self::Docx, Self::Txt, Self::Md, Self::Html]
+            .into_iter()
+            .find(|t| t.name() == name)
+    }
+
     /// From a MIME type (parameters such as `; charset=utf-8` ignored).
     pub fn from_mime(content_type: &str) -> Option<Self> {
         let mime = content_type

@@ -214,6 +214,9 @@ async fn upload(
         "document_id": document_id,
         "company_id": company,
         "s3_path": app.storage.url_of(object_store::path::Path::from(key.as_str()).as_ref()),
+        // The type checked here (declared and by content): the name's extension may say
+        // otherwise when the client declared a Content-Type.
+        "doc_type": doc_type.name(),
     })
     .to_string();
     let sent = app

@@ -78,6 +78,7 @@ async fn an_upload_is_stored_then_announced_once_and_duplicates_are_refused() {
     let events = announced(&doc).await;
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["company_id"], COMPANY);
+    assert_eq!(events[0]["doc_type"], "txt");
     assert_eq!(
         events[0]["s3_path"],
         format!(

@@ -45,31 +45,8 @@ impl Default for Limits {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    Pdf,
-    Docx,
-    Txt,
-    Md,
-    Html,
-}
-
-impl Format {
-    /// From the object's file name (ingest stores `{company}/{document}/{filename}` and checked the
-    /// declared type against the content).
-    pub fn from_name(name: &str) -> Option<Self> {
-        let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
-        Some(match ext.as_str() {
-            "pdf" => Self::Pdf,
-            "docx" => Self::Docx,
-            "txt" | "text" => Self::Txt,
-            "md" | "markdown" => Self::Md,
-            "html" | "htm" => Self::Html,
-            _ => return None,
-        })
-    }
-}
+/// The document types: ingest's, which checked the declared type against the content.
+pub use atenex_ingest::file_type::DocType as Format;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExtractError {
