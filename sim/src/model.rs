@@ -8,6 +8,7 @@
 //! sink recovers from what is there, and each partition is consumed again from where recovery
 //! says (nothing committed: from the beginning).
 
+use crate::check::ReportRows;
 use crate::generate::{Rec, generate};
 use crate::scenario::Scenario;
 use atenex_analytics::core::{
@@ -37,7 +38,11 @@ pub struct Outcome {
     )>,
     pub fs: MemFs,
     pub config: LandingConfig,
+    /// The topic as the landing named its files (the broker driver's is unique per run).
+    pub topic: String,
     pub crashes: Vec<Crash>,
+    /// The daily report of each day: date (YYYY-MM-DD) → rows.
+    pub reports: BTreeMap<String, ReportRows>,
 }
 
 /// One landing crash: where it happened and where recovery resumed each partition.
@@ -49,9 +54,38 @@ pub struct Crash {
     pub committed_end: BTreeMap<i32, Option<i64>>,
 }
 
-pub fn landing_config(scenario: &Scenario) -> anyhow::Result<LandingConfig> {
+/// Where the faults strike, the same in both drivers: each step is the index, in delivery order,
+/// of the input record before whose first delivery the fault happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Analytics crashes.
+    pub analytics: Vec<usize>,
+    /// Landing crashes: the step, and how many filesystem effects still succeed after it.
+    pub landing: Vec<(usize, usize)>,
+}
+
+pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
+    let total = records.max(1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
+    let mut analytics: Vec<usize> = (0..scenario.faults.analytics_crashes)
+        .map(|_| rng.random_range(0..total))
+        .collect();
+    analytics.sort();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
+    let mut steps: Vec<usize> = (0..scenario.faults.landing_crashes)
+        .map(|_| rng.random_range(0..total))
+        .collect();
+    steps.sort();
+    let landing = steps
+        .into_iter()
+        .map(|s| (s, rng.random_range(0..4)))
+        .collect();
+    Plan { analytics, landing }
+}
+
+pub fn landing_config(scenario: &Scenario, topic: &str) -> anyhow::Result<LandingConfig> {
     let text = format!(
-        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={TOPIC}\n\
+        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={topic}\n\
          hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
          format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
          partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
@@ -62,7 +96,7 @@ pub fn landing_config(scenario: &Scenario) -> anyhow::Result<LandingConfig> {
 }
 
 /// The delivery order: (partition, offset) by arrival, each partition in offset order.
-fn merged(log: &[Vec<Rec>]) -> Vec<(i32, i64)> {
+pub fn merged(log: &[Vec<Rec>]) -> Vec<(i32, i64)> {
     let mut all: Vec<(i64, i32, i64)> = log
         .iter()
         .flatten()
@@ -82,62 +116,61 @@ fn merged(log: &[Vec<Rec>]) -> Vec<(i32, i64)> {
 
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let log = generate(&scenario.generate, seed)?;
-    let config = landing_config(scenario)?;
+    let config = landing_config(scenario, TOPIC)?;
     let order = merged(&log);
+    let plan = plan(scenario, seed, order.len());
 
     let first = order
         .first()
         .map_or(0, |(p, o)| log[*p as usize][*o as usize].arrival);
     // Analytics: with the scenario's crashes, and (when it has any) without, for the comparison.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
-    let total = order.len().max(1);
-    let mut analytics_steps: Vec<usize> = (0..scenario.faults.analytics_crashes)
-        .map(|_| rng.random_range(0..total))
-        .collect();
-    analytics_steps.sort();
     let batch = scenario.faults.analytics_batch.max(1);
     let settings = Settings::default();
     let (windows, late, analytics_crashes) =
-        analytics(&log, first, &analytics_steps, batch, settings);
+        analytics(&log, first, &plan.analytics, batch, settings);
     // Restarts are transparent where event time alone decides: with partition idleness (a
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
     // counting invariants hold.
-    let reference = (!analytics_steps.is_empty()).then(|| {
+    let reference = (!plan.analytics.is_empty()).then(|| {
         let no_idle = Settings {
             idle_timeout_ms: i64::MAX / 4,
             ..settings
         };
-        let (cw, cl, _) = analytics(&log, first, &analytics_steps, batch, no_idle);
+        let (cw, cl, _) = analytics(&log, first, &plan.analytics, batch, no_idle);
         let (w, l, _) = analytics(&log, first, &[], batch, no_idle);
         ((cw, cl), (w, l))
     });
 
     // Landing, with crashes.
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
-    let total = order.len().max(1);
-    let mut crash_steps: Vec<usize> = (0..scenario.faults.landing_crashes)
-        .map(|_| rng.random_range(0..total))
-        .collect();
-    crash_steps.sort();
     let partitions = log.len() as i32;
     let mut sink = Sink::new(MemFs::new(), config.clone(), false);
     let mut pos = open_all(&mut sink, partitions)?;
     let mut crashes = Vec::new();
     let mut step = 0usize;
     let mut now = first;
-    let mut armed = crash_steps.iter().peekable();
+    let mut armed = plan.landing.iter().peekable();
+    // Records delivered at least once, per partition, and in all.
+    let mut fresh_below = vec![0i64; log.len()];
+    let mut fresh = 0usize;
     loop {
-        if armed.next_if(|s| **s <= step).is_some() {
-            sink.fs.crash_after(rng.random_range(0..4));
-        }
         // The partition whose next record arrived first.
         let next = (0..partitions)
             .filter(|p| (pos[p] as usize) < log[*p as usize].len())
             .min_by_key(|p| (log[*p as usize][pos[p] as usize].arrival, *p));
+        let first_delivery = next.is_some_and(|p| pos[&p] >= fresh_below[p as usize]);
+        if (first_delivery || next.is_none())
+            && let Some((_, effects)) = armed.next_if(|(s, _)| *s <= fresh || next.is_none())
+        {
+            sink.fs.crash_after(*effects);
+        }
         let result = match next {
             Some(p) => {
                 let r = &log[p as usize][pos[&p] as usize];
+                if first_delivery {
+                    fresh_below[p as usize] = r.offset + 1;
+                    fresh += 1;
+                }
                 now = now.max(r.arrival);
                 // The configured extractor, as the live job applies it (the seed's file: the
                 // wall clock, i.e. processing time).
@@ -169,7 +202,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
                 sink = Sink::new(fs, config.clone(), false);
                 let resume = open_all_raw(&mut sink, partitions)?;
                 let committed_end = (0..partitions)
-                    .map(|p| (p, committed_end(&sink.fs, &config, p)))
+                    .map(|p| (p, committed_end(&sink.fs, &config, TOPIC, p)))
                     .collect();
                 pos = resume.iter().map(|(p, o)| (*p, o.unwrap_or(0))).collect();
                 crashes.push(Crash {
@@ -180,6 +213,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             }
         }
     }
+    let reports = crate::check::daily_reports(&sink.fs, &config, TOPIC, &scenario.report.days);
     Ok(Outcome {
         log,
         windows,
@@ -188,7 +222,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         reference,
         fs: sink.fs,
         config,
+        topic: TOPIC.to_owned(),
         crashes,
+        reports,
     })
 }
 
@@ -209,12 +245,17 @@ fn open_all(sink: &mut Sink<MemFs>, partitions: i32) -> anyhow::Result<BTreeMap<
 }
 
 /// Max committed end + 1 of a partition, from the committed file names.
-pub fn committed_end(fs: &MemFs, config: &LandingConfig, partition: i32) -> Option<i64> {
+pub fn committed_end(
+    fs: &MemFs,
+    config: &LandingConfig,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
     use atenex_landing::fs::Fs as _;
-    fs.list(&format!("{}/{TOPIC}", config.topics_dir))
+    fs.list(&format!("{}/{topic}", config.topics_dir))
         .ok()?
         .iter()
-        .filter_map(|f| atenex_landing::recovery::parse_committed(f, TOPIC))
+        .filter_map(|f| atenex_landing::recovery::parse_committed(f, topic))
         .filter(|(q, _, _)| *q == partition)
         .map(|(_, _, e)| e + 1)
         .max()
@@ -253,8 +294,15 @@ fn analytics(
     let mut crashes = 0;
     let mut steps = crash_steps.iter().peekable();
     let mut now = first;
-    for step in 0.. {
-        if steps.next_if(|s| **s <= step).is_some() {
+    // Records delivered at least once, per partition, and in all.
+    let mut fresh_below = vec![0i64; log.len()];
+    let mut delivered = 0usize;
+    loop {
+        let next = (0..partitions)
+            .filter(|p| (pos[*p as usize] as usize) < log[*p as usize].len())
+            .min_by_key(|p| (log[*p as usize][pos[*p as usize] as usize].arrival, *p));
+        let first_delivery = next.is_some_and(|p| pos[p as usize] >= fresh_below[p as usize]);
+        if first_delivery && steps.next_if(|s| **s <= delivered).is_some() {
             // The process died: the open transaction is lost.
             pending.clear();
             in_batch = 0;
@@ -270,12 +318,15 @@ fn analytics(
                     .get(&(p as i32))
                     .map_or(0, |(c, _)| c.resume_offset);
             }
+            // The restarted job reads the partitions again from there.
+            continue;
         }
-        let next = (0..partitions)
-            .filter(|p| (pos[*p as usize] as usize) < log[*p as usize].len())
-            .min_by_key(|p| (log[*p as usize][pos[*p as usize] as usize].arrival, *p));
         let Some(p) = next else { break };
         let r = &log[p as usize][pos[p as usize] as usize];
+        if first_delivery {
+            fresh_below[p as usize] = r.offset + 1;
+            delivered += 1;
+        }
         now = now.max(r.arrival);
         core.on_tick(now, &mut pending);
         core.handle(

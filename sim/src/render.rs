@@ -1,6 +1,6 @@
 //! The snapshot of a run: what a reviewer reads and accepts.
 
-use crate::check::{landed, report_rows};
+use crate::check::landed;
 use crate::model::Outcome;
 use std::fmt::Write as _;
 
@@ -25,12 +25,17 @@ pub fn render(o: &Outcome) -> String {
         o.crashes.len(),
         o.analytics_crashes
     );
+    // Sorted: the broker driver reads them back from Kafka in another order.
+    let mut windows: Vec<_> = o.windows.iter().collect();
+    windows.sort_by(|a, b| (a.start, &a.company_id).cmp(&(b.start, &b.company_id)));
+    let mut late: Vec<_> = o.late.iter().collect();
+    late.sort_by_key(|l| (l.partition, l.offset));
     let _ = writeln!(s, "\nwindows (start, company, chunks):");
-    for w in &o.windows {
+    for w in windows {
         let _ = writeln!(s, "  {} {} {}", time(w.start), w.company_id, w.count);
     }
     let _ = writeln!(s, "\nlate ({}):", o.late.len());
-    for l in &o.late {
+    for l in late {
         let _ = writeln!(
             s,
             "  {}[{}] {} ts {} window {} {}",
@@ -48,13 +53,20 @@ pub fn render(o: &Outcome) -> String {
         let _ = writeln!(
             s,
             "  {} {}",
-            path.trim_start_matches(&o.config.topics_dir),
+            // The broker driver's topic has a unique name; files are shown under the real one.
+            path.trim_start_matches(&o.config.topics_dir)
+                .replace(&o.topic, crate::model::TOPIC),
             lines.len()
         );
     }
-    let _ = writeln!(s, "\nreport (company, document, total, unique):");
-    for ((c, d), (t, u)) in report_rows(&landed) {
-        let _ = writeln!(s, "  {c} {d} {t} {u}");
+    for (day, rows) in &o.reports {
+        let _ = writeln!(s, "\nreport {day} (company, document, total, unique):");
+        if rows.is_empty() {
+            let _ = writeln!(s, "  (no rows)");
+        }
+        for ((c, d), (t, u)) in rows {
+            let _ = writeln!(s, "  {c} {d} {t} {u}");
+        }
     }
     s
 }

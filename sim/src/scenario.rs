@@ -14,6 +14,18 @@ pub struct Scenario {
     pub faults: Faults,
     #[serde(default)]
     pub landing: Landing,
+    #[serde(default)]
+    pub report: Report,
+}
+
+/// The daily report: run for every day the landing tree has, and for these days too.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    /// Extra days (YYYY-MM-DD), e.g. one without data: its report is empty (the job runs with
+    /// `--allow-empty`).
+    #[serde(default)]
+    pub days: Vec<String>,
 }
 
 /// A generated `embeddings.ready` stream; the same seed gives the same stream.

@@ -22,14 +22,14 @@ use anyhow::Context as _;
 use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
-use atenex_kafka::{KafkaConfig, OutRecord, Producer, Record};
+use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress, Record};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -47,6 +47,10 @@ pub struct LiveOptions {
     /// Stop at the end of the input (as it was when each partition was reached), firing every
     /// open window.
     pub drain: bool,
+    /// Processing time (idleness, future skew): the system clock but in the simulator.
+    pub clock: Clock,
+    /// Where handled positions are published once committed (the simulator waits on them).
+    pub progress: Option<Progress>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,12 +129,6 @@ impl ConsumerContext for JobContext {
         };
         self.events.lock().expect("not poisoned").push(event);
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The core's checkpoint restored from committed offsets and metadata; partitions without
@@ -217,7 +215,7 @@ impl Job<'_> {
                 && self.assigned.is_subset(&self.at_end);
             let mut out = Vec::new();
             if batch.is_empty() {
-                self.core.on_tick(now_ms(), &mut out);
+                self.core.on_tick(self.opts.clock.now_ms(), &mut out);
             }
             if !batch.is_empty() || !out.is_empty() || drained {
                 self.transaction(&batch, out, drained).await?;
@@ -248,7 +246,7 @@ impl Job<'_> {
                 }
                 RebalanceEvent::Assigned(committed) => {
                     let checkpoint = checkpoint_from(&committed)?;
-                    let now = now_ms();
+                    let now = self.opts.clock.now_ms();
                     self.core = WindowCore::new(self.opts.settings);
                     self.core.restore(&checkpoint, now);
                     for (p, _, _) in &committed {
@@ -343,6 +341,11 @@ impl Job<'_> {
                 for (i, letter) in &letters {
                     letter.log(&batch[*i]);
                 }
+                if let Some(progress) = &self.opts.progress {
+                    for r in batch {
+                        progress.handled(&r.topic, r.partition, r.offset + 1);
+                    }
+                }
                 if let Some(w) = self.core.watermark() {
                     metrics::gauge!("atenex_analytics_watermark_ms").set(w as f64);
                 }
@@ -364,7 +367,10 @@ impl Job<'_> {
         drain: bool,
     ) -> anyhow::Result<Vec<(usize, DeadLetter)>> {
         let mut pipeline = Pipeline::new(&self.producer, 10_000);
-        let now = now_ms();
+        let now = self.opts.clock.now_ms();
+        // Processing time moved on since the last batch: partitions may have gone idle before
+        // these records arrived (their lateness is judged against that watermark).
+        self.core.on_tick(now, out);
         let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
         for (i, r) in batch.iter().enumerate() {
             let decoded = match (r.payload.as_deref(), r.timestamp) {

@@ -261,6 +261,8 @@ async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
         max_batch: args.max_batch.max(1),
         max_wait: Duration::from_millis(100),
         drain: args.drain,
+        clock: atenex_kafka::Clock::System,
+        progress: None,
     };
     let s = atenex_analytics::live::run(&args.kafka.config(), &opts, shutdown, health).await?;
     eprintln!(

@@ -9,24 +9,30 @@
 //! - [`broker`]: a real Apache Kafka (JVM, KRaft) for development and tests, and librdkafka's
 //!   in-process mock cluster;
 //! - [`testing`]: the broker a test binary shares;
-//! - [`observe`] and [`shutdown`]: logs, metrics, `/health`, signals.
+//! - [`observe`] and [`shutdown`]: logs, metrics, `/health`, signals;
+//! - [`clock`] and [`progress`]: processing time and handled positions, which the simulator's broker
+//!   driver controls and watches.
 
 pub mod admin;
 pub mod broker;
+pub mod clock;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
 pub mod observe;
 pub mod producer;
+pub mod progress;
 pub mod record;
 pub mod replay;
 pub mod shutdown;
 pub mod testing;
 
+pub use clock::Clock;
 pub use config::KafkaConfig;
 pub use consumer::{GroupConsumer, GroupSettings, Record, StartFrom};
 pub use dead_letter::DeadLetters;
 pub use producer::{OutRecord, Producer};
+pub use progress::Progress;
 
 /// Runs a blocking librdkafka call (metadata, commit) without stalling other tasks on a
 /// multi-threaded runtime; on a current-thread runtime it simply blocks.

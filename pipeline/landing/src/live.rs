@@ -9,19 +9,13 @@ use crate::config::{ErrorTolerance, LandingConfig, Topics};
 use crate::fs::Fs;
 use crate::sink::{Sink, place};
 use anyhow::Context as _;
-use atenex_kafka::{DeadLetters, KafkaConfig, Producer, Record};
+use atenex_kafka::{Clock, DeadLetters, KafkaConfig, Producer, Progress, Record};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 type Shared<F> = Arc<Mutex<Sink<F>>>;
 
@@ -86,6 +80,19 @@ pub async fn run<F: Fs + Send + 'static>(
     fs: F,
     shutdown: CancellationToken,
 ) -> anyhow::Result<u64> {
+    run_with(kafka, config, fs, shutdown, &Clock::System, None).await
+}
+
+/// [`run`] with the processing-time clock given, publishing each handled record's position to
+/// `progress` (the simulator's broker driver).
+pub async fn run_with<F: Fs + Send + 'static>(
+    kafka: &KafkaConfig,
+    config: &LandingConfig,
+    fs: F,
+    shutdown: CancellationToken,
+    clock: &Clock,
+    progress: Option<&Progress>,
+) -> anyhow::Result<u64> {
     let sink: Shared<F> = Arc::new(Mutex::new(Sink::new(fs, config.clone(), false)));
     let group = format!("connect-{}", config.name);
     let consumer_config = kafka
@@ -120,7 +127,7 @@ pub async fn run<F: Fs + Send + 'static>(
         let received = tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tick.tick() => {
-                sink.lock().expect("not poisoned").tick(now_ms())?;
+                sink.lock().expect("not poisoned").tick(clock.now_ms())?;
                 commit_positions(&consumer, &sink);
                 continue;
             }
@@ -143,17 +150,14 @@ pub async fn run<F: Fs + Send + 'static>(
             }
         };
         let value = m.payload.as_deref().unwrap_or(b"null");
-        let now = now_ms();
+        let now = clock.now_ms();
         match place(&config.timestamp_extractor, m.timestamp, value, now) {
             Ok((ts, v)) => {
-                sink.lock().expect("not poisoned").write(
-                    &m.topic,
-                    m.partition,
-                    m.offset,
-                    ts,
-                    &v,
-                    now,
-                )?;
+                let mut sink = sink.lock().expect("not poisoned");
+                // Rotations due by processing time happen before this record is placed, not
+                // only on the next timer tick (the model driver does the same).
+                sink.tick(now)?;
+                sink.write(&m.topic, m.partition, m.offset, ts, &v, now)?;
                 landed += 1;
             }
             Err(reason) => match &dead {
@@ -171,6 +175,9 @@ pub async fn run<F: Fs + Send + 'static>(
                     m.offset
                 ),
             },
+        }
+        if let Some(p) = progress {
+            p.handled(&m.topic, m.partition, m.offset + 1);
         }
     }
     sink.lock().expect("not poisoned").flush_all()?;
