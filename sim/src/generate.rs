@@ -47,10 +47,13 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
     );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
-    let mut arrivals: Vec<(i64, i64, String, String, String)> = Vec::new();
+    #[allow(clippy::type_complexity)]
+    let mut arrivals: Vec<(i64, i64, String, String, String, String)> = Vec::new();
     for c in 0..g.companies {
         for d in 0..g.documents {
-            let document = format!("c{c}-d{d}");
+            // A UUID, as the contract requires, that still reads as company and document.
+            let document = format!("{c:08x}-0000-4000-8000-{d:012x}");
+            let label = format!("c{c}-d{d}");
             let base = start + rng.random_range(0..span);
             for k in 0..g.chunks_per_document {
                 let arrival = base + k as i64 * 100 + rng.random_range(0..1000);
@@ -71,21 +74,30 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
                     ts,
                     format!("c{c}"),
                     document.clone(),
+                    label.clone(),
                     chunk.clone(),
                 ));
                 if rng.random_bool(g.duplicates.clamp(0.0, 1.0)) {
                     let again = arrival + rng.random_range(1_000..60_000);
-                    arrivals.push((again, ts, format!("c{c}"), document.clone(), chunk));
+                    arrivals.push((
+                        again,
+                        ts,
+                        format!("c{c}"),
+                        document.clone(),
+                        label.clone(),
+                        chunk,
+                    ));
                 }
             }
         }
     }
     arrivals.sort();
     let mut log: Vec<Vec<Rec>> = vec![Vec::new(); g.partitions as usize];
-    for (arrival, ts, company, document, chunk) in arrivals {
-        // Keyed by document_id, as the services produce.
+    for (arrival, ts, company, document, label, chunk) in arrivals {
+        // Keyed by document, as the services produce (hashing the short label keeps the streams
+        // of earlier scenario versions).
         let busy = (g.partitions - g.idle_partitions) as u64;
-        let partition = (fnv(document.as_bytes()) % busy) as i32;
+        let partition = (fnv(label.as_bytes()) % busy) as i32;
         let p = &mut log[partition as usize];
         p.push(Rec {
             partition,

@@ -9,6 +9,7 @@
 //! to come: recorded streams as input, analytics crashes, broker restarts, OpenAI faults, the broker
 //! driver and its agreement test, the report through its own core.
 
+pub mod broker;
 pub mod check;
 pub mod generate;
 pub mod model;

@@ -610,47 +610,11 @@ fn vector_len(embedded: &[serde_json::Value]) -> usize {
 
 /// The report's rows of `company`: (document_id, total_chunks, unique_chunks).
 fn report_rows(dir: &Path, company: &str) -> anyhow::Result<Vec<(String, i64, i64)>> {
-    use arrow_array::{Int64Array, StringArray};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let mut rows = Vec::new();
-    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
-        let path = entry?.path();
-        if path.extension().is_none_or(|e| e != "parquet") {
-            continue;
-        }
-        let reader =
-            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path)?)?.build()?;
-        for batch in reader {
-            let batch = batch?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .with_context(|| format!("no column {name}"))
-            };
-            let companies = col("company_id")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("company_id")?;
-            let docs = col("document_id")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("document_id")?;
-            let totals = col("total_chunks")?
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .context("total_chunks")?;
-            let uniques = col("unique_chunks")?
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .context("unique_chunks")?;
-            for i in 0..batch.num_rows() {
-                if companies.value(i) == company {
-                    rows.push((docs.value(i).to_owned(), totals.value(i), uniques.value(i)));
-                }
-            }
-        }
-    }
-    Ok(rows)
+    Ok(atenex_report::read::read_rows(dir)?
+        .into_iter()
+        .filter(|r| r.company_id == company)
+        .map(|r| (r.document_id, r.total_chunks, r.unique_chunks))
+        .collect())
 }
 
 fn which(program: &str) -> bool {

@@ -5,11 +5,13 @@
 //! - [`report`]: list the day's files, scan them in parallel, aggregate with DataFusion, write
 //!   Parquet, replace the old report atomically ([`replace`]), summarize.
 //! - [`store`]: local directories and HDFS.
+//! - [`read`]: a local report's rows, read back.
 //! - [`generate`]: landing trees for tests and the benchmark.
 
 pub mod error;
 pub mod extract;
 pub mod generate;
+pub mod read;
 pub mod replace;
 pub mod report;
 pub mod store;

@@ -1,0 +1,63 @@
+//! Reading a report back: the rows of the Parquet files of a local report directory (the demo's
+//! summary, the simulator's broker driver, tests).
+
+use anyhow::Context as _;
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::Path;
+
+/// One row of the report.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub company_id: String,
+    pub document_id: String,
+    pub total_chunks: i64,
+    pub unique_chunks: i64,
+}
+
+/// Every row of the `*.parquet` files in `dir`, sorted.
+pub fn read_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let file = std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
+        for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
+            let batch = batch?;
+            let col = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .with_context(|| format!("{}: no column {name}", path.display()))
+            };
+            let strings = |name: &str| -> anyhow::Result<StringArray> {
+                col(name)?
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .with_context(|| format!("{}: {name} is not a string column", path.display()))
+            };
+            let ints = |name: &str| -> anyhow::Result<Int64Array> {
+                col(name)?
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .cloned()
+                    .with_context(|| format!("{}: {name} is not an int64 column", path.display()))
+            };
+            let (companies, documents) = (strings("company_id")?, strings("document_id")?);
+            let (totals, uniques) = (ints("total_chunks")?, ints("unique_chunks")?);
+            for i in 0..batch.num_rows() {
+                let text = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
+                rows.push(Row {
+                    company_id: text(&companies).unwrap_or_default(),
+                    document_id: text(&documents).unwrap_or_default(),
+                    total_chunks: totals.value(i),
+                    unique_chunks: uniques.value(i),
+                });
+            }
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}

@@ -1,0 +1,51 @@
+//! The broker driver agrees with the model driver: every scenario, run through a real Kafka broker
+//! with the real analytics and landing jobs and the real report job, renders exactly the model's
+//! reviewed snapshot, and its invariants hold.
+
+use atenex_sim::scenario::Scenario;
+use atenex_sim::{broker, check, model, render, runner};
+use std::path::{Path, PathBuf};
+
+fn scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    runner::expand(&[dir]).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_gives_the_models_snapshot_through_the_broker() {
+    let kafka = atenex_kafka::testing::config();
+    let only = std::env::var("SIM_SCENARIO").ok();
+    let files: Vec<PathBuf> = scenarios()
+        .into_iter()
+        .filter(|f| {
+            only.as_deref()
+                .is_none_or(|o| f.to_string_lossy().contains(o))
+        })
+        .collect();
+    assert!(!files.is_empty());
+    for file in files {
+        let scenario = Scenario::load(&file).unwrap();
+        let seed = scenario.generate.seed;
+        let started = std::time::Instant::now();
+        let outcome = broker::run(&scenario, seed, &kafka)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
+        let problems = check::check(&outcome);
+        assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
+        let got = render::render(&outcome);
+        let expected = render::render(&model::run(&scenario, seed).unwrap());
+        assert!(
+            got == expected,
+            "{}: the broker driver differs from the model driver:\n{}",
+            file.display(),
+            runner::diff(&expected, &got)
+        );
+        let reviewed = runner::snapshot_of(&file).expect("every scenario has a snapshot");
+        assert_eq!(got.trim_end(), reviewed.trim_end(), "{}", file.display());
+        eprintln!(
+            "{}: broker driver = model driver = snapshot ({:.1} s)",
+            file.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
