@@ -14,20 +14,25 @@
 //!
 //! Faults, at the same input indices as in the model ([`crate::model::plan`]): an analytics crash
 //! aborts the job's task (no clean-up runs; a new instance with the same `transactional.id` fences
-//! it and restores from the committed offsets); a landing crash makes the landing filesystem fail
-//! after the planned number of effects, the job dies on the error, the unsynced bytes are lost and
-//! a new instance recovers from the files.
+//! it and restores from the committed offsets; the driver waits until it is assigned and has
+//! handled its replays before the clock moves on); a landing crash makes the landing filesystem
+//! fail after the planned number of effects, the job dies on the error, the unsynced bytes are
+//! lost and a new instance recovers from the files.
+//!
+//! Every topic of the run is the scenario's name behind a unique prefix (runs share the broker);
+//! the outcome is rendered with the scenario's names.
 //!
 //! The landing filesystem is the in-memory one with crash semantics (shared with the model):
 //! crashes must strike at the same effect in both drivers. The HDFS adapter has its own tests
 //! against a MiniDFSCluster (pipeline/landing/tests/fs.rs).
 
-use crate::generate::{Rec, generate};
-use crate::model::{self, Crash, Outcome, plan};
+use crate::generate::{EMBEDDINGS, Log};
+use crate::model::{self, DailyReport, DeadLetter, Outcome, plan};
 use crate::scenario::Scenario;
 use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
 use atenex_analytics::live::{LiveOptions, LiveSummary};
+use atenex_contracts::topics::dlq_headers;
 use atenex_kafka::admin::{TopicSpec, create_topics};
 use atenex_kafka::observe::Health;
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress};
@@ -77,19 +82,12 @@ impl Fs for SharedFs {
     }
 }
 
-/// Topic and group names of one run (unique: runs share the broker).
-struct Names {
-    input: String,
-    windows: String,
-    late: String,
-    group: String,
-}
-
 /// One instance of a job running as a task.
 struct Task<T> {
     handle: JoinHandle<anyhow::Result<T>>,
     stop: CancellationToken,
     progress: Progress,
+    health: Health,
 }
 
 fn start_landing(
@@ -111,6 +109,20 @@ fn start_landing(
         handle,
         stop,
         progress,
+        health: Health::default(),
+    }
+}
+
+/// Topics of one run.
+struct Names {
+    prefix: String,
+    windows: String,
+    late: String,
+}
+
+impl Names {
+    fn of(&self, topic: &str) -> String {
+        format!("{}{topic}", self.prefix)
     }
 }
 
@@ -123,13 +135,15 @@ fn start_analytics(
 ) -> Task<LiveSummary> {
     let stop = CancellationToken::new();
     let progress = Progress::default();
+    let health = Health::default();
+    let group = format!("{}analytics", names.prefix);
     let opts = LiveOptions {
         settings: Settings::default(),
-        input_topic: names.input.clone(),
+        input_topic: names.of(EMBEDDINGS),
         output_topic: names.windows.clone(),
         late_topic: names.late.clone(),
-        group: names.group.clone(),
-        transactional_id: format!("{}-analytics", names.group),
+        transactional_id: group.clone(),
+        group,
         max_batch: batch,
         max_wait: Duration::from_millis(1),
         drain,
@@ -138,47 +152,49 @@ fn start_analytics(
     };
     let kafka = kafka.clone();
     let handle = tokio::spawn({
-        let stop = stop.clone();
-        async move { atenex_analytics::live::run(&kafka, &opts, stop, Health::default()).await }
+        let (stop, health) = (stop.clone(), health.clone());
+        async move { atenex_analytics::live::run(&kafka, &opts, stop, health).await }
     });
     Task {
         handle,
         stop,
         progress,
+        health,
     }
 }
 
-/// What the landing job's recovery will do after a crash, and the committed ends it reads.
-fn crash_record(
-    step: usize,
-    fs: &MemFs,
-    config: &LandingConfig,
+/// Waits until a job handled `offset` of `topic`'s `partition`; `Some` if the job stopped first.
+async fn handled<T>(
+    task: &mut Task<T>,
     topic: &str,
-    partitions: i32,
-) -> anyhow::Result<Crash> {
-    let mut probe = Sink::new(fs.clone(), config.clone(), false);
-    let mut resume = BTreeMap::new();
-    let mut committed_end = BTreeMap::new();
-    for p in 0..partitions {
-        resume.insert(p, probe.open(topic, p)?);
-        committed_end.insert(p, model::committed_end(fs, config, topic, p));
-    }
-    Ok(Crash {
-        step,
-        resume,
-        committed_end,
+    partition: i32,
+    offset: i64,
+) -> anyhow::Result<Option<Result<anyhow::Result<T>, tokio::task::JoinError>>> {
+    let progress = task.progress.clone();
+    let handle = &mut task.handle;
+    tokio::time::timeout(PATIENCE, async {
+        tokio::select! {
+            () = progress.wait_for(topic, partition, offset) => None,
+            r = handle => Some(r),
+        }
     })
+    .await
+    .with_context(|| format!("{topic}[{partition}]@{offset} was not handled within {PATIENCE:?}"))
 }
 
 struct Driver<'a> {
     kafka: &'a KafkaConfig,
+    log: &'a Log,
     names: Names,
     config: LandingConfig,
     fs: SharedFs,
     clock: Clock,
-    partitions: i32,
+    batch: usize,
     landing: Task<u64>,
-    crashes: Vec<Crash>,
+    analytics: Task<LiveSummary>,
+    crashes: Vec<model::Crash>,
+    /// Per stream: records produced so far.
+    produced: Vec<i64>,
 }
 
 impl Driver<'_> {
@@ -187,39 +203,60 @@ impl Driver<'_> {
         let crash = {
             let mut fs = self.fs.lock();
             fs.crash();
-            crash_record(step, &fs, &self.config, &self.names.input, self.partitions)?
+            let mut probe = Sink::new(fs.clone(), self.config.clone(), false);
+            model::recovery(step, &mut probe, self.log, &self.config, &self.names.prefix)?
         };
         self.crashes.push(crash);
         self.landing = start_landing(self.kafka, &self.config, &self.fs, &self.clock);
         Ok(())
     }
 
-    /// Waits until the landing job handled `offset` of `partition`, restarting it when it dies.
+    /// Waits until the landing job handled `offset` of `stream`, restarting it when it dies.
     async fn landing_handled(
         &mut self,
         step: usize,
-        partition: i32,
+        stream: usize,
         offset: i64,
     ) -> anyhow::Result<()> {
+        let s = &self.log.streams[stream];
+        let topic = self.names.of(&s.topic);
         loop {
-            let progress = self.landing.progress.clone();
-            let (topic, handle) = (&self.names.input, &mut self.landing.handle);
-            let waited = tokio::time::timeout(PATIENCE, async {
-                tokio::select! {
-                    () = progress.wait_for(topic, partition, offset) => None,
-                    r = handle => Some(r),
-                }
-            })
-            .await
-            .with_context(|| {
-                format!("the landing job did not handle {partition}[{offset}] within {PATIENCE:?}")
-            })?;
-            match waited {
+            match handled(&mut self.landing, &topic, s.partition, offset).await? {
                 None => return Ok(()),
                 Some(Ok(Err(e))) if is_simulated(&e) => self.landing_crashed(step).await?,
                 Some(r) => anyhow::bail!("the landing job stopped: {r:?}"),
             }
         }
+    }
+
+    /// Starts an analytics instance and waits until it is assigned and has handled again what
+    /// its predecessor left uncommitted (so that it restores and replays at this clock).
+    async fn start_analytics(&mut self) -> anyhow::Result<()> {
+        self.analytics = start_analytics(self.kafka, &self.names, self.batch, false, &self.clock);
+        self.analytics_settled().await
+    }
+
+    /// Waits until the analytics instance is assigned and has handled again what its
+    /// predecessor left uncommitted.
+    async fn analytics_settled(&mut self) -> anyhow::Result<()> {
+        let ready = tokio::time::timeout(PATIENCE, async {
+            while !self.analytics.health.is_ready() && !self.analytics.handle.is_finished() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+        ready
+            .await
+            .context("the analytics job was not assigned its partitions")?;
+        let topic = self.names.of(EMBEDDINGS);
+        for (i, s) in self.log.streams.iter().enumerate() {
+            if s.topic == EMBEDDINGS && self.produced[i] > 0 {
+                let last = self.produced[i] - 1;
+                if let Some(r) = handled(&mut self.analytics, &topic, s.partition, last).await? {
+                    anyhow::bail!("the analytics job stopped: {r:?}");
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -227,121 +264,115 @@ fn is_simulated(e: &anyhow::Error) -> bool {
     format!("{e:#}").contains("simulated crash")
 }
 
-async fn analytics_handled(
-    task: &mut Task<LiveSummary>,
-    topic: &str,
-    partition: i32,
-    offset: i64,
-) -> anyhow::Result<()> {
-    let progress = task.progress.clone();
-    let handle = &mut task.handle;
-    let waited = tokio::time::timeout(PATIENCE, async {
-        tokio::select! {
-            () = progress.wait_for(topic, partition, offset) => None,
-            r = handle => Some(r),
-        }
-    })
-    .await
-    .with_context(|| {
-        format!("the analytics job did not handle {partition}[{offset}] within {PATIENCE:?}")
-    })?;
-    match waited {
-        None => Ok(()),
-        Some(r) => anyhow::bail!("the analytics job stopped: {r:?}"),
-    }
-}
-
 /// Runs `scenario` with `seed` through the broker at `kafka`.
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
-    let log = generate(&scenario.generate, seed)?;
-    let order = model::merged(&log);
+    let log = scenario.log(seed)?;
+    let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
-    let partitions = log.len() as i32;
     let id = atenex_kafka::testing::unique("sim");
+    let prefix = format!("{id}.");
     let names = Names {
-        input: format!("{id}.embeddings.ready"),
-        windows: format!("{id}.analytics.flink"),
-        late: format!("{id}.analytics.late"),
-        group: id.clone(),
+        windows: format!("{prefix}analytics.flink"),
+        late: format!("{prefix}analytics.late"),
+        prefix,
     };
-    let spec = |name: &str, partitions: i32| TopicSpec {
-        name: name.to_owned(),
-        partitions,
-        replication: None,
-    };
-    create_topics(
-        kafka,
-        &[
-            spec(&names.input, partitions),
-            spec(&names.windows, 1),
-            spec(&names.late, 1),
-        ],
-    )
-    .await?;
-    let mut config = model::landing_config(scenario, &names.input)?;
+    let mut topics: BTreeMap<String, i32> = log
+        .topics()
+        .into_iter()
+        .map(|(t, n)| (names.of(&t), n))
+        .collect();
+    topics.entry(names.of(EMBEDDINGS)).or_insert(1);
+    for t in topics.keys().cloned().collect::<Vec<_>>() {
+        topics.insert(format!("{t}.dlq"), 1);
+    }
+    topics.insert(names.windows.clone(), 1);
+    topics.insert(names.late.clone(), 1);
+    let specs: Vec<TopicSpec> = topics
+        .iter()
+        .map(|(name, partitions)| TopicSpec {
+            name: name.clone(),
+            partitions: *partitions,
+            replication: None,
+        })
+        .collect();
+    create_topics(kafka, &specs).await?;
+    let mut config = model::landing_config(scenario, &log, &names.prefix)?;
     // Its consumer group is connect-<name>: one per run.
     config.name = id.clone();
-    let first = order
-        .first()
-        .map_or(0, |(p, o)| log[*p as usize][*o as usize].arrival);
+    let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     let clock = Clock::manual(first);
     let fs = SharedFs::default();
     let batch = scenario.faults.analytics_batch.max(1);
-    let mut analytics = start_analytics(kafka, &names, batch, false, &clock);
-    let landing = start_landing(kafka, &config, &fs, &clock);
     let mut driver = Driver {
         kafka,
+        log: &log,
+        landing: start_landing(kafka, &config, &fs, &clock),
+        analytics: start_analytics(kafka, &names, batch, false, &clock),
         names,
         config,
         fs,
         clock,
-        partitions,
-        landing,
+        batch,
         crashes: Vec::new(),
+        produced: vec![0; log.streams.len()],
     };
+    // The first instance too is assigned at the first record's arrival.
+    driver.analytics_settled().await?;
     let producer = Producer::new(kafka)?;
     let mut analytics_crashes = 0;
     let mut armed_analytics = plan.analytics.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
-    for (i, (p, o)) in order.iter().enumerate() {
-        let r: &Rec = &log[*p as usize][*o as usize];
-        if armed_analytics.next_if(|s| **s <= i).is_some() {
+    for (i, (s, o)) in order.iter().enumerate() {
+        let stream = &log.streams[*s];
+        let r = log.get(*s, *o);
+        if armed_analytics.next_if(|at| **at <= i).is_some() {
             // The process dies: nothing of it runs any more.
-            analytics.handle.abort();
-            let _ = (&mut analytics.handle).await;
+            driver.analytics.handle.abort();
+            let _ = (&mut driver.analytics.handle).await;
             analytics_crashes += 1;
-            analytics = start_analytics(kafka, &driver.names, batch, false, &driver.clock);
+            driver.start_analytics().await?;
         }
-        if let Some((_, effects)) = armed_landing.next_if(|(s, _)| *s <= i) {
+        if let Some((_, effects)) = armed_landing.next_if(|(at, _)| *at <= i) {
             driver.fs.lock().crash_after(*effects);
         }
         driver.clock.set(r.arrival);
-        let value = r.value();
+        let topic = driver.names.of(&stream.topic);
         let delivered = producer
             .send(OutRecord {
-                topic: &driver.names.input,
-                partition: Some(*p),
-                key: Some(r.document.as_bytes()),
-                payload: Some(&value),
+                topic: &topic,
+                partition: Some(stream.partition),
+                key: r.key.as_deref().map(str::as_bytes),
+                payload: r.value.as_deref(),
                 timestamp: Some(r.ts),
                 headers: &[],
             })
             .await?;
         anyhow::ensure!(
-            (delivered.partition, delivered.offset) == (*p, *o),
-            "produced {}[{}] as {}[{}]: the topic was not empty",
-            p,
-            o,
+            (delivered.partition, delivered.offset) == (stream.partition, *o),
+            "produced {topic}[{}]@{o} as [{}]@{}: the topic was not empty",
+            stream.partition,
             delivered.partition,
             delivered.offset
         );
-        analytics_handled(&mut analytics, &driver.names.input, *p, *o).await?;
-        driver.landing_handled(i, *p, *o).await?;
+        driver.produced[*s] = o + 1;
+        if stream.topic == EMBEDDINGS
+            && let Some(r) = handled(&mut driver.analytics, &topic, stream.partition, *o).await?
+        {
+            anyhow::bail!("the analytics job stopped: {r:?}");
+        }
+        driver.landing_handled(i, *s, *o).await?;
+    }
+    // Crashes planned before records of other topics, after the last one of the analytics input.
+    for _ in armed_analytics {
+        driver.analytics.handle.abort();
+        let _ = (&mut driver.analytics.handle).await;
+        analytics_crashes += 1;
+        driver.start_analytics().await?;
     }
 
     // Analytics: stopped (what it handled is committed), then drained from the committed offsets.
-    analytics.stop.cancel();
-    (&mut analytics.handle)
+    driver.analytics.stop.cancel();
+    (&mut driver.analytics.handle)
         .await?
         .context("the analytics job failed when stopped")?;
     let drain = start_analytics(kafka, &driver.names, batch, true, &driver.clock);
@@ -363,10 +394,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
                 driver.landing_crashed(end).await?;
                 // The new instance lands what was not committed, then is stopped again.
                 let resume = driver.crashes.last().expect("just pushed").resume.clone();
-                for (p, from) in resume {
-                    let len = log[p as usize].len() as i64;
-                    if from.unwrap_or(0) < len {
-                        driver.landing_handled(end, p, len - 1).await?;
+                for (i, s) in log.streams.iter().enumerate() {
+                    let len = s.records.len() as i64;
+                    let from = resume[&(s.topic.clone(), s.partition)].unwrap_or(0);
+                    if from < len {
+                        driver.landing_handled(end, i, len - 1).await?;
                     }
                 }
             }
@@ -374,42 +406,66 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         }
     }
 
-    let (windows, late) = read_outputs(kafka, &driver.names).await?;
+    let (windows, late, dead_letters) = read_outputs(kafka, &log, &driver.names).await?;
     let fs = driver.fs.lock().clone();
     let reports = reports(
         &fs,
         &driver.config,
-        &driver.names.input,
+        &driver.names.prefix,
         &scenario.report.days,
     )
     .await?;
     Ok(Outcome {
-        log,
         windows,
         late,
         analytics_crashes,
         reference: None,
+        dead_letters,
         fs,
         config: driver.config,
-        topic: driver.names.input,
+        prefix: driver.names.prefix,
         crashes: driver.crashes,
         reports,
+        log,
     })
 }
 
-/// The committed window results and late records, parsed back from their topics.
+/// The committed window results, late records and dead letters, parsed back from their topics.
 async fn read_outputs(
     kafka: &KafkaConfig,
+    log: &Log,
     names: &Names,
-) -> anyhow::Result<(Vec<WindowResult>, Vec<LateRecord>)> {
-    let envelopes = atenex_kafka::record::read_all(kafka, &[&names.windows, &names.late]).await?;
+) -> anyhow::Result<(Vec<WindowResult>, Vec<LateRecord>, Vec<DeadLetter>)> {
+    let mut topics = vec![names.windows.clone(), names.late.clone()];
+    let mut inputs: Vec<String> = log.topics().into_iter().map(|(t, _)| t).collect();
+    if !inputs.iter().any(|t| t == EMBEDDINGS) {
+        inputs.push(EMBEDDINGS.to_owned());
+    }
+    topics.extend(inputs.iter().map(|t| format!("{}.dlq", names.of(t))));
+    let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let envelopes = atenex_kafka::record::read_all(kafka, &refs).await?;
     let time = |s: &str| -> anyhow::Result<i64> {
         Ok(chrono::DateTime::parse_from_rfc3339(s)
             .with_context(|| format!("{s:?} is not RFC 3339"))?
             .timestamp_millis())
     };
-    let (mut windows, mut late) = (Vec::new(), Vec::new());
+    let (mut windows, mut late, mut letters) = (Vec::new(), Vec::new(), Vec::new());
     for e in envelopes {
+        if e.topic.ends_with(".dlq") {
+            let header = |name: &str| {
+                e.header(name)
+                    .map(str::to_owned)
+                    .with_context(|| format!("a dead letter without {name}"))
+            };
+            letters.push(DeadLetter {
+                stage: header(dlq_headers::STAGE)?,
+                topic: header(dlq_headers::TOPIC)?.replacen(&names.prefix, "", 1),
+                partition: header(dlq_headers::PARTITION)?.parse()?,
+                offset: header(dlq_headers::OFFSET)?.parse()?,
+                reason: header(dlq_headers::REASON)?,
+            });
+            continue;
+        }
         let v: serde_json::Value = serde_json::from_str(e.payload.as_deref().unwrap_or("null"))?;
         let text = |k: &str| v[k].as_str().unwrap_or_default().to_owned();
         if e.topic == names.windows {
@@ -437,57 +493,71 @@ async fn read_outputs(
             });
         }
     }
-    Ok((windows, late))
+    Ok((windows, late, letters))
 }
 
-/// The real report job for every day of the landing tree and the extra days, over a copy of the
-/// committed files on local disk.
+/// The real report job (`--skip-bad-records --allow-empty`) for every day of the
+/// `embeddings.ready` landing tree and the extra days, over a copy of the committed files on
+/// local disk.
 async fn reports(
     fs: &MemFs,
     config: &LandingConfig,
-    topic: &str,
+    prefix: &str,
     extra: &[String],
-) -> anyhow::Result<BTreeMap<String, crate::check::ReportRows>> {
+) -> anyhow::Result<BTreeMap<String, DailyReport>> {
     let dir = tempfile::tempdir()?;
     let landing = dir.path().join("landing");
+    let topic = format!("{prefix}{EMBEDDINGS}");
     let mut days: std::collections::BTreeSet<String> = extra.iter().cloned().collect();
     let root = format!("{}/", config.topics_dir);
     for path in fs.list(&format!("{}/{topic}", config.topics_dir))? {
-        if atenex_landing::recovery::parse_committed(&path, topic).is_none() {
+        if atenex_landing::recovery::parse_committed(&path, &topic).is_none() {
             continue;
         }
-        if let Some(day) = crate::check::day_of(&path) {
+        if let Some(day) = model::day_of(&path) {
             days.insert(day);
         }
         let target = landing.join(path.trim_start_matches(&root));
         std::fs::create_dir_all(target.parent().expect("a file has a parent"))?;
         std::fs::write(&target, fs.read(&path)?.unwrap_or_default())?;
     }
+    let landing_url = landing.to_string_lossy().into_owned();
     let mut out = BTreeMap::new();
     for day in days {
         let date = chrono::NaiveDate::parse_from_str(&day, "%Y-%m-%d")
             .with_context(|| format!("report day {day:?} is not YYYY-MM-DD"))?;
         let mut opts = atenex_report::Options::new(
             date,
-            atenex_report::Location::open(&landing.to_string_lossy())?,
+            atenex_report::Location::open(&landing_url)?,
             atenex_report::Location::open(&dir.path().join("reports").to_string_lossy())?,
         );
-        opts.topic = topic.to_owned();
+        opts.topic = topic.clone();
         opts.allow_empty = true;
+        opts.skip_bad_records = true;
         opts.threads = 1;
-        let summary = atenex_report::run(&opts)
-            .await
-            .with_context(|| format!("the report of {day}"))?;
-        let rows = atenex_report::read::read_rows(std::path::Path::new(&summary.output))?
-            .into_iter()
-            .map(|r| {
-                (
-                    (r.company_id, r.document_id),
-                    (r.total_chunks as u64, r.unique_chunks as u64),
-                )
-            })
-            .collect();
-        out.insert(day, rows);
+        let report = match atenex_report::run(&opts).await {
+            Ok(summary) => DailyReport::Rows {
+                rows: atenex_report::read::read_rows(std::path::Path::new(&summary.output))?
+                    .into_iter()
+                    .map(|r| {
+                        (
+                            (r.company_id, r.document_id),
+                            (r.total_chunks as u64, r.unique_chunks as u64),
+                        )
+                    })
+                    .collect(),
+                skipped: summary.bad_skipped,
+            },
+            // Named relative to the landing tree, with the scenario's topic names.
+            Err(e) => DailyReport::Failed {
+                code: e.code(),
+                message: e
+                    .to_string()
+                    .replace(&format!("{landing_url}/"), "")
+                    .replace(prefix, ""),
+            },
+        };
+        out.insert(day, report);
     }
     Ok(out)
 }

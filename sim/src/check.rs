@@ -1,142 +1,119 @@
 //! The invariants of DESIGN §5, checked on every run; each violation is a sentence.
 
-use crate::model::Outcome;
+use crate::generate::EMBEDDINGS;
+use crate::model::{DailyReport, Outcome};
 use atenex_analytics::core::window_start;
-use atenex_landing::config::LandingConfig;
-use atenex_landing::fs::{Fs as _, MemFs};
+use atenex_analytics::decode::decode_record;
+use atenex_landing::config::ErrorTolerance;
+use atenex_landing::fs::Fs as _;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Report rows: (company, document) → (total chunks, unique chunk ids).
-pub type ReportRows = BTreeMap<(String, String), (u64, u64)>;
-
-/// Committed landing files: path → the records' (partition, offset, company, document, chunk).
-pub fn landed(o: &Outcome) -> BTreeMap<String, Vec<serde_json::Value>> {
-    landed_in(&o.fs, &o.config, &o.topic)
-}
-
-fn landed_in(
-    fs: &MemFs,
-    config: &LandingConfig,
-    topic: &str,
-) -> BTreeMap<String, Vec<serde_json::Value>> {
-    let dir = format!("{}/{topic}", config.topics_dir);
-    fs.list(&dir)
+/// Files under the landing tree of `topic` (scenario name): path → content.
+pub fn landing_files(o: &Outcome, topic: &str) -> BTreeMap<String, Vec<u8>> {
+    let dir = format!("{}/{}{topic}", o.config.topics_dir, o.prefix);
+    o.fs.list(&dir)
         .unwrap_or_default()
         .into_iter()
         .map(|path| {
-            let text = fs.read(&path).ok().flatten().unwrap_or_default();
-            let lines = String::from_utf8_lossy(&text)
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
-            (path, lines)
+            let bytes = o.fs.read(&path).ok().flatten().unwrap_or_default();
+            (path, bytes)
         })
         .collect()
 }
 
-/// The day (YYYY-MM-DD) of a landing path, from its `year=`, `month=` and `day=` directories.
-pub fn day_of(path: &str) -> Option<String> {
-    let part = |name: &str| {
-        path.split('/')
-            .find_map(|seg| seg.strip_prefix(name)?.strip_prefix('='))
-    };
-    Some(format!(
-        "{}-{}-{}",
-        part("year")?,
-        part("month")?,
-        part("day")?
-    ))
-}
-
-/// The daily report of every day the landing tree has and of `extra` days, recounted from the
-/// committed files (the model driver's report; the broker driver runs the real job).
-pub fn daily_reports(
-    fs: &MemFs,
-    config: &LandingConfig,
-    topic: &str,
-    extra: &[String],
-) -> BTreeMap<String, ReportRows> {
-    let mut days: BTreeMap<String, BTreeMap<String, Vec<serde_json::Value>>> =
-        extra.iter().map(|d| (d.clone(), BTreeMap::new())).collect();
-    for (path, lines) in landed_in(fs, config, topic) {
-        if atenex_landing::recovery::parse_committed(&path, topic).is_none() {
-            continue;
-        }
-        if let Some(day) = day_of(&path) {
-            days.entry(day).or_default().insert(path, lines);
-        }
-    }
-    days.into_iter()
-        .map(|(day, files)| (day, report_rows(&files)))
-        .collect()
-}
-
-/// The report's rows recounted from the landing files.
-pub fn report_rows(landed: &BTreeMap<String, Vec<serde_json::Value>>) -> ReportRows {
-    let mut seen: BTreeMap<(String, String), (u64, BTreeSet<String>)> = BTreeMap::new();
-    for v in landed.values().flatten() {
-        let key = (
-            v["company_id"].as_str().unwrap_or_default().to_owned(),
-            v["document_id"].as_str().unwrap_or_default().to_owned(),
-        );
-        let e = seen.entry(key).or_default();
-        e.0 += 1;
-        e.1.insert(v["chunk_id"].as_str().unwrap_or_default().to_owned());
-    }
-    seen.into_iter()
-        .map(|(k, (total, ids))| (k, (total, ids.len() as u64)))
-        .collect()
+/// The line the landing writes for a record, or `None` if it refuses it.
+fn landed_line(o: &Outcome, ts: i64, value: Option<&[u8]>) -> Option<Vec<u8>> {
+    atenex_landing::sink::place(
+        &o.config.timestamp_extractor,
+        Some(ts),
+        value.unwrap_or(b"null"),
+        0,
+    )
+    .ok()
+    .map(|(_, v)| v.into_owned())
 }
 
 pub fn check(o: &Outcome) -> Vec<String> {
     let mut problems = Vec::new();
-    let input: Vec<_> = o.log.iter().flatten().collect();
+    check_landing(o, &mut problems);
+    check_analytics(o, &mut problems);
+    check_report(o, &mut problems);
+    problems
+}
 
-    // Every input offset appears in exactly one committed landing file.
-    let landed = landed(o);
-    let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
-    for (path, lines) in &landed {
-        let Some((p, start, end)) = atenex_landing::recovery::parse_committed(path, &o.topic)
-        else {
-            problems.push(format!("not a committed file: {path}"));
-            continue;
-        };
-        let offsets: Vec<i64> = lines
-            .iter()
-            .map(|v| v["vector"][1].as_f64().unwrap_or(-1.0) as i64)
-            .collect();
-        if offsets.first() != Some(&start) || offsets.last() != Some(&end) {
-            problems.push(format!(
-                "{path}: holds offsets {:?}..{:?}",
-                offsets.first(),
-                offsets.last()
-            ));
-        }
-        for (v, off) in lines.iter().zip(&offsets) {
-            if v["vector"][0].as_f64() != Some(f64::from(p)) {
-                problems.push(format!("{path}: a record of another partition"));
+/// Every record the landing accepts is in exactly one committed file, at its offset, as one line;
+/// every one it refuses went to the dead-letter topic; recovery resumes at max committed end + 1.
+fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
+    let tolerate = matches!(o.config.errors, ErrorTolerance::All { .. });
+    let refused: BTreeSet<(&str, i32, i64)> = o
+        .dead_letters
+        .iter()
+        .filter(|d| d.stage == "landing")
+        .map(|d| (d.topic.as_str(), d.partition, d.offset))
+        .collect();
+    for (topic, _) in o.log.topics() {
+        let streams = o.log.of(&topic);
+        let prefixed = format!("{}{topic}", o.prefix);
+        let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+        for (path, bytes) in landing_files(o, &topic) {
+            let Some((p, start, end)) = atenex_landing::recovery::parse_committed(&path, &prefixed)
+            else {
+                problems.push(format!("not a committed file: {path}"));
+                continue;
+            };
+            let Some(stream) = streams.get(p as usize) else {
+                problems.push(format!("{path}: a partition the input does not have"));
+                continue;
+            };
+            let mut expected = Vec::new();
+            for r in stream
+                .records
+                .iter()
+                .filter(|r| (start..=end).contains(&r.offset))
+            {
+                if let Some(line) = landed_line(o, r.ts, r.value.as_deref()) {
+                    expected.extend_from_slice(&line);
+                    expected.push(b'\n');
+                    *seen.entry((p, r.offset)).or_default() += 1;
+                }
             }
-            *seen.entry((p, *off)).or_default() += 1;
+            if bytes != expected {
+                problems.push(format!(
+                    "{path}: does not hold exactly the accepted records {start}..={end}, one per line"
+                ));
+            }
         }
-    }
-    for r in &input {
-        match seen.remove(&(r.partition, r.offset)) {
-            Some(1) => {}
-            Some(n) => problems.push(format!(
-                "offset {}[{}] landed {n} times",
-                r.partition, r.offset
-            )),
-            None => problems.push(format!("offset {}[{}] never landed", r.partition, r.offset)),
+        for s in &streams {
+            for r in &s.records {
+                let accepted = landed_line(o, r.ts, r.value.as_deref()).is_some();
+                let at = (s.partition, r.offset);
+                match (accepted, seen.get(&at)) {
+                    (true, Some(1)) => {}
+                    (true, Some(n)) => {
+                        problems.push(format!("{topic} {}[{}] landed {n} times", at.0, at.1))
+                    }
+                    (true, None) => {
+                        problems.push(format!("{topic} {}[{}] never landed", at.0, at.1))
+                    }
+                    (false, _) if !tolerate => problems.push(format!(
+                        "{topic} {}[{}] cannot be landed, yet the landing went on",
+                        at.0, at.1
+                    )),
+                    (false, _) => {
+                        if !refused.contains(&(topic.as_str(), at.0, at.1)) {
+                            problems.push(format!(
+                                "{topic} {}[{}] was refused but is not in the dead-letter topic",
+                                at.0, at.1
+                            ));
+                        }
+                    }
+                }
+            }
         }
-    }
-    for ((p, off), _) in seen {
-        problems.push(format!("offset {p}[{off}] landed but not in the input"));
     }
     if !o.fs.list(&o.config.logs_dir).unwrap_or_default().is_empty() {
         problems.push("commit logs left behind".into());
     }
-
-    // Recovery resumes at max committed end + 1.
     for c in &o.crashes {
         if c.resume != c.committed_end {
             problems.push(format!(
@@ -145,7 +122,9 @@ pub fn check(o: &Outcome) -> Vec<String> {
             ));
         }
     }
+}
 
+fn check_analytics(o: &Outcome, problems: &mut Vec<String>) {
     // Crashes of the analytics job change nothing where event time alone decides (partition
     // idleness off): the crashed run's committed outputs equal a run without crashes.
     if let Some(((windows, late), (ref_windows, ref_late))) = &o.reference {
@@ -163,25 +142,50 @@ pub fn check(o: &Outcome) -> Vec<String> {
         }
     }
 
-    // Accepted + late = input, and the windows equal a batch recount of the accepted records.
+    // Every input record is counted, late, or a dead letter (once); the windows equal a batch
+    // recount of the counted records.
     let late: BTreeSet<(i32, i64)> = o.late.iter().map(|l| (l.partition, l.offset)).collect();
-    let counted: u64 = o.windows.iter().map(|w| w.count).sum();
-    if counted + late.len() as u64 != input.len() as u64 {
+    let mut letters: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for d in o.dead_letters.iter().filter(|d| d.stage == "analytics") {
+        *letters.entry((d.partition, d.offset)).or_default() += 1;
+    }
+    if let Some(((p, off), n)) = letters.iter().find(|(_, n)| **n > 1) {
         problems.push(format!(
-            "{counted} counted + {} late != {} input records",
-            late.len(),
-            input.len()
+            "analytics dead letter {p}[{off}] written {n} times"
         ));
     }
     let window_ms = atenex_analytics::core::Settings::default().window_ms;
     let mut recount: BTreeMap<(i64, String), u64> = BTreeMap::new();
-    for r in input
-        .iter()
-        .filter(|r| !late.contains(&(r.partition, r.offset)))
-    {
-        *recount
-            .entry((window_start(r.ts, window_ms), r.company.clone()))
-            .or_default() += 1;
+    let mut input = 0u64;
+    for s in o.log.of(EMBEDDINGS) {
+        for r in &s.records {
+            input += 1;
+            let at = (r.partition, r.offset);
+            match decode_record(r.value.as_deref(), Some(r.ts)) {
+                Ok(_) if late.contains(&at) => {}
+                Ok((keys, ts)) => {
+                    *recount
+                        .entry((window_start(ts, window_ms), keys.company_id.into_owned()))
+                        .or_default() += 1;
+                }
+                Err(_) => {
+                    if !letters.contains_key(&at) {
+                        problems.push(format!(
+                            "malformed {EMBEDDINGS} {}[{}] is not in the dead-letter topic",
+                            at.0, at.1
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    let counted: u64 = o.windows.iter().map(|w| w.count).sum();
+    if counted + late.len() as u64 + letters.len() as u64 != input {
+        problems.push(format!(
+            "{counted} counted + {} late + {} dead letters != {input} input records",
+            late.len(),
+            letters.len()
+        ));
     }
     let fired: BTreeMap<(i64, String), u64> = o
         .windows
@@ -195,36 +199,42 @@ pub fn check(o: &Outcome) -> Vec<String> {
             recount.len()
         ));
     }
+}
 
-    // The report's totals equal a recount of the input (what was landed is what was produced).
-    let mut from_input: BTreeMap<(String, String), (u64, BTreeSet<&str>)> = BTreeMap::new();
-    for r in &input {
-        let e = from_input
-            .entry((r.company.clone(), r.document.clone()))
-            .or_default();
-        e.0 += 1;
-        e.1.insert(&r.chunk);
-    }
-    let from_input: ReportRows = from_input
-        .into_iter()
-        .map(|(k, (t, ids))| (k, (t, ids.len() as u64)))
-        .collect();
-    // (Unique chunk ids are per day: a duplicate delivered after midnight is unique in both.)
+/// The daily reports' totals, added up, equal a recount of the landed `embeddings.ready` records
+/// that name a company and a document (when no day's report failed).
+fn check_report(o: &Outcome, problems: &mut Vec<String>) {
     let mut reported: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for rows in o.reports.values() {
-        for (k, (total, _)) in rows {
-            *reported.entry(k.clone()).or_default() += total;
+    for report in o.reports.values() {
+        match report {
+            DailyReport::Rows { rows, .. } => {
+                for (k, (total, _)) in rows {
+                    *reported.entry(k.clone()).or_default() += total;
+                }
+            }
+            DailyReport::Failed { .. } => return,
         }
     }
-    let input_totals: BTreeMap<(String, String), u64> = from_input
-        .iter()
-        .map(|(k, (t, _))| (k.clone(), *t))
-        .collect();
-    if reported != input_totals {
-        problems
-            .push("the daily reports' totals, added up, differ from a recount of the input".into());
+    let mut recount: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for s in o.log.of(EMBEDDINGS) {
+        for r in &s.records {
+            let Some(line) = landed_line(o, r.ts, r.value.as_deref()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let (Some(c), Some(d)) = (v["company_id"].as_str(), v["document_id"].as_str()) {
+                *recount.entry((c.to_owned(), d.to_owned())).or_default() += 1;
+            }
+        }
     }
-    problems
+    if reported != recount {
+        problems.push(
+            "the daily reports' totals, added up, differ from a recount of the landed records"
+                .into(),
+        );
+    }
 }
 
 fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {

@@ -1,9 +1,15 @@
-//! The generated stream: documents of chunks, keyed (and partitioned) by document, event times
-//! spread over the span, with bounded disorder, late records and duplicate deliveries.
+//! The input log: generated (documents of chunks, keyed and partitioned by document, event times
+//! spread over the span, with bounded disorder, late records, duplicate deliveries, far-future
+//! timestamps and malformed values) or read from a recorded stream (kcat `-J` envelopes).
 
-use crate::scenario::{Generate, duration_ms};
+use crate::scenario::{Generate, Recorded, duration_ms};
+use anyhow::Context as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::path::Path;
+
+/// The topic generated streams are records of.
+pub const EMBEDDINGS: &str = "embeddings.ready";
 
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,25 +20,106 @@ pub struct Rec {
     pub ts: i64,
     /// When it reaches the jobs (processing time), epoch ms.
     pub arrival: i64,
-    pub company: String,
-    pub document: String,
-    pub chunk: String,
+    pub key: Option<String>,
+    /// `None`: a tombstone (null value).
+    pub value: Option<Vec<u8>>,
 }
 
-impl Rec {
-    /// The `embeddings.ready` value. Its 4-float vector, which no job reads, carries the record's
-    /// partition and offset, so that the checker can tell which offsets a landed file holds.
-    pub fn value(&self) -> Vec<u8> {
-        format!(
-            r#"{{"chunk_id":"{}","document_id":"{}","company_id":"{}","vector":[{},{},0.5,-0.5]}}"#,
-            self.chunk, self.document, self.company, self.partition, self.offset
-        )
-        .into_bytes()
+/// The records of one topic partition, in offset order (offsets 0, 1, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stream {
+    pub topic: String,
+    pub partition: i32,
+    pub records: Vec<Rec>,
+}
+
+/// Every partition of every topic of the input; a topic's partitions are consecutive, in order,
+/// and every partition of a topic is present (possibly empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Log {
+    pub streams: Vec<Stream>,
+}
+
+impl Log {
+    pub fn len(&self) -> usize {
+        self.streams.iter().map(|s| s.records.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The topics, in order, with their partition counts.
+    pub fn topics(&self) -> Vec<(String, i32)> {
+        let mut out: Vec<(String, i32)> = Vec::new();
+        for s in &self.streams {
+            match out.last_mut() {
+                Some((t, n)) if *t == s.topic => *n += 1,
+                _ => out.push((s.topic.clone(), 1)),
+            }
+        }
+        out
+    }
+
+    /// The streams of `topic`, indexed by partition.
+    pub fn of(&self, topic: &str) -> Vec<&Stream> {
+        self.streams.iter().filter(|s| s.topic == topic).collect()
+    }
+
+    /// The delivery order: (stream, offset), the record that arrived first going first (ties: the
+    /// stream listed first), each stream in offset order.
+    pub fn delivery(&self) -> Vec<(usize, i64)> {
+        let mut all: Vec<(i64, usize)> = self
+            .streams
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.records.iter().map(move |r| (r.arrival, i)))
+            .collect();
+        all.sort();
+        // Arrival order may differ from offset order inside a stream only on ties; offsets win.
+        let mut next = vec![0i64; self.streams.len()];
+        all.iter()
+            .map(|(_, s)| {
+                let o = next[*s];
+                next[*s] += 1;
+                (*s, o)
+            })
+            .collect()
+    }
+
+    pub fn get(&self, stream: usize, offset: i64) -> &Rec {
+        &self.streams[stream].records[offset as usize]
     }
 }
 
-/// The log: per partition, in offset order.
-pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
+/// The kinds of malformed values, in the order the generator cycles through them.
+const MALFORMED: [&str; 5] = [
+    "truncated",
+    "spans-lines",
+    "tombstone",
+    "not-a-uuid",
+    "no-company",
+];
+
+fn value(chunk: &str, document: &str, company: &str, malformed: Option<usize>) -> Option<Vec<u8>> {
+    let good = format!(
+        r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","vector":[0.25,0.5,-0.5,0.125]}}"#
+    );
+    let text = match malformed.map(|k| MALFORMED[k % MALFORMED.len()]) {
+        None => good,
+        // JSON cut short: not JSON, on one line.
+        Some("truncated") => good[..good.len() / 2].to_owned(),
+        // Not JSON, over two lines.
+        Some("spans-lines") => format!("chunk {chunk}\nof {document}"),
+        Some("tombstone") => return None,
+        Some("not-a-uuid") => good.replace(document, "doc-7"),
+        _ => format!(r#"{{"chunk_id":"{chunk}","document_id":"{document}","vector":[0.5]}}"#),
+    };
+    Some(text.into_bytes())
+}
+
+/// The generated log: one topic, `embeddings.ready`.
+pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
     anyhow::ensure!(g.partitions >= 1, "generate.partitions must be at least 1");
     let start = chrono::DateTime::parse_from_rfc3339(&g.start)
         .map_err(|e| anyhow::anyhow!("generate.start = {:?}: {e}", g.start))?
@@ -47,8 +134,15 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
     );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
-    #[allow(clippy::type_complexity)]
-    let mut arrivals: Vec<(i64, i64, String, String, String, String)> = Vec::new();
+    struct Chunk {
+        arrival: i64,
+        ts: i64,
+        label: String,
+        document: String,
+        value: Option<Vec<u8>>,
+    }
+    let mut arrivals: Vec<Chunk> = Vec::new();
+    let mut malformed = 0usize;
     for c in 0..g.companies {
         for d in 0..g.documents {
             // A UUID, as the contract requires, that still reads as company and document.
@@ -68,47 +162,125 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Vec<Vec<Rec>>> {
                 } else if g.future_fraction > 0.0 && rng.random_bool(g.future_fraction.min(1.0)) {
                     ts = arrival + future_skew;
                 }
+                let bad = (g.malformed > 0.0 && rng.random_bool(g.malformed.min(1.0))).then(|| {
+                    malformed += 1;
+                    malformed - 1
+                });
                 let chunk = format!("{document}_{k}");
-                arrivals.push((
-                    arrival,
-                    ts,
-                    format!("c{c}"),
-                    document.clone(),
-                    label.clone(),
-                    chunk.clone(),
-                ));
+                let v = value(&chunk, &document, &format!("c{c}"), bad);
                 if rng.random_bool(g.duplicates.clamp(0.0, 1.0)) {
                     let again = arrival + rng.random_range(1_000..60_000);
-                    arrivals.push((
-                        again,
+                    arrivals.push(Chunk {
+                        arrival: again,
                         ts,
-                        format!("c{c}"),
-                        document.clone(),
-                        label.clone(),
-                        chunk,
-                    ));
+                        label: label.clone(),
+                        document: document.clone(),
+                        value: v.clone(),
+                    });
                 }
+                arrivals.push(Chunk {
+                    arrival,
+                    ts,
+                    label: label.clone(),
+                    document: document.clone(),
+                    value: v,
+                });
             }
         }
     }
-    arrivals.sort();
-    let mut log: Vec<Vec<Rec>> = vec![Vec::new(); g.partitions as usize];
-    for (arrival, ts, company, document, label, chunk) in arrivals {
+    arrivals.sort_by(|a, b| {
+        (a.arrival, a.ts, &a.document, &a.value).cmp(&(b.arrival, b.ts, &b.document, &b.value))
+    });
+    let mut log = Log {
+        streams: (0..g.partitions)
+            .map(|partition| Stream {
+                topic: EMBEDDINGS.to_owned(),
+                partition,
+                records: Vec::new(),
+            })
+            .collect(),
+    };
+    for c in arrivals {
         // Keyed by document, as the services produce (hashing the short label keeps the streams
         // of earlier scenario versions).
         let busy = (g.partitions - g.idle_partitions) as u64;
-        let partition = (fnv(label.as_bytes()) % busy) as i32;
-        let p = &mut log[partition as usize];
+        let partition = (fnv(c.label.as_bytes()) % busy) as i32;
+        let p = &mut log.streams[partition as usize].records;
         p.push(Rec {
             partition,
             offset: p.len() as i64,
-            ts,
-            arrival,
-            company,
-            document,
-            chunk,
+            ts: c.ts,
+            arrival: c.arrival,
+            key: Some(c.document),
+            value: c.value,
         });
     }
+    Ok(log)
+}
+
+/// A recorded stream: each partition's records in their recorded order, renumbered from offset 0
+/// (the broker driver produces them to a new topic); each arrives `lag` after its event time, but
+/// never before the record before it in its partition.
+pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
+    let path = base.join(&r.file);
+    let file = std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
+    let lag = duration_ms("input.lag", &r.lag)?;
+    let mut streams: std::collections::BTreeMap<(String, i32), Vec<Rec>> = Default::default();
+    let reader = atenex_contracts::EnvelopeReader::new(std::io::BufReader::new(file));
+    for (i, e) in reader.enumerate() {
+        let e = e.with_context(|| format!("{}", path.display()))?;
+        if !r.topics.is_empty() && !r.topics.contains(&e.topic) {
+            continue;
+        }
+        let ts = e.ts.with_context(|| {
+            format!(
+                "{} record {}: no \"ts\"; the simulator needs every record's event time",
+                path.display(),
+                i + 1
+            )
+        })?;
+        let records = streams.entry((e.topic.clone(), e.partition)).or_default();
+        let arrival = records
+            .last()
+            .map_or(ts + lag, |prev| prev.arrival.max(ts + lag));
+        records.push(Rec {
+            partition: e.partition,
+            offset: records.len() as i64,
+            ts,
+            arrival,
+            key: e.key,
+            value: e.payload.map(String::into_bytes),
+        });
+    }
+    // Every partition of every topic, up to the highest one recorded.
+    let mut topics: std::collections::BTreeMap<String, i32> = Default::default();
+    for (t, p) in streams.keys() {
+        let n = topics.entry(t.clone()).or_default();
+        *n = (*n).max(p + 1);
+    }
+    let mut log = Log::default();
+    for (topic, partitions) in topics {
+        for partition in 0..partitions {
+            let records = streams
+                .remove(&(topic.clone(), partition))
+                .unwrap_or_default();
+            log.streams.push(Stream {
+                topic: topic.clone(),
+                partition,
+                records,
+            });
+        }
+    }
+    anyhow::ensure!(
+        !log.is_empty(),
+        "{}: no records{}",
+        path.display(),
+        if r.topics.is_empty() {
+            String::new()
+        } else {
+            format!(" of {:?}", r.topics)
+        }
+    );
     Ok(log)
 }
 

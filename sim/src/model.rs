@@ -1,30 +1,64 @@
 //! The model driver: the log in memory, virtual time, the production cores.
 //!
-//! Delivery: each partition is consumed in offset order; across partitions, the record that
-//! arrived first goes first; processing time is the arrival time (never going back). The analytics
-//! core sees every record once and is drained at the end (every window fires). The landing sink
-//! writes to an in-memory filesystem; at each crash step the filesystem is made to fail within
-//! the next few effects (possibly in the middle of a commit), the unsynced bytes are lost, a new
-//! sink recovers from what is there, and each partition is consumed again from where recovery
-//! says (nothing committed: from the beginning).
+//! Delivery: each partition is consumed in offset order; across partitions (and topics), the record
+//! that arrived first goes first; processing time is the arrival time (never going back).
+//!
+//! - Analytics reads `embeddings.ready`: each record is decoded as the live job decodes it (a
+//!   malformed one goes to the dead-letter topic with the job's reason), handled by the window
+//!   core, and committed in transactions of `analytics_batch` records; a crash loses the open
+//!   transaction and a fresh core is restored from the committed checkpoint; at the end the job is
+//!   drained (every window fires).
+//! - Landing reads every topic and writes to an in-memory filesystem; at each crash step the
+//!   filesystem is made to fail after the planned number of effects (possibly in the middle of a
+//!   commit), the unsynced bytes are lost, a new sink recovers from what is there, and each
+//!   partition is consumed again from where recovery says.
+//! - The daily report of each day: the report's own line scanner over the day's committed files,
+//!   then the group-by its query computes.
 
-use crate::check::ReportRows;
-use crate::generate::{Rec, generate};
+use crate::generate::{EMBEDDINGS, Log};
 use crate::scenario::Scenario;
 use atenex_analytics::core::{
     Checkpoint, Event, LateRecord, Output, PartitionCheckpoint, Settings, WindowCore, WindowResult,
 };
+use atenex_analytics::decode::decode_record;
 use atenex_landing::config::LandingConfig;
-use atenex_landing::fs::MemFs;
+use atenex_landing::fs::{Fs as _, MemFs};
 use atenex_landing::sink::Sink;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-pub const TOPIC: &str = "embeddings.ready";
+/// Report rows: (company, document) → (total chunks, unique chunk ids).
+pub type ReportRows = BTreeMap<(String, String), (u64, u64)>;
+
+/// One day's report: its rows and the malformed lines it skipped, or why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DailyReport {
+    Rows {
+        rows: ReportRows,
+        skipped: u64,
+    },
+    /// The job's exit code and message (paths relative to the landing tree).
+    Failed {
+        code: u8,
+        message: String,
+    },
+}
+
+/// A record sent to a dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadLetter {
+    /// The job: `analytics` or `landing`.
+    pub stage: String,
+    /// The topic it came from (as the scenario names it).
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
+}
 
 /// What a run produced.
 pub struct Outcome {
-    pub log: Vec<Vec<Rec>>,
+    pub log: Log,
     /// What the analytics job committed (windows and late records), crashes included.
     pub windows: Vec<WindowResult>,
     pub late: Vec<LateRecord>,
@@ -36,22 +70,26 @@ pub struct Outcome {
         (Vec<WindowResult>, Vec<LateRecord>),
         (Vec<WindowResult>, Vec<LateRecord>),
     )>,
+    /// Committed dead letters of both jobs.
+    pub dead_letters: Vec<DeadLetter>,
     pub fs: MemFs,
     pub config: LandingConfig,
-    /// The topic as the landing named its files (the broker driver's is unique per run).
-    pub topic: String,
+    /// What the run put before the scenario's topic names (the broker driver's topics are unique
+    /// per run; the model's are the names themselves).
+    pub prefix: String,
     pub crashes: Vec<Crash>,
-    /// The daily report of each day: date (YYYY-MM-DD) → rows.
-    pub reports: BTreeMap<String, ReportRows>,
+    /// The daily report of each day: date (YYYY-MM-DD) → report.
+    pub reports: BTreeMap<String, DailyReport>,
 }
 
 /// One landing crash: where it happened and where recovery resumed each partition.
 #[derive(Debug, Clone)]
 pub struct Crash {
     pub step: usize,
-    pub resume: BTreeMap<i32, Option<i64>>,
+    /// Per (topic, partition), scenario names.
+    pub resume: BTreeMap<(String, i32), Option<i64>>,
     /// Max committed end + 1 per partition, read from the files after the crash.
-    pub committed_end: BTreeMap<i32, Option<i64>>,
+    pub committed_end: BTreeMap<(String, i32), Option<i64>>,
 }
 
 /// Where the faults strike, the same in both drivers: each step is the index, in delivery order,
@@ -83,51 +121,66 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
     Plan { analytics, landing }
 }
 
-pub fn landing_config(scenario: &Scenario, topic: &str) -> anyhow::Result<LandingConfig> {
+/// The connector file the scenario's landing runs with; `prefix` goes before each topic name.
+pub fn landing_config(
+    scenario: &Scenario,
+    log: &Log,
+    prefix: &str,
+) -> anyhow::Result<LandingConfig> {
+    let topics: Vec<String> = log
+        .topics()
+        .into_iter()
+        .map(|(t, _)| format!("{prefix}{t}"))
+        .collect();
     let text = format!(
-        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={topic}\n\
+        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\n\
          hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
          format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
          partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
-         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\n",
-        scenario.landing.flush_size
+         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\nerrors.tolerance={}\n",
+        topics.join(","),
+        scenario.landing.flush_size,
+        scenario.landing.errors_tolerance,
     );
     LandingConfig::from_properties(&text, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The delivery order: (partition, offset) by arrival, each partition in offset order.
-pub fn merged(log: &[Vec<Rec>]) -> Vec<(i32, i64)> {
-    let mut all: Vec<(i64, i32, i64)> = log
+/// The streams of the analytics input, indexed by partition (empty if the log has no
+/// `embeddings.ready`).
+fn analytics_input(log: &Log) -> Vec<usize> {
+    log.streams
         .iter()
-        .flatten()
-        .map(|r| (r.arrival, r.partition, r.offset))
-        .collect();
-    all.sort();
-    // Arrival order may differ from offset order inside a partition only on ties; offsets win.
-    let mut next = vec![0i64; log.len()];
-    all.iter()
-        .map(|(_, p, _)| {
-            let o = next[*p as usize];
-            next[*p as usize] += 1;
-            (*p, o)
-        })
+        .enumerate()
+        .filter(|(_, s)| s.topic == EMBEDDINGS)
+        .map(|(i, _)| i)
         .collect()
 }
 
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
-    let log = generate(&scenario.generate, seed)?;
-    let config = landing_config(scenario, TOPIC)?;
-    let order = merged(&log);
+    let log = scenario.log(seed)?;
+    let config = landing_config(scenario, &log, "")?;
+    let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
+    // Each record's index in the delivery order.
+    let mut index: Vec<Vec<usize>> = log
+        .streams
+        .iter()
+        .map(|s| vec![0; s.records.len()])
+        .collect();
+    for (i, (s, o)) in order.iter().enumerate() {
+        index[*s][*o as usize] = i;
+    }
 
-    let first = order
-        .first()
-        .map_or(0, |(p, o)| log[*p as usize][*o as usize].arrival);
+    let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     // Analytics: with the scenario's crashes, and (when it has any) without, for the comparison.
     let batch = scenario.faults.analytics_batch.max(1);
     let settings = Settings::default();
-    let (windows, late, analytics_crashes) =
-        analytics(&log, first, &plan.analytics, batch, settings);
+    let input = analytics_input(&log);
+    let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
+    let run_analytics = |crashes: &[usize], settings: Settings| {
+        analytics(&log, &input, &index, &arrivals, crashes, batch, settings)
+    };
+    let committed = run_analytics(&plan.analytics, settings);
     // Restarts are transparent where event time alone decides: with partition idleness (a
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
@@ -137,57 +190,106 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
             idle_timeout_ms: i64::MAX / 4,
             ..settings
         };
-        let (cw, cl, _) = analytics(&log, first, &plan.analytics, batch, no_idle);
-        let (w, l, _) = analytics(&log, first, &[], batch, no_idle);
-        ((cw, cl), (w, l))
+        let crashed = run_analytics(&plan.analytics, no_idle);
+        let clean = run_analytics(&[], no_idle);
+        ((crashed.windows, crashed.late), (clean.windows, clean.late))
     });
 
-    // Landing, with crashes.
-    let partitions = log.len() as i32;
+    let (fs, crashes, mut dead_letters) = landing(&log, &plan, &config, first)?;
+    dead_letters.extend(committed.dead_letters);
+    let reports = daily_reports(&fs, &config, "", &scenario.report.days);
+    Ok(Outcome {
+        log,
+        windows: committed.windows,
+        late: committed.late,
+        analytics_crashes: committed.crashes,
+        reference,
+        dead_letters,
+        fs,
+        config,
+        prefix: String::new(),
+        crashes,
+        reports,
+    })
+}
+
+/// The landing job over every topic, with the planned crashes.
+#[allow(clippy::type_complexity)]
+fn landing(
+    log: &Log,
+    plan: &Plan,
+    config: &LandingConfig,
+    first: i64,
+) -> anyhow::Result<(MemFs, Vec<Crash>, Vec<DeadLetter>)> {
+    let tolerate = matches!(
+        config.errors,
+        atenex_landing::config::ErrorTolerance::All { .. }
+    );
     let mut sink = Sink::new(MemFs::new(), config.clone(), false);
-    let mut pos = open_all(&mut sink, partitions)?;
+    let mut pos = open_all(&mut sink, log)?;
     let mut crashes = Vec::new();
+    let mut dead_letters = Vec::new();
     let mut step = 0usize;
     let mut now = first;
     let mut armed = plan.landing.iter().peekable();
-    // Records delivered at least once, per partition, and in all.
-    let mut fresh_below = vec![0i64; log.len()];
+    // Records delivered at least once, per stream, and in all.
+    let mut fresh_below = vec![0i64; log.streams.len()];
     let mut fresh = 0usize;
     loop {
-        // The partition whose next record arrived first.
-        let next = (0..partitions)
-            .filter(|p| (pos[p] as usize) < log[*p as usize].len())
-            .min_by_key(|p| (log[*p as usize][pos[p] as usize].arrival, *p));
-        let first_delivery = next.is_some_and(|p| pos[&p] >= fresh_below[p as usize]);
+        // The stream whose next record arrived first.
+        let next = (0..log.streams.len())
+            .filter(|s| (pos[*s] as usize) < log.streams[*s].records.len())
+            .min_by_key(|s| (log.get(*s, pos[*s]).arrival, *s));
+        let first_delivery = next.is_some_and(|s| pos[s] >= fresh_below[s]);
         if (first_delivery || next.is_none())
             && let Some((_, effects)) = armed.next_if(|(s, _)| *s <= fresh || next.is_none())
         {
             sink.fs.crash_after(*effects);
         }
         let result = match next {
-            Some(p) => {
-                let r = &log[p as usize][pos[&p] as usize];
+            Some(s) => {
+                let stream = &log.streams[s];
+                let r = log.get(s, pos[s]);
                 if first_delivery {
-                    fresh_below[p as usize] = r.offset + 1;
+                    fresh_below[s] = r.offset + 1;
                     fresh += 1;
                 }
                 now = now.max(r.arrival);
-                // The configured extractor, as the live job applies it (the seed's file: the
-                // wall clock, i.e. processing time).
-                let value = r.value();
-                let ts = atenex_landing::sink::extract_timestamp(
+                // As the live job: a null value is landed as `null`.
+                let value = r.value.as_deref().unwrap_or(b"null");
+                match atenex_landing::sink::place(
                     &config.timestamp_extractor,
                     Some(r.ts),
-                    &value,
+                    value,
                     now,
-                )
-                .map_err(anyhow::Error::msg)?;
-                sink.tick(now)
-                    .and_then(|()| sink.write(TOPIC, p, r.offset, ts, &value, now))
-                    .map(|()| {
-                        *pos.get_mut(&p).expect("a partition") += 1;
-                        false
-                    })
+                ) {
+                    Ok((ts, v)) => sink
+                        .tick(now)
+                        .and_then(|()| {
+                            sink.write(&stream.topic, stream.partition, r.offset, ts, &v, now)
+                        })
+                        .map(|()| {
+                            pos[s] += 1;
+                            false
+                        }),
+                    Err(reason) if tolerate => {
+                        dead_letters.push(DeadLetter {
+                            stage: "landing".into(),
+                            topic: stream.topic.clone(),
+                            partition: stream.partition,
+                            offset: r.offset,
+                            reason,
+                        });
+                        pos[s] += 1;
+                        Ok(false)
+                    }
+                    Err(reason) => anyhow::bail!(
+                        "{}[{}]@{}: {reason} (errors.tolerance=all sends such records to the dead-letter topic)",
+                        stream.topic,
+                        stream.partition,
+                        r.offset
+                    ),
+                }
             }
             None => sink.flush_all().map(|()| true),
         };
@@ -200,48 +302,48 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
                 let mut fs = std::mem::take(&mut sink.fs);
                 fs.crash();
                 sink = Sink::new(fs, config.clone(), false);
-                let resume = open_all_raw(&mut sink, partitions)?;
-                let committed_end = (0..partitions)
-                    .map(|p| (p, committed_end(&sink.fs, &config, TOPIC, p)))
+                let crash = recovery(step, &mut sink, log, config, "")?;
+                pos = log
+                    .streams
+                    .iter()
+                    .map(|s| crash.resume[&(s.topic.clone(), s.partition)].unwrap_or(0))
                     .collect();
-                pos = resume.iter().map(|(p, o)| (*p, o.unwrap_or(0))).collect();
-                crashes.push(Crash {
-                    step,
-                    resume,
-                    committed_end,
-                });
+                crashes.push(crash);
             }
         }
     }
-    let reports = crate::check::daily_reports(&sink.fs, &config, TOPIC, &scenario.report.days);
-    Ok(Outcome {
-        log,
-        windows,
-        late,
-        analytics_crashes,
-        reference,
-        fs: sink.fs,
-        config,
-        topic: TOPIC.to_owned(),
-        crashes,
-        reports,
+    Ok((sink.fs, crashes, dead_letters))
+}
+
+/// Recovery of every partition after a crash (what a restarted landing job does on assignment),
+/// with the committed ends + 1 read from the file names.
+pub fn recovery(
+    step: usize,
+    sink: &mut Sink<MemFs>,
+    log: &Log,
+    config: &LandingConfig,
+    prefix: &str,
+) -> anyhow::Result<Crash> {
+    let mut resume = BTreeMap::new();
+    let mut committed = BTreeMap::new();
+    for s in &log.streams {
+        let topic = format!("{prefix}{}", s.topic);
+        let key = (s.topic.clone(), s.partition);
+        resume.insert(key.clone(), sink.open(&topic, s.partition)?);
+        committed.insert(key, committed_end(&sink.fs, config, &topic, s.partition));
+    }
+    Ok(Crash {
+        step,
+        resume,
+        committed_end: committed,
     })
 }
 
-fn open_all_raw(
-    sink: &mut Sink<MemFs>,
-    partitions: i32,
-) -> anyhow::Result<BTreeMap<i32, Option<i64>>> {
-    (0..partitions)
-        .map(|p| Ok((p, sink.open(TOPIC, p)?)))
+fn open_all(sink: &mut Sink<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {
+    log.streams
+        .iter()
+        .map(|s| Ok(sink.open(&s.topic, s.partition)?.unwrap_or(0)))
         .collect()
-}
-
-fn open_all(sink: &mut Sink<MemFs>, partitions: i32) -> anyhow::Result<BTreeMap<i32, i64>> {
-    Ok(open_all_raw(sink, partitions)?
-        .into_iter()
-        .map(|(p, o)| (p, o.unwrap_or(0)))
-        .collect())
 }
 
 /// Max committed end + 1 of a partition, from the committed file names.
@@ -251,7 +353,6 @@ pub fn committed_end(
     topic: &str,
     partition: i32,
 ) -> Option<i64> {
-    use atenex_landing::fs::Fs as _;
     fs.list(&format!("{}/{topic}", config.topics_dir))
         .ok()?
         .iter()
@@ -261,19 +362,118 @@ pub fn committed_end(
         .max()
 }
 
-/// The analytics job as `atenex analytics --drain` runs it: records in transactions of `batch`;
-/// each commit publishes the transaction's outputs with the core's checkpoint; a crash at one of
-/// `crash_steps` loses the open transaction, and the restarted job restores a fresh core from the
-/// last checkpoint and consumes each partition again from its resume offset.
+/// The day (YYYY-MM-DD) of a landing path, from its `year=`, `month=` and `day=` directories.
+pub fn day_of(path: &str) -> Option<String> {
+    let part = |name: &str| {
+        path.split('/')
+            .find_map(|seg| seg.strip_prefix(name)?.strip_prefix('='))
+    };
+    Some(format!(
+        "{}-{}-{}",
+        part("year")?,
+        part("month")?,
+        part("day")?
+    ))
+}
+
+/// The daily report of every day the `embeddings.ready` landing tree has and of `extra` days:
+/// the report's line scanner (with `--skip-bad-records`) over the day's committed files, in path
+/// order as the job reads them, then its group-by; a day without files has no rows (the job runs
+/// with `--allow-empty`).
+pub fn daily_reports(
+    fs: &MemFs,
+    config: &LandingConfig,
+    prefix: &str,
+    extra: &[String],
+) -> BTreeMap<String, DailyReport> {
+    use atenex_report::arrow::array::Array as _;
+    use atenex_report::extract::{Columns, scan_file};
+    let topic = format!("{prefix}{EMBEDDINGS}");
+    let topic_dir = format!("{}/{topic}", config.topics_dir);
+    let mut days: BTreeMap<String, Vec<String>> =
+        extra.iter().map(|d| (d.clone(), Vec::new())).collect();
+    for path in fs.list(&topic_dir).unwrap_or_default() {
+        if atenex_landing::recovery::parse_committed(&path, &topic).is_some()
+            && let Some(day) = day_of(&path)
+        {
+            days.entry(day).or_default().push(path);
+        }
+    }
+    days.into_iter()
+        .map(|(day, mut files)| {
+            files.sort();
+            let mut columns = Columns::default();
+            let mut skipped = 0;
+            for path in &files {
+                let bytes = fs.read(path).ok().flatten().unwrap_or_default();
+                // Named as the job names it, relative to the landing tree.
+                let name = path
+                    .trim_start_matches(&config.topics_dir)
+                    .trim_start_matches('/')
+                    .replacen(prefix, "", 1);
+                match scan_file(&name, &bytes, true, &mut columns) {
+                    Ok(stats) => skipped += stats.bad,
+                    Err(e) => {
+                        return (
+                            day,
+                            DailyReport::Failed {
+                                code: e.code(),
+                                message: e.to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+            let (c, d, k) = (
+                columns.company_id.finish(),
+                columns.document_id.finish(),
+                columns.chunk_id.finish(),
+            );
+            let mut groups: BTreeMap<(String, String), (u64, BTreeSet<String>)> = BTreeMap::new();
+            for i in 0..c.len() {
+                let g = groups
+                    .entry((c.value(i).to_owned(), d.value(i).to_owned()))
+                    .or_default();
+                g.0 += 1;
+                if !k.is_null(i) {
+                    g.1.insert(k.value(i).to_owned());
+                }
+            }
+            let rows = groups
+                .into_iter()
+                .map(|(key, (total, ids))| (key, (total, ids.len() as u64)))
+                .collect();
+            (day, DailyReport::Rows { rows, skipped })
+        })
+        .collect()
+}
+
+/// What the analytics job committed.
+struct Committed {
+    windows: Vec<WindowResult>,
+    late: Vec<LateRecord>,
+    dead_letters: Vec<DeadLetter>,
+    crashes: usize,
+}
+
+/// The analytics job as `atenex analytics` runs it, then `--drain`: records in transactions of
+/// `batch`; each commit publishes the transaction's outputs and dead letters with the core's
+/// checkpoint; a crash (before the first delivery of the input record at one of `crash_steps`)
+/// loses the open transaction, and the restarted job restores a fresh core from the last
+/// checkpoint and consumes each partition again from its resume offset. `arrivals` are the
+/// arrival times of all records (every topic) in delivery order: the clock when a crash strikes
+/// is that of the record delivered last.
 fn analytics(
-    log: &[Vec<Rec>],
-    first: i64,
+    log: &Log,
+    input: &[usize],
+    index: &[Vec<usize>],
+    arrivals: &[i64],
     crash_steps: &[usize],
     batch: usize,
     settings: Settings,
-) -> (Vec<WindowResult>, Vec<LateRecord>, usize) {
-    let partitions = log.len() as i32;
-    let fresh = |checkpoint: Option<&Checkpoint>, now: i64| {
+) -> Committed {
+    let partitions = input.len() as i32;
+    let fresh_core = |checkpoint: Option<&Checkpoint>, now: i64| {
         let mut core = WindowCore::new(settings);
         if let Some(c) = checkpoint {
             core.restore(c, now);
@@ -283,28 +483,43 @@ fn analytics(
         }
         core
     };
-    let mut core = fresh(None, first);
+    let first = arrivals.first().copied().unwrap_or(0);
+    let mut core = fresh_core(None, first);
     let mut committed: Vec<Output> = Vec::new();
     let mut pending: Vec<Output> = Vec::new();
+    let mut dead_letters: Vec<DeadLetter> = Vec::new();
+    let mut pending_letters: Vec<DeadLetter> = Vec::new();
     // What Kafka holds: per partition, the last committed offset and its metadata (a commit that
     // does not name a partition leaves its earlier one), as `atenex analytics` commits them.
     let mut committed_offsets: BTreeMap<i32, (PartitionCheckpoint, Option<i64>)> = BTreeMap::new();
-    let mut pos: Vec<i64> = vec![0; log.len()];
+    let mut pos: Vec<i64> = vec![0; input.len()];
     let mut in_batch = 0;
     let mut crashes = 0;
     let mut steps = crash_steps.iter().peekable();
     let mut now = first;
-    // Records delivered at least once, per partition, and in all.
-    let mut fresh_below = vec![0i64; log.len()];
-    let mut delivered = 0usize;
+    // Records delivered at least once, per partition.
+    let mut fresh_below = vec![0i64; input.len()];
+    let records = |p: usize| &log.streams[input[p]].records;
     loop {
-        let next = (0..partitions)
-            .filter(|p| (pos[*p as usize] as usize) < log[*p as usize].len())
-            .min_by_key(|p| (log[*p as usize][pos[*p as usize] as usize].arrival, *p));
-        let first_delivery = next.is_some_and(|p| pos[p as usize] >= fresh_below[p as usize]);
-        if first_delivery && steps.next_if(|s| **s <= delivered).is_some() {
-            // The process died: the open transaction is lost.
+        let next = (0..input.len())
+            .filter(|p| (pos[*p] as usize) < records(*p).len())
+            .min_by_key(|p| (records(*p)[pos[*p] as usize].arrival, *p));
+        let first_delivery = next.is_some_and(|p| pos[p] >= fresh_below[p]);
+        // A crash planned before this record (or, at the end, one planned before a record of
+        // another topic): the process dies, the open transaction is lost.
+        let crash = match next {
+            Some(p) if first_delivery => {
+                let at = index[input[p]][pos[p] as usize];
+                steps.next_if(|s| **s <= at).copied()
+            }
+            Some(_) => None,
+            None => steps.next().copied(),
+        };
+        if let Some(at) = crash {
+            // The restart happens with the clock of the record delivered before the planned one.
+            now = now.max(arrivals[at.saturating_sub(1)]);
             pending.clear();
+            pending_letters.clear();
             in_batch = 0;
             crashes += 1;
             // The restarted job reads the committed offsets back (checkpoint_from in live.rs).
@@ -312,7 +527,7 @@ fn analytics(
                 watermark: committed_offsets.values().filter_map(|(_, wm)| *wm).max(),
                 partitions: committed_offsets.values().map(|(c, _)| *c).collect(),
             };
-            core = fresh(Some(&checkpoint), now);
+            core = fresh_core(Some(&checkpoint), now);
             for (p, at) in pos.iter_mut().enumerate() {
                 *at = committed_offsets
                     .get(&(p as i32))
@@ -322,29 +537,45 @@ fn analytics(
             continue;
         }
         let Some(p) = next else { break };
-        let r = &log[p as usize][pos[p as usize] as usize];
+        let r = &records(p)[pos[p] as usize];
         if first_delivery {
-            fresh_below[p as usize] = r.offset + 1;
-            delivered += 1;
+            fresh_below[p] = r.offset + 1;
         }
         now = now.max(r.arrival);
         core.on_tick(now, &mut pending);
-        core.handle(
-            &Event {
-                partition: r.partition,
-                offset: r.offset,
-                ts: r.ts,
-                chunk_id: &r.chunk,
-                document_id: &r.document,
-                company_id: &r.company,
-            },
-            now,
-            &mut pending,
-        );
-        pos[p as usize] += 1;
+        match decode_record(r.value.as_deref(), Some(r.ts)) {
+            Ok((keys, ts)) => core.handle(
+                &Event {
+                    partition: r.partition,
+                    offset: r.offset,
+                    ts,
+                    chunk_id: &keys.chunk_id,
+                    document_id: &keys.document_id,
+                    company_id: &keys.company_id,
+                },
+                now,
+                &mut pending,
+            ),
+            Err(reason) => {
+                // Dead letters of offsets handled before a restart were committed then.
+                let again = core.replays(r.partition, r.offset);
+                core.skip(r.partition, r.offset, now);
+                if !again {
+                    pending_letters.push(DeadLetter {
+                        stage: "analytics".into(),
+                        topic: EMBEDDINGS.into(),
+                        partition: r.partition,
+                        offset: r.offset,
+                        reason,
+                    });
+                }
+            }
+        }
+        pos[p] += 1;
         in_batch += 1;
         if in_batch == batch {
             committed.append(&mut pending);
+            dead_letters.append(&mut pending_letters);
             let checkpoint = core.checkpoint();
             for c in checkpoint.partitions {
                 committed_offsets.insert(c.partition, (c, checkpoint.watermark));
@@ -355,6 +586,7 @@ fn analytics(
     // Drained: every window fires, in the last transaction.
     core.finish(&mut pending);
     committed.append(&mut pending);
+    dead_letters.append(&mut pending_letters);
     let (mut windows, mut late) = (Vec::new(), Vec::new());
     for o in committed {
         match o {
@@ -362,5 +594,10 @@ fn analytics(
             Output::Late(l) => late.push(l),
         }
     }
-    (windows, late, crashes)
+    Committed {
+        windows,
+        late,
+        dead_letters,
+        crashes,
+    }
 }

@@ -1,7 +1,10 @@
-//! The snapshot of a run: what a reviewer reads and accepts.
+//! The snapshot of a run: what a reviewer reads and accepts. Both drivers render the same text for
+//! the same run: outputs are sorted, and the broker driver's unique topic names are shown as the
+//! scenario names them.
 
-use crate::check::landed;
-use crate::model::Outcome;
+use crate::check::landing_files;
+use crate::generate::EMBEDDINGS;
+use crate::model::{DailyReport, Outcome};
 use std::fmt::Write as _;
 
 fn time(ms: i64) -> String {
@@ -12,13 +15,36 @@ fn time(ms: i64) -> String {
 
 pub fn render(o: &Outcome) -> String {
     let mut s = String::new();
-    let records: usize = o.log.iter().map(Vec::len).sum();
-    let per_partition: Vec<String> = o.log.iter().map(|p| p.len().to_string()).collect();
-    let _ = writeln!(
-        s,
-        "input: {records} records, partitions [{}]",
-        per_partition.join(", ")
-    );
+    let topics = o.log.topics();
+    let sizes = |topic: &str| {
+        o.log
+            .of(topic)
+            .iter()
+            .map(|p| p.records.len().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let [(only, _)] = topics.as_slice()
+        && only == EMBEDDINGS
+    {
+        let _ = writeln!(
+            s,
+            "input: {} records, partitions [{}]",
+            o.log.len(),
+            sizes(only)
+        );
+    } else {
+        let per_topic: Vec<String> = topics
+            .iter()
+            .map(|(t, _)| format!("{t} [{}]", sizes(t)))
+            .collect();
+        let _ = writeln!(
+            s,
+            "input: {} records; {}",
+            o.log.len(),
+            per_topic.join(", ")
+        );
+    }
     let _ = writeln!(
         s,
         "crashes: landing {}, analytics {}",
@@ -47,25 +73,54 @@ pub fn render(o: &Outcome) -> String {
             l.reason.as_str()
         );
     }
-    let landed = landed(o);
-    let _ = writeln!(s, "\nlanding (committed file, lines):");
-    for (path, lines) in &landed {
+    if !o.dead_letters.is_empty() {
+        let mut letters = o.dead_letters.clone();
+        letters.sort();
         let _ = writeln!(
             s,
-            "  {} {}",
-            // The broker driver's topic has a unique name; files are shown under the real one.
-            path.trim_start_matches(&o.config.topics_dir)
-                .replace(&o.topic, crate::model::TOPIC),
-            lines.len()
+            "\ndead letters ({}; job, record, reason):",
+            letters.len()
         );
-    }
-    for (day, rows) in &o.reports {
-        let _ = writeln!(s, "\nreport {day} (company, document, total, unique):");
-        if rows.is_empty() {
-            let _ = writeln!(s, "  (no rows)");
+        for d in letters {
+            let _ = writeln!(
+                s,
+                "  {} {}[{}]@{}: {}",
+                d.stage, d.topic, d.partition, d.offset, d.reason
+            );
         }
-        for ((c, d), (t, u)) in rows {
-            let _ = writeln!(s, "  {c} {d} {t} {u}");
+    }
+    let _ = writeln!(s, "\nlanding (committed file, lines):");
+    let mut files: Vec<(String, usize)> = Vec::new();
+    for (topic, _) in &topics {
+        for (path, bytes) in landing_files(o, topic) {
+            let mut shown = path.trim_start_matches(&o.config.topics_dir).to_owned();
+            if !o.prefix.is_empty() {
+                shown = shown.replace(&o.prefix, "");
+            }
+            files.push((shown, bytes.iter().filter(|b| **b == b'\n').count()));
+        }
+    }
+    files.sort();
+    for (path, lines) in files {
+        let _ = writeln!(s, "  {path} {lines}");
+    }
+    for (day, report) in &o.reports {
+        let _ = writeln!(s, "\nreport {day} (company, document, total, unique):");
+        match report {
+            DailyReport::Rows { rows, skipped } => {
+                if rows.is_empty() {
+                    let _ = writeln!(s, "  (no rows)");
+                }
+                for ((c, d), (t, u)) in rows {
+                    let _ = writeln!(s, "  {c} {d} {t} {u}");
+                }
+                if *skipped > 0 {
+                    let _ = writeln!(s, "  ({skipped} malformed lines skipped)");
+                }
+            }
+            DailyReport::Failed { code, message } => {
+                let _ = writeln!(s, "  fails with exit {code}: {message}");
+            }
         }
     }
     s

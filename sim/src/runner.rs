@@ -42,7 +42,7 @@ pub fn diff(expected: &str, got: &str) -> String {
 /// scenario's own seed.
 pub fn run_file(file: &Path, seeds: &[u64]) -> anyhow::Result<Report> {
     let scenario = Scenario::load(file)?;
-    let own = scenario.generate.seed;
+    let own = scenario.seed();
     let seeds: Vec<u64> = if seeds.is_empty() {
         vec![own]
     } else {
@@ -53,7 +53,7 @@ pub fn run_file(file: &Path, seeds: &[u64]) -> anyhow::Result<Report> {
     let mut failure = None;
     for &seed in &seeds {
         let outcome = model::run(&scenario, seed)?;
-        records += outcome.log.iter().map(Vec::len).sum::<usize>();
+        records += outcome.log.len();
         let mut problems = check::check(&outcome);
         if seed == own
             && let Some(expected) = snapshot_of(file)

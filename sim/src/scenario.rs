@@ -1,15 +1,20 @@
 //! Scenario files: TOML, every key documented here and in docs/simulation.md.
 
+use crate::generate::Log;
 use serde::Deserialize;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// One line: what the scenario shows.
     pub description: String,
-    /// The stream.
-    pub generate: Generate,
+    /// The stream: generated, or
+    #[serde(default)]
+    pub generate: Option<Generate>,
+    /// recorded (exactly one of the two).
+    #[serde(default)]
+    pub input: Option<Recorded>,
     #[serde(default)]
     pub faults: Faults,
     #[serde(default)]
@@ -26,6 +31,24 @@ pub struct Report {
     /// `--allow-empty`).
     #[serde(default)]
     pub days: Vec<String>,
+}
+
+/// A recorded stream (kcat `-J` envelopes, as `atenex record` and `kcat -C -J` write them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The file, relative to the scenario file.
+    pub file: PathBuf,
+    /// Only these topics (default: every topic in the file).
+    #[serde(default)]
+    pub topics: Vec<String>,
+    /// Each record arrives this long after its event time (never before the record before it in
+    /// its partition).
+    #[serde(default = "zero")]
+    pub lag: String,
+    /// The seed of the faults.
+    #[serde(default)]
+    pub seed: u64,
 }
 
 /// A generated `embeddings.ready` stream; the same seed gives the same stream.
@@ -63,6 +86,10 @@ pub struct Generate {
     pub future_fraction: f64,
     #[serde(default = "zero")]
     pub future_skew: String,
+    /// Fraction of records with a malformed value, cycling through: JSON cut short, text over
+    /// two lines, a null value (tombstone), a document id that is not a UUID, no company id.
+    #[serde(default)]
+    pub malformed: f64,
 }
 
 fn zero() -> String {
@@ -106,6 +133,14 @@ pub struct Landing {
     /// flush.size of the connector.
     #[serde(default = "flush_size")]
     pub flush_size: u64,
+    /// errors.tolerance of the connector: `none` (a record that cannot be landed stops the job,
+    /// Connect's default) or `all` (it goes to `<topic>.dlq`).
+    #[serde(default = "tolerance")]
+    pub errors_tolerance: String,
+}
+
+fn tolerance() -> String {
+    "none".into()
 }
 
 fn flush_size() -> u64 {
@@ -116,6 +151,7 @@ impl Default for Landing {
     fn default() -> Self {
         Self {
             flush_size: flush_size(),
+            errors_tolerance: tolerance(),
         }
     }
 }
@@ -124,7 +160,35 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+        let mut s: Scenario =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        anyhow::ensure!(
+            s.generate.is_some() != s.input.is_some(),
+            "{}: give either [generate] or [input], not both and not neither",
+            path.display()
+        );
+        if let Some(r) = &mut s.input {
+            r.file = path.parent().unwrap_or(Path::new(".")).join(&r.file);
+        }
+        Ok(s)
+    }
+
+    /// The scenario's own seed.
+    pub fn seed(&self) -> u64 {
+        match (&self.generate, &self.input) {
+            (Some(g), _) => g.seed,
+            (None, Some(r)) => r.seed,
+            (None, None) => 0,
+        }
+    }
+
+    /// The input log for `seed` (a recorded stream is the same for every seed).
+    pub fn log(&self, seed: u64) -> anyhow::Result<Log> {
+        match (&self.generate, &self.input) {
+            (Some(g), _) => crate::generate::generate(g, seed),
+            (None, Some(r)) => crate::generate::recorded(r, Path::new("")),
+            (None, None) => anyhow::bail!("the scenario has no input"),
+        }
     }
 }
 

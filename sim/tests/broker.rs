@@ -25,7 +25,7 @@ async fn every_scenario_gives_the_models_snapshot_through_the_broker() {
     assert!(!files.is_empty());
     for file in files {
         let scenario = Scenario::load(&file).unwrap();
-        let seed = scenario.generate.seed;
+        let seed = scenario.seed();
         let started = std::time::Instant::now();
         let outcome = broker::run(&scenario, seed, &kafka)
             .await

@@ -22,7 +22,7 @@ fn every_scenario_holds_and_matches_its_snapshot() {
     assert!(files.len() >= 4, "{files:?}");
     for file in files {
         let scenario = Scenario::load(&file).unwrap();
-        let outcome = model::run(&scenario, scenario.generate.seed).unwrap();
+        let outcome = model::run(&scenario, scenario.seed()).unwrap();
         let problems = check::check(&outcome);
         assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
         let name = file.file_stem().unwrap().to_str().unwrap().to_owned();

@@ -20,6 +20,22 @@ pub fn decode_value(value: &[u8]) -> Result<ChunkKeys<'_>, ContractError> {
     ChunkKeys::decode(Topic::EmbeddingsReady, value)
 }
 
+/// What the job makes of one Kafka record: its ids and event time, or the reason it goes to the
+/// dead-letter topic.
+pub fn decode_record(
+    value: Option<&[u8]>,
+    timestamp: Option<i64>,
+) -> Result<(ChunkKeys<'_>, i64), String> {
+    match (value, timestamp) {
+        (None, _) => Err("embeddings.ready record with a null value".to_owned()),
+        (_, None) => Err("record without a timestamp: its event time is unknown".to_owned()),
+        (Some(_), Some(ts)) if !crate::output::event_time_in_range(ts) => {
+            Err(format!("timestamp {ts} is out of range"))
+        }
+        (Some(v), Some(ts)) => decode_value(v).map(|k| (k, ts)).map_err(|e| e.to_string()),
+    }
+}
+
 /// A recorded record of the analysed topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineRecord<'a> {

@@ -16,8 +16,8 @@
 //! Outputs are visible to `read_committed` consumers (librdkafka's and kcat's default).
 
 use crate::core::{Checkpoint, Event, Output, PartitionCheckpoint, Settings, WindowCore};
-use crate::decode::decode_value;
-use crate::output::{event_time_in_range, late_value, window_value};
+use crate::decode::decode_record;
+use crate::output::{late_value, window_value};
 use anyhow::Context as _;
 use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
@@ -249,9 +249,13 @@ impl Job<'_> {
                     let now = self.opts.clock.now_ms();
                     self.core = WindowCore::new(self.opts.settings);
                     self.core.restore(&checkpoint, now);
-                    for (p, _, _) in &committed {
+                    for (p, offset, _) in &committed {
                         self.core.assign(*p, now);
                         self.assigned.insert(*p);
+                        // What is below the committed offset was handled by an earlier instance.
+                        if let (Some(progress), Some(o)) = (&self.opts.progress, offset) {
+                            progress.handled(&self.opts.input_topic, *p, *o);
+                        }
                     }
                     tracing::info!(partitions = ?self.assigned, watermark = ?checkpoint.watermark, "assigned; state restored from the committed offsets");
                 }
@@ -373,17 +377,7 @@ impl Job<'_> {
         self.core.on_tick(now, out);
         let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
         for (i, r) in batch.iter().enumerate() {
-            let decoded = match (r.payload.as_deref(), r.timestamp) {
-                (None, _) => Err("embeddings.ready record with a null value".to_owned()),
-                (_, None) => {
-                    Err("record without a timestamp: its event time is unknown".to_owned())
-                }
-                (Some(_), Some(ts)) if !event_time_in_range(ts) => {
-                    Err(format!("timestamp {ts} is out of range"))
-                }
-                (Some(v), Some(ts)) => decode_value(v).map(|k| (k, ts)).map_err(|e| e.to_string()),
-            };
-            match decoded {
+            match decode_record(r.payload.as_deref(), r.timestamp) {
                 Ok((keys, ts)) => {
                     let ev = Event {
                         partition: r.partition,

@@ -32,7 +32,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
     let files = runner::expand(&args.scenarios)?;
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
-        let own = atenex_sim::scenario::Scenario::load(file)?.generate.seed;
+        let own = atenex_sim::scenario::Scenario::load(file)?.seed();
         let seeds: Vec<u64> = match args.seed {
             Some(s) => vec![s],
             None => (own..own + args.seeds.max(1)).collect(),

@@ -16,6 +16,7 @@ pub mod replace;
 pub mod report;
 pub mod store;
 
+pub use datafusion::arrow;
 pub use error::ReportError;
 pub use report::{Options, Summary, run};
 pub use store::Location;
