@@ -33,7 +33,7 @@ use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
 use atenex_analytics::live::{LiveOptions, LiveSummary};
 use atenex_contracts::topics::dlq_headers;
-use atenex_kafka::admin::{TopicSpec, create_topics};
+use atenex_kafka::admin::{TopicSpec, create_topics_with};
 use atenex_kafka::observe::Health;
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress};
 use atenex_landing::config::LandingConfig;
@@ -295,7 +295,14 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             replication: None,
         })
         .collect();
-    create_topics(kafka, &specs).await?;
+    // Kafka 4 refuses timestamps more than an hour ahead of the broker's clock by default
+    // (KIP-937): scenarios are dated freely and may hold far-future records on purpose.
+    create_topics_with(
+        kafka,
+        &specs,
+        &[("message.timestamp.after.max.ms", "9223372036854775807")],
+    )
+    .await?;
     let mut config = model::landing_config(scenario, &log, &names.prefix)?;
     // Its consumer group is connect-<name>: one per run.
     config.name = id.clone();

@@ -93,7 +93,7 @@ impl Log {
 }
 
 /// The kinds of malformed values, in the order the generator cycles through them.
-const MALFORMED: [&str; 5] = [
+pub const MALFORMED: [&str; 5] = [
     "truncated",
     "spans-lines",
     "tombstone",
@@ -101,11 +101,11 @@ const MALFORMED: [&str; 5] = [
     "no-company",
 ];
 
-fn value(chunk: &str, document: &str, company: &str, malformed: Option<usize>) -> Option<Vec<u8>> {
+fn value(chunk: &str, document: &str, company: &str, malformed: Option<&str>) -> Option<Vec<u8>> {
     let good = format!(
         r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","vector":[0.25,0.5,-0.5,0.125]}}"#
     );
-    let text = match malformed.map(|k| MALFORMED[k % MALFORMED.len()]) {
+    let text = match malformed {
         None => good,
         // JSON cut short: not JSON, on one line.
         Some("truncated") => good[..good.len() / 2].to_owned(),
@@ -132,6 +132,14 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
         (0..g.partitions).contains(&g.idle_partitions),
         "generate.idle_partitions must be smaller than generate.partitions"
     );
+    let kinds: Vec<&str> = if g.malformed_kinds.is_empty() {
+        MALFORMED.to_vec()
+    } else {
+        g.malformed_kinds.iter().map(String::as_str).collect()
+    };
+    if let Some(k) = kinds.iter().find(|k| !MALFORMED.contains(k)) {
+        anyhow::bail!("generate.malformed_kinds: {k:?} is not one of {MALFORMED:?}");
+    }
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
     struct Chunk {
@@ -164,7 +172,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                 }
                 let bad = (g.malformed > 0.0 && rng.random_bool(g.malformed.min(1.0))).then(|| {
                     malformed += 1;
-                    malformed - 1
+                    kinds[(malformed - 1) % kinds.len()]
                 });
                 let chunk = format!("{document}_{k}");
                 let v = value(&chunk, &document, &format!("c{c}"), bad);

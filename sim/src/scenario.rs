@@ -90,6 +90,10 @@ pub struct Generate {
     /// two lines, a null value (tombstone), a document id that is not a UUID, no company id.
     #[serde(default)]
     pub malformed: f64,
+    /// Only these kinds of malformed values (default: all five): `truncated`, `spans-lines`,
+    /// `tombstone`, `not-a-uuid`, `no-company`.
+    #[serde(default)]
+    pub malformed_kinds: Vec<String>,
 }
 
 fn zero() -> String {

@@ -73,14 +73,26 @@ pub async fn create_topics(
     config: &KafkaConfig,
     specs: &[TopicSpec],
 ) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
+    create_topics_with(config, specs, &[]).await
+}
+
+/// [`create_topics`], with these topic configurations on the topics it creates.
+pub async fn create_topics_with(
+    config: &KafkaConfig,
+    specs: &[TopicSpec],
+    topic_config: &[(&str, &str)],
+) -> anyhow::Result<Vec<(String, TopicOutcome)>> {
     let admin = admin(config)?;
     let new: Vec<NewTopic<'_>> = specs
         .iter()
         .map(|s| {
-            NewTopic::new(
-                &s.name,
-                s.partitions,
-                TopicReplication::Fixed(s.replication.unwrap_or(-1)),
+            topic_config.iter().fold(
+                NewTopic::new(
+                    &s.name,
+                    s.partitions,
+                    TopicReplication::Fixed(s.replication.unwrap_or(-1)),
+                ),
+                |t, (k, v)| t.set(k, v),
             )
         })
         .collect();
