@@ -17,7 +17,9 @@
 //! it and restores from the committed offsets; the driver waits until it is assigned and has
 //! handled its replays before the clock moves on); a landing crash makes the landing filesystem
 //! fail after the planned number of effects, the job dies on the error, the unsynced bytes are
-//! lost and a new instance recovers from the files.
+//! lost and a new instance recovers from the files; a broker restart (a scenario with
+//! `broker_restarts` gets a broker of its own) stops the broker cleanly between two records and
+//! starts it again on the same data and port while both jobs keep running.
 //!
 //! Every topic of the run is the scenario's name behind a unique prefix (runs share the broker);
 //! the outcome is rendered with the scenario's names.
@@ -264,11 +266,65 @@ fn is_simulated(e: &anyhow::Error) -> bool {
     format!("{e:#}").contains("simulated crash")
 }
 
-/// Runs `scenario` with `seed` through the broker at `kafka`.
+/// A broker of the run's own, for scenarios that restart it: stopped and started again on the
+/// same data directory and port.
+struct OwnBroker {
+    broker: atenex_kafka::broker::JvmBroker,
+    opts: atenex_kafka::broker::BrokerOptions,
+    _dir: tempfile::TempDir,
+}
+
+impl OwnBroker {
+    fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut opts = atenex_kafka::broker::BrokerOptions {
+            listen: "127.0.0.1:0".parse().expect("valid"),
+            data_dir: Some(dir.path().to_owned()),
+            ..Default::default()
+        };
+        let broker = atenex_kafka::broker::JvmBroker::start(&opts)?;
+        opts.listen = broker.bootstrap().parse()?;
+        Ok(Self {
+            broker,
+            opts,
+            _dir: dir,
+        })
+    }
+
+    fn config(&self) -> KafkaConfig {
+        KafkaConfig::from_vars(Vec::new()).with_bootstrap(Some(self.broker.bootstrap()))
+    }
+
+    /// Stops the broker (SIGTERM, a clean shutdown) and starts it again.
+    fn restart(&mut self) -> anyhow::Result<()> {
+        tokio::task::block_in_place(|| {
+            self.broker.stop()?;
+            self.broker = atenex_kafka::broker::JvmBroker::start(&self.opts)?;
+            anyhow::Ok(())
+        })
+        .context("restarting the broker")
+    }
+}
+
+/// Runs `scenario` with `seed` through the broker at `kafka` (or, for a scenario that restarts
+/// the broker, through one of its own).
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     let log = scenario.log(seed)?;
     let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
+    let mut own = if plan.broker.is_empty() {
+        None
+    } else {
+        Some(tokio::task::block_in_place(OwnBroker::start)?)
+    };
+    // A member that did not leave its group (an aborted job, or one cut off by a broker restart)
+    // holds the next rebalance until its session times out: the shortest the broker allows.
+    let kafka = &own
+        .as_ref()
+        .map_or_else(|| kafka.clone(), OwnBroker::config)
+        .with("session.timeout.ms", "6000")
+        // Reconnect soon after a broker restart (the default backs off up to 10 s).
+        .with("reconnect.backoff.max.ms", "500");
     let id = atenex_kafka::testing::unique("sim");
     let prefix = format!("{id}.");
     let names = Names {
@@ -329,9 +385,16 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let mut analytics_crashes = 0;
     let mut armed_analytics = plan.analytics.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
+    let mut armed_broker = plan.broker.iter().peekable();
+    let mut broker_restarts = 0;
     for (i, (s, o)) in order.iter().enumerate() {
         let stream = &log.streams[*s];
         let r = log.get(*s, *o);
+        while armed_broker.next_if(|at| **at <= i).is_some() {
+            // Between two records: both jobs are idle, their clients reconnect.
+            own.as_mut().expect("started for restarts").restart()?;
+            broker_restarts += 1;
+        }
         if armed_analytics.next_if(|at| **at <= i).is_some() {
             // The process dies: nothing of it runs any more.
             driver.analytics.handle.abort();
@@ -432,6 +495,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         config: driver.config,
         prefix: driver.names.prefix,
         crashes: driver.crashes,
+        broker_restarts,
         reports,
         log,
     })

@@ -78,6 +78,8 @@ pub struct Outcome {
     /// per run; the model's are the names themselves).
     pub prefix: String,
     pub crashes: Vec<Crash>,
+    /// Broker restarts done (the model plans them and has nothing to restart).
+    pub broker_restarts: usize,
     /// The daily report of each day: date (YYYY-MM-DD) → report.
     pub reports: BTreeMap<String, DailyReport>,
 }
@@ -100,6 +102,8 @@ pub struct Plan {
     pub analytics: Vec<usize>,
     /// Landing crashes: the step, and how many filesystem effects still succeed after it.
     pub landing: Vec<(usize, usize)>,
+    /// Broker restarts (the broker driver's only: the model has no broker).
+    pub broker: Vec<usize>,
 }
 
 pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
@@ -118,7 +122,16 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
         .into_iter()
         .map(|s| (s, rng.random_range(0..4)))
         .collect();
-    Plan { analytics, landing }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB40C_E125);
+    let mut broker: Vec<usize> = (0..scenario.faults.broker_restarts)
+        .map(|_| rng.random_range(0..total))
+        .collect();
+    broker.sort();
+    Plan {
+        analytics,
+        landing,
+        broker,
+    }
 }
 
 /// The connector file the scenario's landing runs with; `prefix` goes before each topic name.
@@ -209,6 +222,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         config,
         prefix: String::new(),
         crashes,
+        broker_restarts: plan.broker.len(),
         reports,
     })
 }

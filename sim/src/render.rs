@@ -45,12 +45,16 @@ pub fn render(o: &Outcome) -> String {
             per_topic.join(", ")
         );
     }
-    let _ = writeln!(
+    let _ = write!(
         s,
         "crashes: landing {}, analytics {}",
         o.crashes.len(),
         o.analytics_crashes
     );
+    if o.broker_restarts > 0 {
+        let _ = write!(s, "; broker restarts {}", o.broker_restarts);
+    }
+    let _ = writeln!(s);
     // Sorted: the broker driver reads them back from Kafka in another order.
     let mut windows: Vec<_> = o.windows.iter().collect();
     windows.sort_by(|a, b| (a.start, &a.company_id).cmp(&(b.start, &b.company_id)));

@@ -112,6 +112,11 @@ pub struct Faults {
     /// lost, the restarted job restores its state from the last committed checkpoint.
     #[serde(default)]
     pub analytics_crashes: usize,
+    /// Restart the Kafka broker this many times, at seeded random steps (broker driver: the
+    /// run gets its own broker, stopped and started again on the same data and port while the
+    /// jobs run; the model has no broker, so the outcome must be the same as without).
+    #[serde(default)]
+    pub broker_restarts: usize,
     /// Records per analytics transaction (its --max-batch).
     #[serde(default = "analytics_batch")]
     pub analytics_batch: usize,
@@ -126,6 +131,7 @@ impl Default for Faults {
         Self {
             landing_crashes: 0,
             analytics_crashes: 0,
+            broker_restarts: 0,
             analytics_batch: analytics_batch(),
         }
     }
