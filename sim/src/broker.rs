@@ -309,7 +309,7 @@ impl OwnBroker {
 /// Runs `scenario` with `seed` through the broker at `kafka` (or, for a scenario that restarts
 /// the broker, through one of its own).
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
-    let log = scenario.log(seed)?;
+    let mut log = model::full_log(scenario, seed)?;
     let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
     let mut own = if plan.broker.is_empty() {
@@ -381,6 +381,12 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     };
     // The first instance too is assigned at the first record's arrival.
     driver.analytics_settled().await?;
+    // The embedding stage: the real service against the mock OpenAI with the scenario's faults.
+    let openai = if scenario.embeds() {
+        Some(start_embedding(kafka, &driver.names, &driver.clock, &scenario.openai).await?)
+    } else {
+        None
+    };
     let producer = Producer::new(kafka)?;
     let mut analytics_crashes = 0;
     let mut armed_analytics = plan.analytics.iter().peekable();
@@ -407,6 +413,14 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         }
         driver.clock.set(r.arrival);
         let topic = driver.names.of(&stream.topic);
+        if openai.is_some() && stream.topic == EMBEDDINGS {
+            // Produced by the embedding service, from the chunk delivered just before.
+            if let Some(r) = handled(&mut driver.analytics, &topic, stream.partition, *o).await? {
+                anyhow::bail!("the analytics job stopped: {r:?}");
+            }
+            driver.landing_handled(i, *s, *o).await?;
+            continue;
+        }
         let delivered = producer
             .send(OutRecord {
                 topic: &topic,
@@ -439,6 +453,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         analytics_crashes += 1;
         driver.start_analytics().await?;
     }
+
+    let openai = match openai {
+        Some(stage) => Some(stage.stop().await?),
+        None => None,
+    };
 
     // Analytics: stopped (what it handled is committed), then drained from the committed offsets.
     driver.analytics.stop.cancel();
@@ -485,6 +504,17 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         &scenario.report.days,
     )
     .await?;
+    let Driver {
+        names,
+        config,
+        crashes,
+        ..
+    } = driver;
+    if openai.is_some() {
+        // The embeddings are the service's: their values (the mock's vectors) replace the model's
+        // stand-ins, where they are (a partition the model did not predict fails the check).
+        embedded(kafka, &mut log, &names).await?;
+    }
     Ok(Outcome {
         windows,
         late,
@@ -492,13 +522,124 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         reference: None,
         dead_letters,
         fs,
-        config: driver.config,
-        prefix: driver.names.prefix,
-        crashes: driver.crashes,
+        config,
+        prefix: names.prefix,
+        crashes,
         broker_restarts,
+        openai,
         reports,
         log,
     })
+}
+
+/// The embedding stage of a run: the mock OpenAI and the service's task.
+struct EmbeddingStage {
+    mock: atenex_mock_openai::Server,
+    stop: CancellationToken,
+    /// The service runs on a thread of its own (its consumer loop's future is not `Send`).
+    thread: std::thread::JoinHandle<anyhow::Result<atenex_kafka::consumer::RunSummary>>,
+}
+
+impl EmbeddingStage {
+    /// Stops the service; what the mock answered: requests, 429s, 500s.
+    async fn stop(self) -> anyhow::Result<(u64, u64, u64)> {
+        self.stop.cancel();
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the embedding service panicked"))?
+            .context("the embedding service failed")?;
+        let s = &self.mock.stats;
+        let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        Ok((n(&s.requests), n(&s.rate_limited), n(&s.server_errors)))
+    }
+}
+
+async fn start_embedding(
+    kafka: &KafkaConfig,
+    names: &Names,
+    clock: &Clock,
+    faults: &crate::scenario::OpenAi,
+) -> anyhow::Result<EmbeddingStage> {
+    use atenex_embedding::client::{ApiKey, Client, ClientConfig};
+    use atenex_embedding::retry::RetryPolicy;
+    use atenex_embedding::service::{Embedding, EmbeddingConfig};
+    let mut config = atenex_mock_openai::Config::default();
+    let burst = |b: Option<[u64; 2]>| b.map(|[from, to]| from..to);
+    config.faults.rate_limit_burst = burst(faults.rate_limit_burst);
+    config.faults.error_burst = burst(faults.error_burst);
+    if let Some(wait) = &faults.retry_after {
+        config.faults.retry_after =
+            Duration::from_millis(crate::scenario::duration_ms("openai.retry_after", wait)? as u64);
+    }
+    let mock = atenex_mock_openai::Server::start(config).await?;
+    let client = Client::new(ClientConfig {
+        base_url: mock.base_url.clone(),
+        api_key: ApiKey::new("sk-simulator"),
+        model: "text-embedding-3-small".into(),
+        dimensions: None,
+        timeout: Duration::from_secs(10),
+    })?;
+    let embedding = Embedding::new(
+        client,
+        Producer::new(kafka)?,
+        EmbeddingConfig {
+            retry: RetryPolicy {
+                max_attempts: 100,
+                ..RetryPolicy::default()
+            },
+            output_topic: names.of(EMBEDDINGS),
+            clock: clock.clone(),
+            ..EmbeddingConfig::default()
+        },
+    )?;
+    let mut settings = atenex_kafka::GroupSettings::new(
+        format!("{}embedding", names.prefix),
+        &[&names.of(crate::generate::CHUNKS)],
+    );
+    settings.max_wait = Duration::from_millis(2);
+    let consumer = atenex_kafka::GroupConsumer::new(kafka, settings)?;
+    let stop = CancellationToken::new();
+    let thread = std::thread::spawn({
+        let stop = stop.clone();
+        move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(consumer.run(stop, async |batch| embedding.handle(batch).await.map(drop)))
+        }
+    });
+    Ok(EmbeddingStage { mock, stop, thread })
+}
+
+/// Replaces the model's `embeddings.ready` stand-ins with what the service produced (same
+/// partitions and offsets, or an error).
+async fn embedded(kafka: &KafkaConfig, log: &mut Log, names: &Names) -> anyhow::Result<()> {
+    let topic = names.of(EMBEDDINGS);
+    let envelopes = atenex_kafka::record::read_all(kafka, &[&topic]).await?;
+    for e in envelopes {
+        let stream = log
+            .streams
+            .iter_mut()
+            .find(|s| s.topic == EMBEDDINGS && s.partition == e.partition)
+            .with_context(|| format!("an embedding in partition {}", e.partition))?;
+        let r = stream
+            .records
+            .get_mut(e.offset as usize)
+            .with_context(|| format!("an embedding the model did not predict: {e:?}"))?;
+        anyhow::ensure!(
+            e.key == r.key && e.ts == Some(r.ts),
+            "{topic}[{}]@{}: key {:?} at {:?}, the model has {:?} at {}",
+            e.partition,
+            e.offset,
+            e.key,
+            e.ts,
+            r.key,
+            r.ts
+        );
+        r.value = e.payload.map(String::into_bytes);
+    }
+    Ok(())
 }
 
 /// The committed window results, late records and dead letters, parsed back from their topics.

@@ -8,8 +8,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::Path;
 
-/// The topic generated streams are records of.
+/// The topic analytics reads and generated streams are records of by default.
 pub const EMBEDDINGS: &str = "embeddings.ready";
+/// The embedding stage's input.
+pub const CHUNKS: &str = "chunks.processed";
 
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,10 +103,23 @@ pub const MALFORMED: [&str; 5] = [
     "no-company",
 ];
 
-fn value(chunk: &str, document: &str, company: &str, malformed: Option<&str>) -> Option<Vec<u8>> {
-    let good = format!(
-        r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","vector":[0.25,0.5,-0.5,0.125]}}"#
-    );
+fn value(
+    topic: &str,
+    chunk: &str,
+    document: &str,
+    company: &str,
+    malformed: Option<&str>,
+) -> Option<Vec<u8>> {
+    let good = if topic == CHUNKS {
+        let k = chunk.rsplit('_').next().unwrap_or("0");
+        format!(
+            r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","text":"Chunk {k} of document {document}.","page":1}}"#
+        )
+    } else {
+        format!(
+            r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","vector":[0.25,0.5,-0.5,0.125]}}"#
+        )
+    };
     let text = match malformed {
         None => good,
         // JSON cut short: not JSON, on one line.
@@ -140,6 +155,15 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
     if let Some(k) = kinds.iter().find(|k| !MALFORMED.contains(k)) {
         anyhow::bail!("generate.malformed_kinds: {k:?} is not one of {MALFORMED:?}");
     }
+    anyhow::ensure!(
+        g.topic == EMBEDDINGS || g.topic == CHUNKS,
+        "generate.topic = {:?}: use {EMBEDDINGS:?} or {CHUNKS:?}",
+        g.topic
+    );
+    anyhow::ensure!(
+        g.topic == EMBEDDINGS || g.malformed == 0.0,
+        "generate.malformed is for {EMBEDDINGS} streams only"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
     struct Chunk {
@@ -175,7 +199,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                     kinds[(malformed - 1) % kinds.len()]
                 });
                 let chunk = format!("{document}_{k}");
-                let v = value(&chunk, &document, &format!("c{c}"), bad);
+                let v = value(&g.topic, &chunk, &document, &format!("c{c}"), bad);
                 if rng.random_bool(g.duplicates.clamp(0.0, 1.0)) {
                     let again = arrival + rng.random_range(1_000..60_000);
                     arrivals.push(Chunk {
@@ -202,7 +226,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
     let mut log = Log {
         streams: (0..g.partitions)
             .map(|partition| Stream {
-                topic: EMBEDDINGS.to_owned(),
+                topic: g.topic.clone(),
                 partition,
                 records: Vec::new(),
             })
@@ -292,6 +316,90 @@ pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
     Ok(log)
 }
 
+/// The log with the embedding stage's output: each chunk of `chunks.processed`, in delivery
+/// order, becomes an `embeddings.ready` record keyed by its document, in the partition the
+/// producer's `murmur2_random` partitioner picks (as many partitions as the chunks have), stamped
+/// and arriving when its chunk arrived (the driver holds the clock while a chunk is embedded).
+/// The model's vector is a stand-in; the broker driver's are the mock's.
+pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
+    let chunks = input.of(CHUNKS);
+    let partitions = chunks.len().max(1);
+    let mut out: Vec<Stream> = (0..partitions as i32)
+        .map(|partition| Stream {
+            topic: EMBEDDINGS.to_owned(),
+            partition,
+            records: Vec::new(),
+        })
+        .collect();
+    for (s, o) in input.delivery() {
+        if input.streams[s].topic != CHUNKS {
+            continue;
+        }
+        let r = input.get(s, o);
+        let value = r.value.as_deref().unwrap_or(b"null");
+        let keys =
+            atenex_contracts::ChunkKeys::decode(atenex_contracts::Topic::ChunksProcessed, value)
+                .map_err(|e| anyhow::anyhow!("chunks.processed {}[{o}]: {e}", r.partition))?;
+        let partition = murmur2_partition(keys.document_id.as_bytes(), partitions);
+        let stream = &mut out[partition];
+        stream.records.push(Rec {
+            partition: partition as i32,
+            offset: stream.records.len() as i64,
+            ts: r.arrival,
+            arrival: r.arrival,
+            key: Some(keys.document_id.to_string()),
+            value: Some(
+                format!(
+                    r#"{{"chunk_id":"{}","document_id":"{}","company_id":"{}","vector":[0.5]}}"#,
+                    keys.chunk_id, keys.document_id, keys.company_id
+                )
+                .into_bytes(),
+            ),
+        });
+    }
+    let mut log = input.clone();
+    log.streams.retain(|s| s.topic != EMBEDDINGS);
+    log.streams.extend(out);
+    log.streams
+        .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(log)
+}
+
+/// The partition of a key as the Java client and librdkafka's `murmur2_random` choose it.
+pub fn murmur2_partition(key: &[u8], partitions: usize) -> usize {
+    (murmur2(key) & 0x7fff_ffff) as usize % partitions
+}
+
+/// Kafka's murmur2 (`org.apache.kafka.common.utils.Utils.murmur2`).
+fn murmur2(data: &[u8]) -> u32 {
+    const M: u32 = 0x5bd1_e995;
+    let mut h: u32 = 0x9747_b28c ^ data.len() as u32;
+    let mut chunks = data.chunks_exact(4);
+    for c in &mut chunks {
+        let mut k = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> 24;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        if rest.len() >= 3 {
+            h ^= u32::from(rest[2]) << 16;
+        }
+        if rest.len() >= 2 {
+            h ^= u32::from(rest[1]) << 8;
+        }
+        h ^= u32::from(rest[0]);
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h
+}
+
 fn fnv(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
@@ -299,4 +407,22 @@ fn fnv(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_partitions_as_the_java_client() {
+        // Kafka's own test vectors (UtilsTest.testMurmur2), as signed ints.
+        let cases: [(&str, i32); 3] = [
+            ("21", -973932308),
+            ("foobar", -790332482),
+            ("a-little-bit-long-string", -985981536),
+        ];
+        for (key, expected) in cases {
+            assert_eq!(murmur2(key.as_bytes()) as i32, expected, "{key}");
+        }
+    }
 }

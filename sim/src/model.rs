@@ -80,6 +80,9 @@ pub struct Outcome {
     pub crashes: Vec<Crash>,
     /// Broker restarts done (the model plans them and has nothing to restart).
     pub broker_restarts: usize,
+    /// What the mock OpenAI answered (broker driver, when the embedding stage ran): requests,
+    /// 429s, 500s.
+    pub openai: Option<(u64, u64, u64)>,
     /// The daily report of each day: date (YYYY-MM-DD) → report.
     pub reports: BTreeMap<String, DailyReport>,
 }
@@ -169,8 +172,18 @@ fn analytics_input(log: &Log) -> Vec<usize> {
         .collect()
 }
 
+/// The log the jobs see: the scenario's input, and the embedding stage's output if it runs.
+pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<Log> {
+    let input = scenario.log(seed)?;
+    if scenario.embeds() {
+        crate::generate::with_embeddings(&input)
+    } else {
+        Ok(input)
+    }
+}
+
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
-    let log = scenario.log(seed)?;
+    let log = full_log(scenario, seed)?;
     let config = landing_config(scenario, &log, "")?;
     let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
@@ -223,6 +236,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         prefix: String::new(),
         crashes,
         broker_restarts: plan.broker.len(),
+        openai: None,
         reports,
     })
 }

@@ -21,6 +21,25 @@ pub struct Scenario {
     pub landing: Landing,
     #[serde(default)]
     pub report: Report,
+    /// The OpenAI API the embedding stage calls (scenarios of `chunks.processed`).
+    #[serde(default)]
+    pub openai: OpenAi,
+}
+
+/// Faults of the mock OpenAI, counted in requests (each chunk is one request in the broker
+/// driver, plus its retries).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAi {
+    /// Requests `[from, to)` answered 429 `rate_limit_exceeded` (a storm).
+    #[serde(default)]
+    pub rate_limit_burst: Option<[u64; 2]>,
+    /// Requests `[from, to)` answered 500.
+    #[serde(default)]
+    pub error_burst: Option<[u64; 2]>,
+    /// The wait a 429 announces (`retry-after-ms`).
+    #[serde(default)]
+    pub retry_after: Option<String>,
 }
 
 /// The daily report: run for every day the landing tree has, and for these days too.
@@ -51,11 +70,16 @@ pub struct Recorded {
     pub seed: u64,
 }
 
-/// A generated `embeddings.ready` stream; the same seed gives the same stream.
+/// A generated stream; the same seed gives the same stream.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Generate {
     pub seed: u64,
+    /// `embeddings.ready` (default), or `chunks.processed`: then the embedding stage (the real
+    /// service and the mock OpenAI in the broker driver) turns each chunk into an embedding,
+    /// stamped with the time it was embedded and keyed by document.
+    #[serde(default = "embeddings")]
+    pub topic: String,
     pub companies: usize,
     /// Documents per company.
     pub documents: usize,
@@ -94,6 +118,10 @@ pub struct Generate {
     /// `tombstone`, `not-a-uuid`, `no-company`.
     #[serde(default)]
     pub malformed_kinds: Vec<String>,
+}
+
+fn embeddings() -> String {
+    crate::generate::EMBEDDINGS.into()
 }
 
 fn zero() -> String {
@@ -180,7 +208,22 @@ impl Scenario {
         if let Some(r) = &mut s.input {
             r.file = path.parent().unwrap_or(Path::new(".")).join(&r.file);
         }
+        if s.embeds() {
+            let f = &s.faults;
+            anyhow::ensure!(
+                f.landing_crashes + f.analytics_crashes + f.broker_restarts == 0,
+                "{}: a scenario of chunks.processed takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
+                path.display()
+            );
+        }
         Ok(s)
+    }
+
+    /// Whether the embedding stage runs (the input is `chunks.processed`).
+    pub fn embeds(&self) -> bool {
+        self.generate
+            .as_ref()
+            .is_some_and(|g| g.topic == crate::generate::CHUNKS)
     }
 
     /// The scenario's own seed.

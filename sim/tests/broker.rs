@@ -30,6 +30,15 @@ async fn every_scenario_gives_the_models_snapshot_through_the_broker() {
         let outcome = broker::run(&scenario, seed, &kafka)
             .await
             .unwrap_or_else(|e| panic!("{}: {e:#}", file.display()));
+        if scenario.openai.rate_limit_burst.is_some() || scenario.openai.error_burst.is_some() {
+            let (requests, limited, errors) = outcome.openai.expect("the embedding stage ran");
+            assert!(
+                limited + errors > 0,
+                "{}: the mock answered {requests} requests without a fault",
+                file.display()
+            );
+            eprintln!("  OpenAI: {requests} requests, {limited} × 429, {errors} × 500");
+        }
         let problems = check::check(&outcome);
         assert!(problems.is_empty(), "{}: {problems:#?}", file.display());
         let got = render::render(&outcome);

@@ -130,6 +130,7 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
                 max_attempts: args.max_attempts,
                 ..RetryPolicy::default()
             },
+            ..EmbeddingConfig::default()
         },
     )?;
     let mut settings = GroupSettings::new(&args.group, &[Topic::ChunksProcessed.name()]);

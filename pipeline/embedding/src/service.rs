@@ -15,17 +15,21 @@ use atenex_contracts::Topic;
 use atenex_kafka::consumer::Record;
 use atenex_kafka::dead_letter::DeadLetters;
 use atenex_kafka::producer::Pipeline;
-use atenex_kafka::{OutRecord, Producer};
+use atenex_kafka::{Clock, OutRecord, Producer};
 use futures::{StreamExt, stream};
 use std::future::Future;
 use std::pin::Pin;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EmbeddingConfig {
     pub limits: batcher::Limits,
     /// Requests in flight at once.
     pub concurrency: usize,
     pub retry: RetryPolicy,
+    /// Where embedded chunks go (`embeddings.ready`).
+    pub output_topic: String,
+    /// Stamps each output record's timestamp (its event time downstream): when it was embedded.
+    pub clock: Clock,
 }
 
 impl Default for EmbeddingConfig {
@@ -34,6 +38,8 @@ impl Default for EmbeddingConfig {
             limits: batcher::Limits::default(),
             concurrency: 8,
             retry: RetryPolicy::default(),
+            output_topic: Topic::EmbeddingsReady.name().to_owned(),
+            clock: Clock::System,
         }
     }
 }
@@ -161,6 +167,7 @@ impl Embedding {
         let mut outcomes = outcomes.into_iter();
         let mut pipeline = Pipeline::new(&self.producer, 1024);
         let mut letters = Vec::new();
+        let now = self.config.clock.now_ms();
         for (record, chunk) in batch.iter().zip(&parsed) {
             let verdict = match chunk {
                 Err(reason) => Err(reason.clone()),
@@ -178,11 +185,14 @@ impl Embedding {
                         serde_json::to_string(&c.company_id)?,
                     );
                     pipeline
-                        .push(OutRecord::new(
-                            Topic::EmbeddingsReady.name(),
-                            Some(c.document_id.as_bytes()),
-                            Some(value.as_bytes()),
-                        ))
+                        .push(OutRecord {
+                            timestamp: Some(now),
+                            ..OutRecord::new(
+                                &self.config.output_topic,
+                                Some(c.document_id.as_bytes()),
+                                Some(value.as_bytes()),
+                            )
+                        })
                         .await?;
                     report.embedded += 1;
                 }

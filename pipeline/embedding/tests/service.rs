@@ -49,6 +49,7 @@ fn service_at(base_url: &str) -> Embedding {
                 max: Duration::from_millis(200),
                 max_attempts: 30,
             },
+            ..EmbeddingConfig::default()
         },
     )
     .unwrap()
