@@ -51,6 +51,12 @@ pub struct DemoArgs {
     /// Give up waiting for a stage after this many seconds.
     #[arg(long, value_name = "S", default_value_t = 180)]
     timeout_secs: u64,
+
+    /// Also record the pipeline's topics (documents.raw, chunks.processed, embeddings.ready,
+    /// everything the broker holds) to FILE with `atenex record`, once everything is landed: a
+    /// stream a simulator scenario can replay ([input] in docs/simulation.md).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
 }
 
 /// The children this run started: SIGTERM and wait on `stop`, killed if dropped before.
@@ -244,7 +250,20 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         logs: logs.clone(),
         running: Vec::new(),
     };
-    let result = demo(&data, &objects, &hdfs, &mut children, within).await;
+    let record = match &args.record {
+        // Relative to where the command runs, not to --data.
+        Some(f) => Some(std::path::absolute(f)?),
+        None => None,
+    };
+    let result = demo(
+        &data,
+        &objects,
+        &hdfs,
+        &mut children,
+        within,
+        record.as_deref(),
+    )
+    .await;
     println!("\nstopping what the demo started …");
     children.stop().await;
     match &result {
@@ -264,6 +283,7 @@ async fn demo(
     hdfs: &Path,
     children: &mut Children,
     within: Duration,
+    record: Option<&Path>,
 ) -> anyhow::Result<()> {
     // The broker: the one configured, else a real Kafka where a JDK is present, else the mock.
     let configured = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
@@ -526,6 +546,27 @@ async fn demo(
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
+
+    if let Some(file) = record {
+        println!("recording the pipeline's topics to {} …", file.display());
+        run_to_end(
+            children,
+            "record",
+            &[
+                "record",
+                "--topics",
+                "documents.raw,chunks.processed,embeddings.ready",
+                "--from-beginning",
+                "--until-end",
+                "--output",
+                file.to_str().context("a UTF-8 --record path")?,
+                "--bootstrap-servers",
+                b,
+            ],
+            within,
+        )
+        .await?;
+    }
 
     let date = now.format("%Y-%m-%d").to_string();
     println!("report: {date} …");

@@ -1,12 +1,13 @@
 //! `atenex demo`, the README's main command, as a user runs it: twice on the same data directory
 //! (the second run continues the first's broker log and landing tree), each exiting 0 with the
 //! windows and the report counting every embedded chunk (the demo checks both and fails
-//! otherwise).
+//! otherwise); the second run records the topics (`--record`), and the simulator replays the
+//! recording with its invariants holding.
 
 mod common;
 use common::*;
 
-fn demo(data: &std::path::Path) -> String {
+fn demo(data: &std::path::Path, extra: &[&str]) -> String {
     let out = atenex()
         .args([
             "demo",
@@ -15,6 +16,7 @@ fn demo(data: &std::path::Path) -> String {
             "--timeout-secs",
             "120",
         ])
+        .args(extra)
         .env_remove("OPENAI_API_KEY")
         .env_remove("RUST_LOG")
         .output()
@@ -25,8 +27,10 @@ fn demo(data: &std::path::Path) -> String {
 #[test]
 fn the_demo_runs_twice_on_the_same_data() {
     let data = tempfile::tempdir().unwrap();
+    let recording = data.path().join("recording.jsonl");
     for run in 1..=2 {
-        let out = demo(data.path());
+        let record = ["--record", recording.to_str().unwrap()];
+        let out = demo(data.path(), if run == 2 { &record } else { &[] });
         for expected in [
             "broker: starting Apache Kafka",
             "openai: the mock at",
@@ -59,6 +63,35 @@ fn the_demo_runs_twice_on_the_same_data() {
             .join("hdfs/atenex/kafka-landing/embeddings.ready")
             .is_dir()
     );
+
+    // The recording holds both runs: 10 documents, 14 chunks, 14 embeddings.
+    let text = std::fs::read_to_string(&recording).unwrap();
+    let mut per_topic = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        let e = atenex_contracts::Envelope::parse(line).unwrap();
+        *per_topic.entry(e.topic).or_insert(0) += 1;
+    }
+    assert_eq!(
+        per_topic.into_iter().collect::<Vec<_>>(),
+        [
+            ("chunks.processed".to_owned(), 14),
+            ("documents.raw".to_owned(), 10),
+            ("embeddings.ready".to_owned(), 14)
+        ]
+    );
+    // A scenario replaying it: the simulator's invariants hold.
+    let scenario = data.path().join("replay.toml");
+    std::fs::write(
+        &scenario,
+        "description = \"the demo's recording\"\n[input]\nfile = \"recording.jsonl\"\n",
+    )
+    .unwrap();
+    let out = atenex()
+        .args(["sim", "run", scenario.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let out = String::from_utf8(ok(&out).stdout.clone()).unwrap();
+    assert!(out.contains("1 scenarios: 1 passed, 0 failed"), "{out}");
 }
 
 /// Without a JDK the demo runs on librdkafka's embedded mock cluster, and says so.
