@@ -2,7 +2,8 @@
 //! that reproduces it, and a readable diff when a snapshot differs.
 
 use crate::scenario::Scenario;
-use crate::{check, model, render};
+use crate::{broker, check, model, render};
+use atenex_kafka::KafkaConfig;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -38,9 +39,19 @@ pub fn diff(expected: &str, got: &str) -> String {
         .to_string()
 }
 
+/// Which driver runs a scenario.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// Virtual time, the cores in memory.
+    Model,
+    /// The real broker at this address and the real jobs; each run is also compared with the
+    /// model's.
+    Broker(KafkaConfig),
+}
+
 /// Runs `file` with `seeds` (the scenario's own seed when empty); compares the snapshot for the
 /// scenario's own seed.
-pub fn run_file(file: &Path, seeds: &[u64]) -> anyhow::Result<Report> {
+pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Result<Report> {
     let scenario = Scenario::load(file)?;
     let own = scenario.seed();
     let seeds: Vec<u64> = if seeds.is_empty() {
@@ -52,9 +63,22 @@ pub fn run_file(file: &Path, seeds: &[u64]) -> anyhow::Result<Report> {
     let mut records = 0;
     let mut failure = None;
     for &seed in &seeds {
-        let outcome = model::run(&scenario, seed)?;
+        let outcome = match driver {
+            Driver::Model => model::run(&scenario, seed)?,
+            Driver::Broker(kafka) => broker::run(&scenario, seed, kafka).await?,
+        };
         records += outcome.log.len();
         let mut problems = check::check(&outcome);
+        if let Driver::Broker(_) = driver {
+            let expected = render::render(&model::run(&scenario, seed)?);
+            let got = render::render(&outcome);
+            if got != expected {
+                problems.push(format!(
+                    "the broker driver differs from the model driver:\n{}",
+                    diff(&expected, &got)
+                ));
+            }
+        }
         if seed == own
             && let Some(expected) = snapshot_of(file)
         {

@@ -189,7 +189,10 @@ fn main() -> ExitCode {
     let format = cli.log_format.parse::<LogFormat>().unwrap_or_default();
     // The demo talks to its user itself (its children log to files): only warnings by default.
     let default_log = match cli.command {
+        // The demo's children log to files; the simulator's jobs run in process, and their
+        // warnings (dead letters, reconnects) are the scenario's expected outcome.
         Command::Demo(_) => "warn,rdkafka=off",
+        Command::Sim(_) => "error,rdkafka=off,librdkafka=off",
         _ => "info",
     };
     observe::init_logging_with_default(format, default_log);
@@ -217,7 +220,7 @@ fn main() -> ExitCode {
             Command::Ingest(args) => ingest::run(args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Docproc(args) => docproc::run(args).await,
-            Command::Sim(cmd) => sim::run(cmd),
+            Command::Sim(cmd) => sim::run(cmd).await,
             Command::Embedding(args) => embedding::run(args).await,
             Command::MockOpenai(args) => mock_openai::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,

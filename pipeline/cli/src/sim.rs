@@ -1,12 +1,12 @@
 //! `atenex sim`: the simulator's command line (docs/simulation.md).
 
-use atenex_sim::runner;
-use clap::{Args, Subcommand};
+use atenex_sim::runner::{self, Driver};
+use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Subcommand, Debug)]
 pub enum SimCommand {
-    /// Run scenarios in the model driver: one line per scenario, then a summary.
+    /// Run scenarios (in the model driver, or the broker driver): one line per scenario, then a summary.
     ///
     /// Each scenario runs with its own seed (and its snapshot, scenarios/snapshots/<name>.snap, is compared), or with --seeds N seeds from its own, or with --seed S. The invariants of every run are checked. On a failure: the first failing seed, what went wrong (a diff for a snapshot) and the command that reproduces it; the exit status is 1.
     Run(RunArgs),
@@ -25,11 +25,31 @@ pub struct RunArgs {
     /// Run exactly this seed (to reproduce a failure).
     #[arg(long, value_name = "S")]
     seed: Option<u64>,
+
+    /// `model`: virtual time, the production cores in memory (fast: thousands of seeds a
+    /// minute). `broker`: through a real Kafka broker — KAFKA_BOOTSTRAP_SERVERS, else one started
+    /// for the run (a JDK is needed) — with the real jobs and services, each seed also compared
+    /// with the model's outcome (seconds per seed).
+    #[arg(long, value_enum, default_value_t = DriverArg::Model)]
+    driver: DriverArg,
 }
 
-pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DriverArg {
+    Model,
+    Broker,
+}
+
+pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
     let SimCommand::Run(args) = cmd;
     let files = runner::expand(&args.scenarios)?;
+    let driver = match args.driver {
+        DriverArg::Model => Driver::Model,
+        // The broker tests use: the configured one, else a real Kafka for this process.
+        DriverArg::Broker => {
+            Driver::Broker(tokio::task::block_in_place(atenex_kafka::testing::config))
+        }
+    };
     let (mut passed, mut failed) = (0, 0);
     for file in &files {
         let own = atenex_sim::scenario::Scenario::load(file)?.seed();
@@ -37,7 +57,7 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
             Some(s) => vec![s],
             None => (own..own + args.seeds.max(1)).collect(),
         };
-        let r = runner::run_file(file, &seeds)?;
+        let r = runner::run_file(file, &seeds, &driver).await?;
         let name = file.display();
         match &r.failure {
             None => {
@@ -58,7 +78,11 @@ pub fn run(cmd: SimCommand) -> anyhow::Result<()> {
                         println!("      {line}");
                     }
                 }
-                println!("      reproduce: atenex sim run {name} --seed {seed}");
+                let with = match args.driver {
+                    DriverArg::Model => "",
+                    DriverArg::Broker => " --driver broker",
+                };
+                println!("      reproduce: atenex sim run {name} --seed {seed}{with}");
             }
         }
     }

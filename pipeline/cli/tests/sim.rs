@@ -39,7 +39,10 @@ fn a_differing_snapshot_fails_with_a_diff_and_a_reproduction() {
     let snap = std::fs::read_to_string(scenarios().join("snapshots/baseline.snap")).unwrap();
     std::fs::write(
         dir.path().join("snapshots/baseline.snap"),
-        snap.replace("c1 c1-d2 10 10", "c1 c1-d2 10 9"),
+        snap.replace(
+            "c1 00000001-0000-4000-8000-000000000002 10 10",
+            "c1 00000001-0000-4000-8000-000000000002 10 9",
+        ),
     )
     .unwrap();
     let file = dir.path().join("baseline.toml");
@@ -50,7 +53,8 @@ fn a_differing_snapshot_fails_with_a_diff_and_a_reproduction() {
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("-  c1 c1-d2 10 9") && text.contains("+  c1 c1-d2 10 10"),
+        text.contains("-  c1 00000001-0000-4000-8000-000000000002 10 9")
+            && text.contains("+  c1 00000001-0000-4000-8000-000000000002 10 10"),
         "{text}"
     );
     assert!(
@@ -61,4 +65,32 @@ fn a_differing_snapshot_fails_with_a_diff_and_a_reproduction() {
         "{text}"
     );
     assert!(text.ends_with("0 passed, 1 failed\n"), "{text}");
+}
+
+/// The broker driver from the command line: a real Kafka for the run, the reviewed snapshot for
+/// the scenario's own seed and agreement with the model for the next one.
+#[test]
+fn the_broker_driver_runs_from_the_command_line() {
+    let out = atenex()
+        .args([
+            "sim",
+            "run",
+            scenarios().join("disorder-beyond.toml").to_str().unwrap(),
+            "--driver",
+            "broker",
+            "--seeds",
+            "2",
+        ])
+        .env_remove("KAFKA_BOOTSTRAP_SERVERS")
+        .output()
+        .unwrap();
+    let text = String::from_utf8(ok(&out).stdout.clone()).unwrap();
+    assert!(
+        text.contains("ok    ") && text.contains("(2 seeds, "),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("1 scenarios: 1 passed, 0 failed\n"),
+        "{text}"
+    );
 }
