@@ -221,11 +221,20 @@ fn check_report(o: &Outcome, problems: &mut Vec<String>) {
             let Some(line) = landed_line(o, r.ts, r.value.as_deref()) else {
                 continue;
             };
-            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-                continue;
-            };
-            if let (Some(c), Some(d)) = (v["company_id"].as_str(), v["document_id"].as_str()) {
-                *recount.entry((c.to_owned(), d.to_owned())).or_default() += 1;
+            // The ids only (the vector is skipped, not parsed).
+            #[derive(serde::Deserialize)]
+            struct Ids<'a> {
+                #[serde(borrow)]
+                company_id: Option<std::borrow::Cow<'a, str>>,
+                #[serde(borrow)]
+                document_id: Option<std::borrow::Cow<'a, str>>,
+            }
+            if let Ok(Ids {
+                company_id: Some(c),
+                document_id: Some(d),
+            }) = serde_json::from_slice::<Ids<'_>>(&line)
+            {
+                *recount.entry((c.into_owned(), d.into_owned())).or_default() += 1;
             }
         }
     }
