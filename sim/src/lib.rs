@@ -1,13 +1,11 @@
-//! The simulator (DESIGN §5). A scenario (`scenarios/*.toml`) names a generated stream, faults and
+//! The simulator (DESIGN §5). A scenario (`scenarios/*.toml`) names a stream, faults and
 //! expectations; the model driver runs it through the very cores the production jobs run — the
 //! analytics window core and the landing sink — under virtual time, on an in-memory log and an
 //! in-memory filesystem with crash semantics; the checker asserts the invariants; the render is
 //! the snapshot a human reviews.
 //!
-//! This is the first slice of issue #8: generated `embeddings.ready` streams, the model driver for
-//! analytics and landing with landing crashes, the invariants, snapshots, `atenex sim run`. Still
-//! to come: recorded streams as input, analytics crashes, broker restarts, OpenAI faults, the broker
-//! driver and its agreement test, the report through its own core.
+//! The broker driver runs the same scenario through a real Kafka broker with the real jobs and
+//! services; `cargo test` asserts both drivers render the reviewed snapshot (docs/simulation.md).
 
 pub mod broker;
 pub mod check;
