@@ -53,28 +53,40 @@ use tokio_util::sync::CancellationToken;
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The in-memory filesystem, shared by the landing job (which owns a handle) and the driver (which
-/// arms crashes and reads the files).
+/// arms crashes and reads the files); every effect takes `latency` (a slow disk).
 #[derive(Debug, Clone, Default)]
-pub struct SharedFs(Arc<Mutex<MemFs>>);
+pub struct SharedFs(Arc<Mutex<MemFs>>, Duration);
 
 impl SharedFs {
+    pub fn new(latency: Duration) -> Self {
+        Self(Arc::default(), latency)
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, MemFs> {
         self.0.lock().expect("not poisoned")
+    }
+
+    fn slow(&self) -> MutexGuard<'_, MemFs> {
+        if !self.1.is_zero() {
+            // The job's thread waits, as on a disk that answers slowly.
+            std::thread::sleep(self.1);
+        }
+        self.lock()
     }
 }
 
 impl Fs for SharedFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.lock().append(path, data)
+        self.slow().append(path, data)
     }
     fn sync(&mut self, path: &str) -> io::Result<()> {
-        self.lock().sync(path)
+        self.slow().sync(path)
     }
     fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        self.lock().rename(from, to)
+        self.slow().rename(from, to)
     }
     fn delete(&mut self, path: &str) -> io::Result<()> {
-        self.lock().delete(path)
+        self.slow().delete(path)
     }
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
         self.lock().read(path)
@@ -364,7 +376,10 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     config.name = id.clone();
     let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     let clock = Clock::manual(first);
-    let fs = SharedFs::default();
+    let fs = SharedFs::new(Duration::from_millis(crate::scenario::duration_ms(
+        "faults.disk_latency",
+        &scenario.faults.disk_latency,
+    )? as u64));
     let batch = scenario.faults.analytics_batch.max(1);
     let mut driver = Driver {
         kafka,

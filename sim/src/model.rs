@@ -111,25 +111,24 @@ pub struct Plan {
 
 pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
     let total = records.max(1);
+    let f = &scenario.faults;
+    // Seeded steps, then the scenario's explicit ones (draws only for the seeded ones come
+    // first, so adding explicit steps leaves the seeded plan as it was).
+    let steps = |rng: &mut rand_chacha::ChaCha8Rng, n: usize, at: &[usize]| {
+        let mut v: Vec<usize> = (0..n).map(|_| rng.random_range(0..total)).collect();
+        v.extend(at.iter().map(|s| (*s).min(total - 1)));
+        v.sort();
+        v
+    };
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
-    let mut analytics: Vec<usize> = (0..scenario.faults.analytics_crashes)
-        .map(|_| rng.random_range(0..total))
-        .collect();
-    analytics.sort();
+    let analytics = steps(&mut rng, f.analytics_crashes, &f.analytics_crash_at);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
-    let mut steps: Vec<usize> = (0..scenario.faults.landing_crashes)
-        .map(|_| rng.random_range(0..total))
-        .collect();
-    steps.sort();
-    let landing = steps
+    let landing = steps(&mut rng, f.landing_crashes, &f.landing_crash_at)
         .into_iter()
         .map(|s| (s, rng.random_range(0..4)))
         .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB40C_E125);
-    let mut broker: Vec<usize> = (0..scenario.faults.broker_restarts)
-        .map(|_| rng.random_range(0..total))
-        .collect();
-    broker.sort();
+    let broker = steps(&mut rng, f.broker_restarts, &f.broker_restart_at);
     Plan {
         analytics,
         landing,

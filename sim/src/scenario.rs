@@ -145,6 +145,19 @@ pub struct Faults {
     /// jobs run; the model has no broker, so the outcome must be the same as without).
     #[serde(default)]
     pub broker_restarts: usize,
+    /// Crash the landing job, the analytics job, or restart the broker before these records too
+    /// (indices in delivery order, from 0), besides the seeded ones.
+    #[serde(default)]
+    pub landing_crash_at: Vec<usize>,
+    #[serde(default)]
+    pub analytics_crash_at: Vec<usize>,
+    #[serde(default)]
+    pub broker_restart_at: Vec<usize>,
+    /// A slow disk: every landing filesystem effect (append, sync, rename, delete) takes this
+    /// long (broker driver: the job waits in real time; the model's time does not move, so the
+    /// outcome must not change).
+    #[serde(default = "zero")]
+    pub disk_latency: String,
     /// Records per analytics transaction (its --max-batch).
     #[serde(default = "analytics_batch")]
     pub analytics_batch: usize,
@@ -160,6 +173,10 @@ impl Default for Faults {
             landing_crashes: 0,
             analytics_crashes: 0,
             broker_restarts: 0,
+            landing_crash_at: Vec::new(),
+            analytics_crash_at: Vec::new(),
+            broker_restart_at: Vec::new(),
+            disk_latency: zero(),
             analytics_batch: analytics_batch(),
         }
     }
@@ -211,7 +228,13 @@ impl Scenario {
         if s.embeds() {
             let f = &s.faults;
             anyhow::ensure!(
-                f.landing_crashes + f.analytics_crashes + f.broker_restarts == 0,
+                f.landing_crashes
+                    + f.analytics_crashes
+                    + f.broker_restarts
+                    + f.landing_crash_at.len()
+                    + f.analytics_crash_at.len()
+                    + f.broker_restart_at.len()
+                    == 0,
                 "{}: a scenario of chunks.processed takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
                 path.display()
             );
