@@ -1,7 +1,7 @@
 //! The broker driver: the scenario through a real Kafka broker and the real jobs.
 //!
-//! The generated log is produced, record by record in delivery order, to a topic with the
-//! scenario's partitions, each record at its partition and with its event time as the record
+//! The log (generated or recorded) is produced, record by record in delivery order, to topics with
+//! the scenario's partitions, each record at its partition and with its event time as the record
 //! timestamp. The real `atenex analytics` loop ([`atenex_analytics::live`]) and the real landing
 //! loop ([`atenex_landing::live`]) run as tasks with a manual clock: before each record the clock
 //! is set to its arrival time, and the next record is produced only once both jobs have handled
@@ -10,7 +10,9 @@
 //! transactions, committed offsets with their metadata, group rebalances, restarts and fencing are
 //! Kafka's. At the end the analytics job is stopped and started again with `--drain` (every open
 //! window fires after a restore from the committed offsets), the landing job is stopped (it commits
-//! what is open), and the real report job (DataFusion, Parquet) runs for each day.
+//! what is open), and the real report job (DataFusion, Parquet) runs for each day. For a
+//! `chunks.processed` scenario the real embedding service runs too, against the mock OpenAI with
+//! the scenario's faults; the driver waits for each chunk's embedding as for a record it produced.
 //!
 //! Faults, at the same input indices as in the model ([`crate::model::plan`]): an analytics crash
 //! aborts the job's task (no clean-up runs; a new instance with the same `transactional.id` fences
@@ -19,7 +21,8 @@
 //! fail after the planned number of effects, the job dies on the error, the unsynced bytes are
 //! lost and a new instance recovers from the files; a broker restart (a scenario with
 //! `broker_restarts` gets a broker of its own) stops the broker cleanly between two records and
-//! starts it again on the same data and port while both jobs keep running.
+//! starts it again on the same data and port while both jobs keep running; a slow disk makes
+//! each landing filesystem effect sleep.
 //!
 //! Every topic of the run is the scenario's name behind a unique prefix (runs share the broker);
 //! the outcome is rendered with the scenario's names.
@@ -461,7 +464,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         }
         driver.landing_handled(i, *s, *o).await?;
     }
-    // Crashes planned before records of other topics, after the last one of the analytics input.
+    // Crashes still planned: several at the same record are one per record, the last ones here.
     for _ in armed_analytics {
         driver.analytics.handle.abort();
         let _ = (&mut driver.analytics.handle).await;
