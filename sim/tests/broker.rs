@@ -1,6 +1,9 @@
 //! The broker driver agrees with the model driver: every scenario, run through a real Kafka broker
-//! with the real analytics and landing jobs and the real report job, renders exactly the model's
-//! reviewed snapshot, and its invariants hold.
+//! with the real analytics and landing jobs, the real embedding service and the real report job,
+//! renders exactly the model's reviewed snapshot, and its invariants hold. Test doubles, as the
+//! name says: the landing writes to the in-memory filesystem (crashes must strike at the same
+//! effect in both drivers; the HDFS adapter is tested against a MiniDFSCluster elsewhere) and
+//! OpenAI is the mock (the real API cannot be called here, nor made to storm).
 
 use atenex_sim::scenario::Scenario;
 use atenex_sim::{broker, check, model, render, runner};
@@ -12,7 +15,8 @@ fn scenarios() -> Vec<PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_scenario_gives_the_models_snapshot_through_the_broker() {
+async fn every_scenario_through_kafka_with_the_in_memory_landing_disk_and_mock_openai_gives_the_models_snapshot()
+ {
     let kafka = atenex_kafka::testing::config();
     let only = std::env::var("SIM_SCENARIO").ok();
     let files: Vec<PathBuf> = scenarios()
