@@ -31,7 +31,7 @@
 //! crashes must strike at the same effect in both drivers. The HDFS adapter has its own tests
 //! against a MiniDFSCluster (pipeline/landing/tests/fs.rs).
 
-use crate::generate::{EMBEDDINGS, Log};
+use crate::generate::{CHUNKS, DOCUMENTS, EMBEDDINGS, Log, OBJECTS};
 use crate::model::{self, DailyReport, DeadLetter, Outcome, plan};
 use crate::scenario::Scenario;
 use anyhow::Context as _;
@@ -325,6 +325,18 @@ impl OwnBroker {
 /// the broker, through one of its own).
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     let mut log = model::full_log(scenario, seed)?;
+    // The generated documents, stored where docproc reads them (as ingest stores uploads).
+    let objects = if scenario.chunks() {
+        let per_document = scenario
+            .generate
+            .as_ref()
+            .map_or(1, |g| g.chunks_per_document);
+        let dir = tempfile::tempdir()?;
+        store_documents(&mut log, dir.path(), per_document)?;
+        Some(dir)
+    } else {
+        None
+    };
     let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
     let mut own = if plan.broker.is_empty() {
@@ -399,6 +411,16 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     };
     // The first instance too is assigned at the first record's arrival.
     driver.analytics_settled().await?;
+    // Docproc: the real service, reading the documents from the run's store.
+    let docproc = match &objects {
+        Some(dir) => Some(start_docproc(
+            kafka,
+            &driver.names,
+            &driver.clock,
+            dir.path(),
+        )?),
+        None => None,
+    };
     // The embedding stage: the real service against the mock OpenAI with the scenario's faults.
     let openai = if scenario.embeds() {
         Some(start_embedding(kafka, &driver.names, &driver.clock, &scenario.openai).await?)
@@ -431,9 +453,12 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         }
         driver.clock.set(r.arrival);
         let topic = driver.names.of(&stream.topic);
-        if openai.is_some() && stream.topic == EMBEDDINGS {
-            // Produced by the embedding service, from the chunk delivered just before.
-            if let Some(r) = handled(&mut driver.analytics, &topic, stream.partition, *o).await? {
+        if stream.stage > 0 {
+            // Produced by a service (docproc, embedding) from a record delivered just before.
+            if stream.topic == EMBEDDINGS
+                && let Some(r) =
+                    handled(&mut driver.analytics, &topic, stream.partition, *o).await?
+            {
                 anyhow::bail!("the analytics job stopped: {r:?}");
             }
             driver.landing_handled(i, *s, *o).await?;
@@ -472,6 +497,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         driver.start_analytics().await?;
     }
 
+    if let Some(stage) = docproc {
+        stage.stop().await.context("the docproc service failed")?;
+    }
     let openai = match openai {
         Some(stage) => Some(stage.stop().await?),
         None => None,
@@ -528,11 +556,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         crashes,
         ..
     } = driver;
-    if openai.is_some() {
-        // The embeddings are the service's: their values (the mock's vectors) replace the model's
-        // stand-ins, where they are (a partition the model did not predict fails the check).
-        embedded(kafka, &mut log, &names).await?;
-    }
+    // What the services produced replaces the model's stand-ins (the mock's vectors, docproc's
+    // values), where the model put them (a partition or offset it did not predict is an error).
+    produced_by_services(kafka, &mut log, &names).await?;
     Ok(Outcome {
         windows,
         late,
@@ -550,22 +576,112 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     })
 }
 
-/// The embedding stage of a run: the mock OpenAI and the service's task.
+/// A service of the pipeline running for a run, on a thread of its own (its consumer loop's
+/// future is not `Send`).
+struct Service {
+    stop: CancellationToken,
+    thread: std::thread::JoinHandle<anyhow::Result<atenex_kafka::consumer::RunSummary>>,
+}
+
+impl Service {
+    /// Runs `handle` on every batch of `topic` consumed by `group`.
+    fn start<H>(
+        kafka: &KafkaConfig,
+        group: String,
+        topic: &str,
+        mut handle: H,
+    ) -> anyhow::Result<Self>
+    where
+        H: AsyncFnMut(&[atenex_kafka::Record]) -> anyhow::Result<()> + Send + 'static,
+    {
+        let mut settings = atenex_kafka::GroupSettings::new(group, &[topic]);
+        settings.max_wait = Duration::from_millis(2);
+        let consumer = atenex_kafka::GroupConsumer::new(kafka, settings)?;
+        let stop = CancellationToken::new();
+        let thread = std::thread::spawn({
+            let stop = stop.clone();
+            move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?
+                    .block_on(consumer.run(stop, async |batch| handle(batch).await))
+            }
+        });
+        Ok(Self { stop, thread })
+    }
+
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        let thread = self.thread;
+        tokio::task::spawn_blocking(move || thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the service panicked"))??;
+        Ok(())
+    }
+}
+
+/// Stores each generated document where docproc reads it, and points its `s3_path` there.
+fn store_documents(
+    log: &mut Log,
+    dir: &std::path::Path,
+    per_document: usize,
+) -> anyhow::Result<()> {
+    let base = format!("file://{}", std::fs::canonicalize(dir)?.display());
+    for s in log.streams.iter_mut().filter(|s| s.topic == DOCUMENTS) {
+        for r in &mut s.records {
+            let Some(value) = &mut r.value else { continue };
+            let text = String::from_utf8(std::mem::take(value))?.replace(OBJECTS, &base);
+            let v: serde_json::Value = serde_json::from_str(&text)?;
+            let (Some(url), Some(document)) = (v["s3_path"].as_str(), v["document_id"].as_str())
+            else {
+                anyhow::bail!("a generated document without s3_path or document_id: {text}");
+            };
+            let path = url.strip_prefix("file://").unwrap_or(url);
+            std::fs::create_dir_all(std::path::Path::new(path).parent().expect("a file"))?;
+            std::fs::write(path, crate::generate::document_text(document, per_document))?;
+            *value = text.into_bytes();
+        }
+    }
+    Ok(())
+}
+
+fn start_docproc(
+    kafka: &KafkaConfig,
+    names: &Names,
+    clock: &Clock,
+    objects: &std::path::Path,
+) -> anyhow::Result<Service> {
+    use atenex_docproc::chunker::ChunkerConfig;
+    use atenex_docproc::extract::Limits;
+    let mut docproc = atenex_docproc::service::Docproc::new(
+        atenex_ingest::storage::Storage::open(&objects.to_string_lossy())?,
+        Producer::new(kafka)?,
+        ChunkerConfig::default(),
+        Limits::default(),
+    )?;
+    docproc.output_topic = names.of(CHUNKS);
+    docproc.clock = clock.clone();
+    let docproc = Arc::new(docproc);
+    Service::start(
+        kafka,
+        format!("{}docproc", names.prefix),
+        &names.of(DOCUMENTS),
+        async move |batch| docproc.handle(batch).await.map(drop),
+    )
+}
+
+/// The embedding stage of a run: the mock OpenAI and the service.
 struct EmbeddingStage {
     mock: atenex_mock_openai::Server,
-    stop: CancellationToken,
-    /// The service runs on a thread of its own (its consumer loop's future is not `Send`).
-    thread: std::thread::JoinHandle<anyhow::Result<atenex_kafka::consumer::RunSummary>>,
+    service: Service,
 }
 
 impl EmbeddingStage {
     /// Stops the service; what the mock answered: requests, 429s, 500s.
     async fn stop(self) -> anyhow::Result<(u64, u64, u64)> {
-        self.stop.cancel();
-        let thread = self.thread;
-        tokio::task::spawn_blocking(move || thread.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the embedding service panicked"))?
+        self.service
+            .stop()
+            .await
             .context("the embedding service failed")?;
         let s = &self.mock.stats;
         let n = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
@@ -611,51 +727,54 @@ async fn start_embedding(
             ..EmbeddingConfig::default()
         },
     )?;
-    let mut settings = atenex_kafka::GroupSettings::new(
+    let embedding = Arc::new(embedding);
+    let service = Service::start(
+        kafka,
         format!("{}embedding", names.prefix),
-        &[&names.of(crate::generate::CHUNKS)],
-    );
-    settings.max_wait = Duration::from_millis(2);
-    let consumer = atenex_kafka::GroupConsumer::new(kafka, settings)?;
-    let stop = CancellationToken::new();
-    let thread = std::thread::spawn({
-        let stop = stop.clone();
-        move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(consumer.run(stop, async |batch| embedding.handle(batch).await.map(drop)))
-        }
-    });
-    Ok(EmbeddingStage { mock, stop, thread })
+        &names.of(CHUNKS),
+        async move |batch| embedding.handle(batch).await.map(drop),
+    )?;
+    Ok(EmbeddingStage { mock, service })
 }
 
-/// Replaces the model's `embeddings.ready` stand-ins with what the service produced (same
-/// partitions and offsets, or an error).
-async fn embedded(kafka: &KafkaConfig, log: &mut Log, names: &Names) -> anyhow::Result<()> {
-    let topic = names.of(EMBEDDINGS);
-    let envelopes = atenex_kafka::record::read_all(kafka, &[&topic]).await?;
-    for e in envelopes {
-        let stream = log
-            .streams
-            .iter_mut()
-            .find(|s| s.topic == EMBEDDINGS && s.partition == e.partition)
-            .with_context(|| format!("an embedding in partition {}", e.partition))?;
-        let r = stream
-            .records
-            .get_mut(e.offset as usize)
-            .with_context(|| format!("an embedding the model did not predict: {e:?}"))?;
-        anyhow::ensure!(
-            e.key == r.key && e.ts == Some(r.ts),
-            "{topic}[{}]@{}: key {:?} at {:?}, the model has {:?} at {}",
-            e.partition,
-            e.offset,
-            e.key,
-            e.ts,
-            r.key,
-            r.ts
-        );
-        r.value = e.payload.map(String::into_bytes);
+/// Replaces the model's stand-ins for what the services produced (every stream of a later stage)
+/// with the records they actually produced: the same partitions, offsets, keys and timestamps, or
+/// an error.
+async fn produced_by_services(
+    kafka: &KafkaConfig,
+    log: &mut Log,
+    names: &Names,
+) -> anyhow::Result<()> {
+    let topics: std::collections::BTreeSet<String> = log
+        .streams
+        .iter()
+        .filter(|s| s.stage > 0)
+        .map(|s| s.topic.clone())
+        .collect();
+    for topic in topics {
+        let prefixed = names.of(&topic);
+        for e in atenex_kafka::record::read_all(kafka, &[&prefixed]).await? {
+            let stream = log
+                .streams
+                .iter_mut()
+                .find(|s| s.topic == topic && s.partition == e.partition)
+                .with_context(|| format!("{topic}: a record in partition {}", e.partition))?;
+            let r = stream
+                .records
+                .get_mut(e.offset as usize)
+                .with_context(|| format!("{topic}: a record the model did not predict: {e:?}"))?;
+            anyhow::ensure!(
+                e.key == r.key && e.ts == Some(r.ts),
+                "{topic}[{}]@{}: key {:?} at {:?}, the model has {:?} at {}",
+                e.partition,
+                e.offset,
+                e.key,
+                e.ts,
+                r.key,
+                r.ts
+            );
+            r.value = e.payload.map(String::into_bytes);
+        }
     }
     Ok(())
 }

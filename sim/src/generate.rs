@@ -12,6 +12,11 @@ use std::path::Path;
 pub const EMBEDDINGS: &str = "embeddings.ready";
 /// The embedding stage's input.
 pub const CHUNKS: &str = "chunks.processed";
+/// Docproc's input.
+pub const DOCUMENTS: &str = "documents.raw";
+/// Where generated documents are stored: the broker driver puts each object there, in a directory
+/// of its own that replaces this prefix.
+pub const OBJECTS: &str = "file:///sim-objects";
 
 /// One record of the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +38,9 @@ pub struct Stream {
     pub topic: String,
     pub partition: i32,
     pub records: Vec<Rec>,
+    /// 0: the input; n: produced by the n-th service stage from a record of stage n − 1 that
+    /// arrived at the same time (delivered after it).
+    pub stage: u8,
 }
 
 /// Every partition of every topic of the input; a topic's partitions are consecutive, in order,
@@ -69,19 +77,19 @@ impl Log {
     }
 
     /// The delivery order: (stream, offset), the record that arrived first going first (ties: the
-    /// stream listed first), each stream in offset order.
+    /// earlier stage, then the stream listed first), each stream in offset order.
     pub fn delivery(&self) -> Vec<(usize, i64)> {
-        let mut all: Vec<(i64, usize)> = self
+        let mut all: Vec<(i64, u8, usize)> = self
             .streams
             .iter()
             .enumerate()
-            .flat_map(|(i, s)| s.records.iter().map(move |r| (r.arrival, i)))
+            .flat_map(|(i, s)| s.records.iter().map(move |r| (r.arrival, s.stage, i)))
             .collect();
         all.sort();
         // Arrival order may differ from offset order inside a stream only on ties; offsets win.
         let mut next = vec![0i64; self.streams.len()];
         all.iter()
-            .map(|(_, s)| {
+            .map(|(_, _, s)| {
                 let o = next[*s];
                 next[*s] += 1;
                 (*s, o)
@@ -110,7 +118,11 @@ fn value(
     company: &str,
     malformed: Option<&str>,
 ) -> Option<Vec<u8>> {
-    let good = if topic == CHUNKS {
+    let good = if topic == DOCUMENTS {
+        format!(
+            r#"{{"document_id":"{document}","company_id":"{company}","s3_path":"{OBJECTS}/{company}/{document}/document.txt","doc_type":"txt"}}"#
+        )
+    } else if topic == CHUNKS {
         let k = chunk.rsplit('_').next().unwrap_or("0");
         format!(
             r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","text":"Chunk {k} of document {document}.","page":1}}"#
@@ -156,8 +168,8 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
         anyhow::bail!("generate.malformed_kinds: {k:?} is not one of {MALFORMED:?}");
     }
     anyhow::ensure!(
-        g.topic == EMBEDDINGS || g.topic == CHUNKS,
-        "generate.topic = {:?}: use {EMBEDDINGS:?} or {CHUNKS:?}",
+        [EMBEDDINGS, CHUNKS, DOCUMENTS].contains(&g.topic.as_str()),
+        "generate.topic = {:?}: use {EMBEDDINGS:?}, {CHUNKS:?} or {DOCUMENTS:?}",
         g.topic
     );
     anyhow::ensure!(
@@ -181,7 +193,13 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
             let document = format!("{c:08x}-0000-4000-8000-{d:012x}");
             let label = format!("c{c}-d{d}");
             let base = start + rng.random_range(0..span);
-            for k in 0..g.chunks_per_document {
+            // A document is one record (docproc makes its chunks).
+            let records = if g.topic == DOCUMENTS {
+                1
+            } else {
+                g.chunks_per_document
+            };
+            for k in 0..records {
                 let arrival = base + k as i64 * 100 + rng.random_range(0..1000);
                 let mut ts = arrival
                     - if disorder > 0 {
@@ -229,6 +247,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                 topic: g.topic.clone(),
                 partition,
                 records: Vec::new(),
+                stage: 0,
             })
             .collect(),
     };
@@ -300,6 +319,7 @@ pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
                 topic: topic.clone(),
                 partition,
                 records,
+                stage: 0,
             });
         }
     }
@@ -324,11 +344,13 @@ pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
 pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
     let chunks = input.of(CHUNKS);
     let partitions = chunks.len().max(1);
+    let stage = chunks.iter().map(|s| s.stage).max().unwrap_or(0) + 1;
     let mut out: Vec<Stream> = (0..partitions as i32)
         .map(|partition| Stream {
             topic: EMBEDDINGS.to_owned(),
             partition,
             records: Vec::new(),
+            stage,
         })
         .collect();
     for (s, o) in input.delivery() {
@@ -359,6 +381,77 @@ pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
     }
     let mut log = input.clone();
     log.streams.retain(|s| s.topic != EMBEDDINGS);
+    log.streams.extend(out);
+    log.streams
+        .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    Ok(log)
+}
+
+/// The text of a generated document: words enough for `chunks` chunks of docproc's default
+/// chunker (1,000 words, 200 overlapping), the same for the same document.
+pub fn document_text(document: &str, chunks: usize) -> String {
+    let words = 200 + 800 * chunks.max(1);
+    let mut text = String::with_capacity(words * 12);
+    for i in 0..words {
+        if i > 0 {
+            text.push(if i % 20 == 0 { '\n' } else { ' ' });
+        }
+        text.push_str(&format!("w{}-{i}", &document[..8]));
+    }
+    text
+}
+
+/// The log with docproc's output: each document of `documents.raw`, in delivery order, read as
+/// text and chunked as docproc does (its extractor and chunker with their defaults), each chunk a
+/// `chunks.processed` record keyed by its document, in the partition `murmur2_random` picks (as
+/// many partitions as the documents have), stamped and arriving when its document arrived.
+pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<Log> {
+    use atenex_docproc::chunker::{ChunkerConfig, chunk};
+    use atenex_docproc::extract::{Format, Limits, extract};
+    let documents = input.of(DOCUMENTS);
+    let partitions = documents.len().max(1);
+    let mut out: Vec<Stream> = (0..partitions as i32)
+        .map(|partition| Stream {
+            topic: CHUNKS.to_owned(),
+            partition,
+            records: Vec::new(),
+            stage: 1,
+        })
+        .collect();
+    for (s, o) in input.delivery() {
+        if input.streams[s].topic != DOCUMENTS {
+            continue;
+        }
+        let r = input.get(s, o);
+        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap_or(b"null"))?;
+        let (document, company) = (
+            v["document_id"].as_str().unwrap_or_default(),
+            v["company_id"].as_str().unwrap_or_default(),
+        );
+        let text = document_text(document, chunks_per_document);
+        let pages = extract(Format::Txt, text.as_bytes(), &Limits::default())?;
+        let partition = murmur2_partition(document.as_bytes(), partitions);
+        let stream = &mut out[partition];
+        for c in chunk(&pages, &ChunkerConfig::default(), None) {
+            let value = serde_json::json!({
+                "chunk_id": format!("{document}_{}", c.index),
+                "document_id": document,
+                "company_id": company,
+                "text": c.text,
+                "page": c.page,
+            });
+            stream.records.push(Rec {
+                partition: partition as i32,
+                offset: stream.records.len() as i64,
+                ts: r.arrival,
+                arrival: r.arrival,
+                key: Some(document.to_owned()),
+                value: Some(serde_json::to_vec(&value)?),
+            });
+        }
+    }
+    let mut log = input.clone();
+    log.streams.retain(|s| s.topic != CHUNKS);
     log.streams.extend(out);
     log.streams
         .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));

@@ -173,12 +173,18 @@ fn analytics_input(log: &Log) -> Vec<usize> {
 
 /// The log the jobs see: the scenario's input, and the embedding stage's output if it runs.
 pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<Log> {
-    let input = scenario.log(seed)?;
-    if scenario.embeds() {
-        crate::generate::with_embeddings(&input)
-    } else {
-        Ok(input)
+    let mut log = scenario.log(seed)?;
+    if scenario.chunks() {
+        let per_document = scenario
+            .generate
+            .as_ref()
+            .map_or(1, |g| g.chunks_per_document);
+        log = crate::generate::with_chunks(&log, per_document)?;
     }
+    if scenario.embeds() {
+        log = crate::generate::with_embeddings(&log)?;
+    }
+    Ok(log)
 }
 
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {

@@ -77,7 +77,9 @@ pub struct Generate {
     pub seed: u64,
     /// `embeddings.ready` (default), or `chunks.processed`: then the embedding stage (the real
     /// service and the mock OpenAI in the broker driver) turns each chunk into an embedding,
-    /// stamped with the time it was embedded and keyed by document.
+    /// stamped with the time it was embedded and keyed by document; or `documents.raw`: then
+    /// docproc (the real service in the broker driver) first chunks each generated text document
+    /// (`chunks_per_document` chunks of its default chunker).
     #[serde(default = "embeddings")]
     pub topic: String,
     pub companies: usize,
@@ -235,18 +237,25 @@ impl Scenario {
                     + f.analytics_crash_at.len()
                     + f.broker_restart_at.len()
                     == 0,
-                "{}: a scenario of chunks.processed takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
+                "{}: a scenario of chunks.processed or documents.raw takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
                 path.display()
             );
         }
         Ok(s)
     }
 
-    /// Whether the embedding stage runs (the input is `chunks.processed`).
+    /// Whether the embedding stage runs (the input is `chunks.processed` or `documents.raw`).
     pub fn embeds(&self) -> bool {
+        self.generate.as_ref().is_some_and(|g| {
+            g.topic == crate::generate::CHUNKS || g.topic == crate::generate::DOCUMENTS
+        })
+    }
+
+    /// Whether docproc runs (the input is `documents.raw`).
+    pub fn chunks(&self) -> bool {
         self.generate
             .as_ref()
-            .is_some_and(|g| g.topic == crate::generate::CHUNKS)
+            .is_some_and(|g| g.topic == crate::generate::DOCUMENTS)
     }
 
     /// The scenario's own seed.

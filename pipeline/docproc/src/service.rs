@@ -12,7 +12,7 @@ use atenex_ingest::storage::Storage;
 use atenex_kafka::consumer::Record;
 use atenex_kafka::dead_letter::DeadLetters;
 use atenex_kafka::producer::Pipeline;
-use atenex_kafka::{OutRecord, Producer};
+use atenex_kafka::{Clock, OutRecord, Producer};
 use std::sync::Arc;
 
 pub struct Docproc {
@@ -21,6 +21,11 @@ pub struct Docproc {
     pub dead_letters: DeadLetters,
     pub chunker: ChunkerConfig,
     pub limits: Limits,
+    /// Where chunks go (`chunks.processed`).
+    pub output_topic: String,
+    /// Stamps each chunk's timestamp: when it was chunked (the system clock but in the
+    /// simulator).
+    pub clock: Clock,
     tokens: Option<Arc<Cl100k>>,
 }
 
@@ -67,6 +72,8 @@ impl Docproc {
             producer,
             chunker,
             limits,
+            output_topic: Topic::ChunksProcessed.name().to_owned(),
+            clock: Clock::System,
             tokens,
         })
     }
@@ -144,6 +151,7 @@ impl Docproc {
 
     async fn produce(&self, event: &RawEvent, chunks: &[chunker::Chunk]) -> anyhow::Result<()> {
         let mut pipeline = Pipeline::new(&self.producer, 256);
+        let now = self.clock.now_ms();
         for c in chunks {
             let value = serde_json::to_vec(&ChunkEvent {
                 chunk_id: format!("{}_{}", event.document_id, c.index),
@@ -153,11 +161,14 @@ impl Docproc {
                 page: c.page,
             })?;
             pipeline
-                .push(OutRecord::new(
-                    Topic::ChunksProcessed.name(),
-                    Some(event.document_id.as_bytes()),
-                    Some(&value),
-                ))
+                .push(OutRecord {
+                    timestamp: Some(now),
+                    ..OutRecord::new(
+                        &self.output_topic,
+                        Some(event.document_id.as_bytes()),
+                        Some(&value),
+                    )
+                })
                 .await?;
         }
         pipeline.finish().await?;
