@@ -53,6 +53,16 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
         .collect();
     for (topic, _) in o.log.topics() {
         let streams = o.log.of(&topic);
+        // Each record's line as the landing writes it, or None if it refuses it (once per record).
+        let lines: Vec<Vec<Option<Vec<u8>>>> = streams
+            .iter()
+            .map(|s| {
+                s.records
+                    .iter()
+                    .map(|r| landed_line(o, r.ts, r.value.as_deref()))
+                    .collect()
+            })
+            .collect();
         let prefixed = format!("{}{topic}", o.prefix);
         let mut seen: BTreeMap<(i32, i64), usize> = BTreeMap::new();
         for (path, bytes) in landing_files(o, &topic) {
@@ -61,20 +71,17 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
                 problems.push(format!("not a committed file: {path}"));
                 continue;
             };
-            let Some(stream) = streams.get(p as usize) else {
+            let Some(stream_lines) = lines.get(p as usize) else {
                 problems.push(format!("{path}: a partition the input does not have"));
                 continue;
             };
             let mut expected = Vec::new();
-            for r in stream
-                .records
-                .iter()
-                .filter(|r| (start..=end).contains(&r.offset))
-            {
-                if let Some(line) = landed_line(o, r.ts, r.value.as_deref()) {
-                    expected.extend_from_slice(&line);
+            let last = (end + 1).min(stream_lines.len() as i64);
+            for offset in start.max(0)..last {
+                if let Some(line) = &stream_lines[offset as usize] {
+                    expected.extend_from_slice(line);
                     expected.push(b'\n');
-                    *seen.entry((p, r.offset)).or_default() += 1;
+                    *seen.entry((p, offset)).or_default() += 1;
                 }
             }
             if bytes != expected {
@@ -83,9 +90,9 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
                 ));
             }
         }
-        for s in &streams {
-            for r in &s.records {
-                let accepted = landed_line(o, r.ts, r.value.as_deref()).is_some();
+        for (s, stream_lines) in streams.iter().zip(&lines) {
+            for (r, line) in s.records.iter().zip(stream_lines) {
+                let accepted = line.is_some();
                 let at = (s.partition, r.offset);
                 match (accepted, seen.get(&at)) {
                     (true, Some(1)) => {}

@@ -396,7 +396,7 @@ pub fn document_text(document: &str, chunks: usize) -> String {
         if i > 0 {
             text.push(if i % 20 == 0 { '\n' } else { ' ' });
         }
-        text.push_str(&format!("w{}-{i}", &document[..8]));
+        text.push_str(&format!("w{}-{i}", document.get(..8).unwrap_or(document)));
     }
     text
 }
