@@ -324,7 +324,8 @@ impl OwnBroker {
 /// Runs `scenario` with `seed` through the broker at `kafka` (or, for a scenario that restarts
 /// the broker, through one of its own).
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
-    let mut log = model::full_log(scenario, seed)?;
+    // (The services' refusals are read back from their dead-letter topics.)
+    let (mut log, _) = model::full_log(scenario, seed)?;
     // The generated documents, stored where docproc reads them (as ingest stores uploads).
     let objects = if scenario.chunks() {
         let per_document = scenario
@@ -332,7 +333,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             .as_ref()
             .map_or(1, |g| g.chunks_per_document);
         let dir = tempfile::tempdir()?;
-        store_documents(&mut log, dir.path(), per_document)?;
+        store_documents(&log, dir.path(), per_document)?;
         Some(dir)
     } else {
         None
@@ -620,26 +621,28 @@ impl Service {
     }
 }
 
-/// Stores each generated document where docproc reads it, and points its `s3_path` there.
-fn store_documents(
-    log: &mut Log,
-    dir: &std::path::Path,
-    per_document: usize,
-) -> anyhow::Result<()> {
-    let base = format!("file://{}", std::fs::canonicalize(dir)?.display());
-    for s in log.streams.iter_mut().filter(|s| s.topic == DOCUMENTS) {
-        for r in &mut s.records {
-            let Some(value) = &mut r.value else { continue };
-            let text = String::from_utf8(std::mem::take(value))?.replace(OBJECTS, &base);
-            let v: serde_json::Value = serde_json::from_str(&text)?;
-            let (Some(url), Some(document)) = (v["s3_path"].as_str(), v["document_id"].as_str())
+/// Stores each generated document where docproc reads it: `dir` holds what the scenario names
+/// under [`OBJECTS`].
+fn store_documents(log: &Log, dir: &std::path::Path, per_document: usize) -> anyhow::Result<()> {
+    for s in log.streams.iter().filter(|s| s.topic == DOCUMENTS) {
+        for r in &s.records {
+            // A malformed document (the scenario's) has no object: docproc refuses it first.
+            let Some(v) = r
+                .value
+                .as_deref()
+                .and_then(|v| serde_json::from_slice::<serde_json::Value>(v).ok())
             else {
-                anyhow::bail!("a generated document without s3_path or document_id: {text}");
+                continue;
             };
-            let path = url.strip_prefix("file://").unwrap_or(url);
-            std::fs::create_dir_all(std::path::Path::new(path).parent().expect("a file"))?;
-            std::fs::write(path, crate::generate::document_text(document, per_document))?;
-            *value = text.into_bytes();
+            let key = v["s3_path"]
+                .as_str()
+                .and_then(|u| u.strip_prefix(OBJECTS))
+                .map(|k| k.trim_start_matches('/'));
+            if let (Some(key), Some(document)) = (key, v["document_id"].as_str()) {
+                let path = dir.join(key);
+                std::fs::create_dir_all(path.parent().expect("a file"))?;
+                std::fs::write(path, crate::generate::document_text(document, per_document))?;
+            }
         }
     }
     Ok(())
@@ -654,7 +657,7 @@ fn start_docproc(
     use atenex_docproc::chunker::ChunkerConfig;
     use atenex_docproc::extract::Limits;
     let mut docproc = atenex_docproc::service::Docproc::new(
-        atenex_ingest::storage::Storage::open(&objects.to_string_lossy())?,
+        atenex_ingest::storage::Storage::open_as(&objects.to_string_lossy(), OBJECTS)?,
         Producer::new(kafka)?,
         ChunkerConfig::default(),
         Limits::default(),

@@ -140,7 +140,13 @@ fn value(
         Some("spans-lines") => format!("chunk {chunk}\nof {document}"),
         Some("tombstone") => return None,
         Some("not-a-uuid") => good.replace(document, "doc-7"),
-        _ => format!(r#"{{"chunk_id":"{chunk}","document_id":"{document}","vector":[0.5]}}"#),
+        // The same value without its company id.
+        _ => {
+            let mut v: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&good).expect("generated JSON");
+            v.remove("company_id");
+            serde_json::Value::Object(v).to_string()
+        }
     };
     Some(text.into_bytes())
 }
@@ -171,10 +177,6 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
         [EMBEDDINGS, CHUNKS, DOCUMENTS].contains(&g.topic.as_str()),
         "generate.topic = {:?}: use {EMBEDDINGS:?}, {CHUNKS:?} or {DOCUMENTS:?}",
         g.topic
-    );
-    anyhow::ensure!(
-        g.topic == EMBEDDINGS || g.malformed == 0.0,
-        "generate.malformed is for {EMBEDDINGS} streams only"
     );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
@@ -341,7 +343,20 @@ pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
 /// producer's `murmur2_random` partitioner picks (as many partitions as the chunks have), stamped
 /// and arriving when its chunk arrived (the driver holds the clock while a chunk is embedded).
 /// The model's vector is a stand-in; the broker driver's are the mock's.
-pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
+/// Records the services refused: they go to their input's dead-letter topic.
+pub type Refused = Vec<crate::model::DeadLetter>;
+
+fn refused(stage: &str, topic: &str, r: &Rec, reason: String) -> crate::model::DeadLetter {
+    crate::model::DeadLetter {
+        stage: stage.into(),
+        topic: topic.into(),
+        partition: r.partition,
+        offset: r.offset,
+        reason,
+    }
+}
+
+pub fn with_embeddings(input: &Log) -> anyhow::Result<(Log, Refused)> {
     let chunks = input.of(CHUNKS);
     let partitions = chunks.len().max(1);
     let stage = chunks.iter().map(|s| s.stage).max().unwrap_or(0) + 1;
@@ -353,15 +368,20 @@ pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
             stage,
         })
         .collect();
+    let mut letters = Refused::new();
     for (s, o) in input.delivery() {
         if input.streams[s].topic != CHUNKS {
             continue;
         }
         let r = input.get(s, o);
-        let value = r.value.as_deref().unwrap_or(b"null");
-        let keys =
-            atenex_contracts::ChunkKeys::decode(atenex_contracts::Topic::ChunksProcessed, value)
-                .map_err(|e| anyhow::anyhow!("chunks.processed {}[{o}]: {e}", r.partition))?;
+        // As the service reads it (ids copied, not validated), or refused.
+        let keys = match atenex_embedding::service::parse_chunk(r.value.as_deref()) {
+            Ok(c) => c,
+            Err(reason) => {
+                letters.push(refused("embedding", CHUNKS, r, reason));
+                continue;
+            }
+        };
         let partition = murmur2_partition(keys.document_id.as_bytes(), partitions);
         let stream = &mut out[partition];
         stream.records.push(Rec {
@@ -384,7 +404,7 @@ pub fn with_embeddings(input: &Log) -> anyhow::Result<Log> {
     log.streams.extend(out);
     log.streams
         .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok(log)
+    Ok((log, letters))
 }
 
 /// The text of a generated document: words enough for `chunks` chunks of docproc's default
@@ -405,9 +425,9 @@ pub fn document_text(document: &str, chunks: usize) -> String {
 /// text and chunked as docproc does (its extractor and chunker with their defaults), each chunk a
 /// `chunks.processed` record keyed by its document, in the partition `murmur2_random` picks (as
 /// many partitions as the documents have), stamped and arriving when its document arrived.
-pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<Log> {
+pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<(Log, Refused)> {
     use atenex_docproc::chunker::{ChunkerConfig, chunk};
-    use atenex_docproc::extract::{Format, Limits, extract};
+    use atenex_docproc::extract::{Limits, extract};
     let documents = input.of(DOCUMENTS);
     let partitions = documents.len().max(1);
     let mut out: Vec<Stream> = (0..partitions as i32)
@@ -418,18 +438,23 @@ pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<Lo
             stage: 1,
         })
         .collect();
+    let mut letters = Refused::new();
     for (s, o) in input.delivery() {
         if input.streams[s].topic != DOCUMENTS {
             continue;
         }
         let r = input.get(s, o);
-        let v: serde_json::Value = serde_json::from_slice(r.value.as_deref().unwrap_or(b"null"))?;
-        let (document, company) = (
-            v["document_id"].as_str().unwrap_or_default(),
-            v["company_id"].as_str().unwrap_or_default(),
-        );
+        // As docproc reads it, or refused.
+        let (event, format) = match atenex_docproc::service::parse_event(r.value.as_deref()) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                letters.push(refused("docproc", DOCUMENTS, r, reason));
+                continue;
+            }
+        };
+        let (document, company) = (event.document_id.as_str(), event.company_id.as_str());
         let text = document_text(document, chunks_per_document);
-        let pages = extract(Format::Txt, text.as_bytes(), &Limits::default())?;
+        let pages = extract(format, text.as_bytes(), &Limits::default())?;
         let partition = murmur2_partition(document.as_bytes(), partitions);
         let stream = &mut out[partition];
         for c in chunk(&pages, &ChunkerConfig::default(), None) {
@@ -455,7 +480,7 @@ pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<Lo
     log.streams.extend(out);
     log.streams
         .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok(log)
+    Ok((log, letters))
 }
 
 /// The partition of a key as the Java client and librdkafka's `murmur2_random` choose it.

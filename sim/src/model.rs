@@ -171,24 +171,30 @@ fn analytics_input(log: &Log) -> Vec<usize> {
         .collect()
 }
 
-/// The log the jobs see: the scenario's input, and the embedding stage's output if it runs.
-pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<Log> {
+/// The log the jobs see — the scenario's input, and what docproc and the embedding stage make of
+/// it if they run — and the records those services refuse.
+pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<(Log, Vec<DeadLetter>)> {
     let mut log = scenario.log(seed)?;
+    let mut letters = Vec::new();
     if scenario.chunks() {
         let per_document = scenario
             .generate
             .as_ref()
             .map_or(1, |g| g.chunks_per_document);
-        log = crate::generate::with_chunks(&log, per_document)?;
+        let (chunked, refused) = crate::generate::with_chunks(&log, per_document)?;
+        log = chunked;
+        letters.extend(refused);
     }
     if scenario.embeds() {
-        log = crate::generate::with_embeddings(&log)?;
+        let (embedded, refused) = crate::generate::with_embeddings(&log)?;
+        log = embedded;
+        letters.extend(refused);
     }
-    Ok(log)
+    Ok((log, letters))
 }
 
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
-    let log = full_log(scenario, seed)?;
+    let (log, refused) = full_log(scenario, seed)?;
     let config = landing_config(scenario, &log, "")?;
     let order = log.delivery();
     let plan = plan(scenario, seed, order.len());
@@ -250,6 +256,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
 
     let (fs, crashes, mut dead_letters) = landing(&log, &plan, &config, first)?;
     dead_letters.extend(committed.dead_letters);
+    dead_letters.extend(refused);
     let reports = daily_reports(&fs, &config, "", &scenario.report.days);
     Ok(Outcome {
         log,

@@ -36,13 +36,41 @@ pub enum Outcome {
     DeadLettered { reason: String },
 }
 
-#[derive(serde::Deserialize)]
-struct RawEvent {
-    document_id: String,
-    company_id: String,
-    s3_path: String,
+/// What docproc reads of a `documents.raw` event.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct RawEvent {
+    pub document_id: String,
+    pub company_id: String,
+    pub s3_path: String,
     #[serde(default)]
-    doc_type: Option<String>,
+    pub doc_type: Option<String>,
+}
+
+/// A `documents.raw` value as docproc reads it, with the format it will extract, or the reason the
+/// record goes to the dead-letter topic before its object is read.
+pub fn parse_event(payload: Option<&[u8]>) -> Result<(RawEvent, Format), String> {
+    let Some(payload) = payload else {
+        return Err("no value (tombstone)".into());
+    };
+    let event: RawEvent =
+        serde_json::from_slice(payload).map_err(|e| format!("not a documents.raw event: {e}"))?;
+    // Ingest's checked type; events without one (older producers): the name's extension.
+    let format = match event.doc_type.as_deref() {
+        Some(t) => Format::from_name(t),
+        None => event
+            .s3_path
+            .rsplit('/')
+            .next()
+            .and_then(Format::from_extension),
+    };
+    match format {
+        Some(format) => Ok((event, format)),
+        None => Err(format!(
+            "unsupported document type: {} {} (pdf, docx, txt, md, html)",
+            event.doc_type.as_deref().unwrap_or("(no doc_type)"),
+            event.s3_path
+        )),
+    }
 }
 
 #[derive(serde::Serialize)]
@@ -105,28 +133,9 @@ impl Docproc {
         &self,
         record: &Record,
     ) -> anyhow::Result<Result<(RawEvent, Vec<chunker::Chunk>), String>> {
-        let Some(payload) = record.payload.as_deref() else {
-            return Ok(Err("no value (tombstone)".into()));
-        };
-        let event: RawEvent = match serde_json::from_slice(payload) {
-            Ok(e) => e,
-            Err(e) => return Ok(Err(format!("not a documents.raw event: {e}"))),
-        };
-        // Ingest's checked type; events without one (older producers): the name's extension.
-        let format = match event.doc_type.as_deref() {
-            Some(t) => Format::from_name(t),
-            None => event
-                .s3_path
-                .rsplit('/')
-                .next()
-                .and_then(Format::from_extension),
-        };
-        let Some(format) = format else {
-            return Ok(Err(format!(
-                "unsupported document type: {} {} (pdf, docx, txt, md, html)",
-                event.doc_type.as_deref().unwrap_or("(no doc_type)"),
-                event.s3_path
-            )));
+        let (event, format) = match parse_event(record.payload.as_deref()) {
+            Ok(parsed) => parsed,
+            Err(reason) => return Ok(Err(reason)),
         };
         let bytes = match self.storage.get_url(&event.s3_path).await {
             Ok(Some(b)) => b,

@@ -61,12 +61,27 @@ pub struct BatchReport {
     pub retries: usize,
 }
 
-#[derive(serde::Deserialize)]
-struct ChunkIn {
-    chunk_id: String,
-    document_id: String,
-    company_id: String,
-    text: String,
+/// What the service reads of a `chunks.processed` event (the ids are not validated: they are
+/// copied into the embedding as they are).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ChunkIn {
+    pub chunk_id: String,
+    pub document_id: String,
+    pub company_id: String,
+    pub text: String,
+}
+
+/// A `chunks.processed` value as the service reads it, or the reason it goes to the dead-letter
+/// topic without a request (the token limit is checked after, with the tokenizer).
+pub fn parse_chunk(payload: Option<&[u8]>) -> Result<ChunkIn, String> {
+    match payload.map(serde_json::from_slice::<ChunkIn>) {
+        None => Err("no value (tombstone)".to_owned()),
+        Some(Err(e)) => Err(format!("not a chunks.processed event: {e}")),
+        Some(Ok(c)) if c.text.trim().is_empty() => {
+            Err("empty text (OpenAI refuses empty inputs)".to_owned())
+        }
+        Some(Ok(c)) => Ok(c),
+    }
 }
 
 type Outcome = Result<String, String>;
@@ -102,14 +117,7 @@ impl Embedding {
         // Each record: its chunk and token count, or why it is refused.
         let mut parsed: Vec<Result<(ChunkIn, usize), String>> = Vec::with_capacity(batch.len());
         for r in batch {
-            let chunk = match r.payload.as_deref().map(serde_json::from_slice::<ChunkIn>) {
-                None => Err("no value (tombstone)".to_owned()),
-                Some(Err(e)) => Err(format!("not a chunks.processed event: {e}")),
-                Some(Ok(c)) if c.text.trim().is_empty() => {
-                    Err("empty text (OpenAI refuses empty inputs)".to_owned())
-                }
-                Some(Ok(c)) => Ok(c),
-            };
+            let chunk = parse_chunk(r.payload.as_deref());
             parsed.push(chunk.and_then(|c| {
                 let bound = token_bound(&c.text);
                 let tokens = if bound <= max_input {

@@ -150,6 +150,15 @@ impl Storage {
         Ok(())
     }
 
+    /// The local directory `dir`, its objects announced under `base` instead of `file://<dir>`
+    /// (the simulator keeps a scenario's objects in a temporary directory but names them as the
+    /// scenario does, so that the announced URLs are the same in every run).
+    pub fn open_as(dir: &str, base: &str) -> anyhow::Result<Self> {
+        let mut storage = Self::open(dir)?;
+        storage.base = base.trim_end_matches('/').to_owned();
+        Ok(storage)
+    }
+
     /// The key of an announced URL (`s3_path`), if it is inside this store.
     pub fn key_of<'u>(&self, url: &'u str) -> Option<&'u str> {
         url.strip_prefix(self.base.as_str())?
