@@ -709,6 +709,10 @@ async fn start_embedding(
         config.faults.retry_after =
             Duration::from_millis(crate::scenario::duration_ms("openai.retry_after", wait)? as u64);
     }
+    if let Some(wait) = &faults.latency {
+        config.faults.latency =
+            Duration::from_millis(crate::scenario::duration_ms("openai.latency", wait)? as u64);
+    }
     let mock = atenex_mock_openai::Server::start(config).await?;
     let client = Client::new(ClientConfig {
         base_url: mock.base_url.clone(),

@@ -88,6 +88,10 @@ pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Re
             }
         }
         if !problems.is_empty() {
+            // What the seed decided, to read the failure by.
+            let (log, _) = model::full_log(&scenario, seed)?;
+            let plan = model::plan(&scenario, seed, log.len());
+            problems.insert(0, describe(&plan, log.len()));
             failure = Some((seed, problems));
             break;
         }
@@ -99,6 +103,35 @@ pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Re
         seconds: started.elapsed().as_secs_f64(),
         failure,
     })
+}
+
+/// A seed's fault plan in words.
+pub fn describe(plan: &model::Plan, records: usize) -> String {
+    let list = |v: &[usize]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.iter()
+                .map(|s| format!("#{s}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+    let landing: Vec<String> = plan
+        .landing
+        .iter()
+        .map(|(s, e)| format!("#{s} (after {e} more filesystem effects)"))
+        .collect();
+    format!(
+        "this seed: {records} records; analytics crashes before records {}; landing crashes before records {}; broker restarts before records {}",
+        list(&plan.analytics),
+        if landing.is_empty() {
+            "none".to_owned()
+        } else {
+            landing.join(", ")
+        },
+        list(&plan.broker)
+    )
 }
 
 /// The scenario files named: files as they are, directories as their `*.toml`.

@@ -40,6 +40,9 @@ pub struct OpenAi {
     /// The wait a 429 announces (`retry-after-ms`).
     #[serde(default)]
     pub retry_after: Option<String>,
+    /// Every answer waits this long (a slow API).
+    #[serde(default)]
+    pub latency: Option<String>,
 }
 
 /// The daily report: run for every day the landing tree has, and for these days too.

@@ -33,6 +33,18 @@ fn every_scenario_holds_and_matches_its_snapshot() {
         }, {
             insta::assert_snapshot!(name, render::render(&outcome));
         });
+        // insta keeps a matching snapshot's header as it was: the description a reviewer reads
+        // there must be the scenario's current one.
+        let snap = std::fs::read_to_string(
+            file.parent()
+                .unwrap()
+                .join(format!("snapshots/{name}.snap")),
+        )
+        .unwrap();
+        assert!(
+            snap.contains(&scenario.description),
+            "{name}.snap: its description is not the scenario's; delete it and accept it again"
+        );
     }
 }
 

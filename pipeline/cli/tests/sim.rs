@@ -57,6 +57,11 @@ fn a_differing_snapshot_fails_with_a_diff_and_a_reproduction() {
             && text.contains("+  c1 00000001-0000-4000-8000-000000000002 10 10"),
         "{text}"
     );
+    // What the seed decided comes first.
+    assert!(
+        text.contains("this seed: 60 records; analytics crashes before records none; landing crashes before records none"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!(
             "reproduce: atenex sim run {} --seed 1",
