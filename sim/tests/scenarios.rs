@@ -31,7 +31,7 @@ fn every_scenario_holds_and_matches_its_snapshot() {
             prepend_module_to_snapshot => false,
             description => scenario.description.clone(),
         }, {
-            insta::assert_snapshot!(name, render::render(&outcome));
+            insta::assert_snapshot!(name.clone(), render::render(&outcome));
         });
         // insta keeps a matching snapshot's header as it was: the description a reviewer reads
         // there must be the scenario's current one.
