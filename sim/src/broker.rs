@@ -57,7 +57,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 
 /// The in-memory filesystem, shared by the landing job (which owns a handle) and the driver (which
 /// arms crashes and reads the files); every effect takes `latency` (a slow disk).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SharedFs(Arc<Mutex<MemFs>>, Duration);
 
 impl SharedFs {
@@ -278,7 +278,7 @@ impl Driver<'_> {
 }
 
 fn is_simulated(e: &anyhow::Error) -> bool {
-    format!("{e:#}").contains("simulated crash")
+    e.chain().any(MemFs::is_crash)
 }
 
 /// A broker of the run's own, for scenarios that restart it: stopped and started again on the

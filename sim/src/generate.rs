@@ -6,7 +6,6 @@ use crate::scenario::{Generate, Recorded, duration_ms};
 use anyhow::Context as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::path::Path;
 
 /// The topic analytics reads and generated streams are records of by default.
 pub const EMBEDDINGS: &str = "embeddings.ready";
@@ -274,9 +273,9 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
 /// A recorded stream: each partition's records in their recorded order, renumbered from offset 0
 /// (the broker driver produces them to a new topic); each arrives `lag` after its event time, but
 /// never before the record before it in its partition.
-pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
-    let path = base.join(&r.file);
-    let file = std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
+pub fn recorded(r: &Recorded) -> anyhow::Result<Log> {
+    let path = &r.file;
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     let lag = duration_ms("input.lag", &r.lag)?;
     let mut streams: std::collections::BTreeMap<(String, i32), Vec<Rec>> = Default::default();
     let reader = atenex_contracts::EnvelopeReader::new(std::io::BufReader::new(file));
@@ -338,31 +337,30 @@ pub fn recorded(r: &Recorded, base: &Path) -> anyhow::Result<Log> {
     Ok(log)
 }
 
-/// The log with the embedding stage's output: each chunk of `chunks.processed`, in delivery
-/// order, becomes an `embeddings.ready` record keyed by its document, in the partition the
-/// producer's `murmur2_random` partitioner picks (as many partitions as the chunks have), stamped
-/// and arriving when its chunk arrived (the driver holds the clock while a chunk is embedded).
-/// The model's vector is a stand-in; the broker driver's are the mock's.
 /// Records the services refused: they go to their input's dead-letter topic.
 pub type Refused = Vec<crate::model::DeadLetter>;
 
-fn refused(stage: &str, topic: &str, r: &Rec, reason: String) -> crate::model::DeadLetter {
-    crate::model::DeadLetter {
-        stage: stage.into(),
-        topic: topic.into(),
-        partition: r.partition,
-        offset: r.offset,
-        reason,
-    }
-}
+/// What a service makes of one record: the key and values of the records it produces, or the
+/// reason it refuses it (`Err` outside: the scenario cannot run).
+type Made = anyhow::Result<Result<(String, Vec<Vec<u8>>), String>>;
 
-pub fn with_embeddings(input: &Log) -> anyhow::Result<(Log, Refused)> {
-    let chunks = input.of(CHUNKS);
-    let partitions = chunks.len().max(1);
-    let stage = chunks.iter().map(|s| s.stage).max().unwrap_or(0) + 1;
+/// The log with a service stage's output: each record of `from`, in delivery order, becomes what
+/// `make` says, keyed by its document, in the partition the producer's `murmur2_random`
+/// partitioner picks (as many partitions as `from` has), stamped and arriving when its source
+/// arrived (the broker driver holds the clock while the service works), delivered right after it.
+fn derive(
+    input: &Log,
+    from: &str,
+    to: &str,
+    service: &str,
+    mut make: impl FnMut(&Rec) -> Made,
+) -> anyhow::Result<(Log, Refused)> {
+    let sources = input.of(from);
+    let partitions = sources.len().max(1);
+    let stage = sources.iter().map(|s| s.stage).max().unwrap_or(0) + 1;
     let mut out: Vec<Stream> = (0..partitions as i32)
         .map(|partition| Stream {
-            topic: EMBEDDINGS.to_owned(),
+            topic: to.to_owned(),
             partition,
             records: Vec::new(),
             stage,
@@ -370,41 +368,59 @@ pub fn with_embeddings(input: &Log) -> anyhow::Result<(Log, Refused)> {
         .collect();
     let mut letters = Refused::new();
     for (s, o) in input.delivery() {
-        if input.streams[s].topic != CHUNKS {
+        if input.streams[s].topic != from {
             continue;
         }
         let r = input.get(s, o);
-        // As the service reads it (ids copied, not validated), or refused.
-        let keys = match atenex_embedding::service::parse_chunk(r.value.as_deref()) {
-            Ok(c) => c,
+        let (key, values) = match make(r)? {
+            Ok(made) => made,
             Err(reason) => {
-                letters.push(refused("embedding", CHUNKS, r, reason));
+                letters.push(crate::model::DeadLetter {
+                    stage: service.into(),
+                    topic: from.into(),
+                    partition: r.partition,
+                    offset: r.offset,
+                    reason,
+                });
                 continue;
             }
         };
-        let partition = murmur2_partition(keys.document_id.as_bytes(), partitions);
+        let partition = murmur2_partition(key.as_bytes(), partitions);
         let stream = &mut out[partition];
-        stream.records.push(Rec {
-            partition: partition as i32,
-            offset: stream.records.len() as i64,
-            ts: r.arrival,
-            arrival: r.arrival,
-            key: Some(keys.document_id.to_string()),
-            value: Some(
-                format!(
-                    r#"{{"chunk_id":"{}","document_id":"{}","company_id":"{}","vector":[0.5]}}"#,
-                    keys.chunk_id, keys.document_id, keys.company_id
-                )
-                .into_bytes(),
-            ),
-        });
+        for value in values {
+            stream.records.push(Rec {
+                partition: partition as i32,
+                offset: stream.records.len() as i64,
+                ts: r.arrival,
+                arrival: r.arrival,
+                key: Some(key.clone()),
+                value: Some(value),
+            });
+        }
     }
     let mut log = input.clone();
-    log.streams.retain(|s| s.topic != EMBEDDINGS);
+    log.streams.retain(|s| s.topic != to);
     log.streams.extend(out);
     log.streams
         .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
     Ok((log, letters))
+}
+
+/// The log with the embedding stage's output: each chunk of `chunks.processed`, read as the
+/// service reads it (ids copied, not validated; a refused one is a dead letter), becomes an
+/// `embeddings.ready` record. The model's vector is a stand-in; the broker driver's are the mock's.
+pub fn with_embeddings(input: &Log) -> anyhow::Result<(Log, Refused)> {
+    derive(input, CHUNKS, EMBEDDINGS, "embedding", |r| {
+        Ok(
+            atenex_embedding::service::parse_chunk(r.value.as_deref()).map(|c| {
+                let value = format!(
+                    r#"{{"chunk_id":"{}","document_id":"{}","company_id":"{}","vector":[0.5]}}"#,
+                    c.chunk_id, c.document_id, c.company_id
+                );
+                (c.document_id, vec![value.into_bytes()])
+            }),
+        )
+    })
 }
 
 /// The text of a generated document: words enough for `chunks` chunks of docproc's default
@@ -421,66 +437,34 @@ pub fn document_text(document: &str, chunks: usize) -> String {
     text
 }
 
-/// The log with docproc's output: each document of `documents.raw`, in delivery order, read as
-/// text and chunked as docproc does (its extractor and chunker with their defaults), each chunk a
-/// `chunks.processed` record keyed by its document, in the partition `murmur2_random` picks (as
-/// many partitions as the documents have), stamped and arriving when its document arrived.
+/// The log with docproc's output: each document of `documents.raw`, read as docproc reads it (a
+/// refused one is a dead letter), its text (generated from its id) extracted and chunked with
+/// docproc's extractor and chunker and their defaults, each chunk a `chunks.processed` record.
 pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<(Log, Refused)> {
     use atenex_docproc::chunker::{ChunkerConfig, chunk};
     use atenex_docproc::extract::{Limits, extract};
-    let documents = input.of(DOCUMENTS);
-    let partitions = documents.len().max(1);
-    let mut out: Vec<Stream> = (0..partitions as i32)
-        .map(|partition| Stream {
-            topic: CHUNKS.to_owned(),
-            partition,
-            records: Vec::new(),
-            stage: 1,
-        })
-        .collect();
-    let mut letters = Refused::new();
-    for (s, o) in input.delivery() {
-        if input.streams[s].topic != DOCUMENTS {
-            continue;
-        }
-        let r = input.get(s, o);
-        // As docproc reads it, or refused.
+    derive(input, DOCUMENTS, CHUNKS, "docproc", |r| {
         let (event, format) = match atenex_docproc::service::parse_event(r.value.as_deref()) {
             Ok(parsed) => parsed,
-            Err(reason) => {
-                letters.push(refused("docproc", DOCUMENTS, r, reason));
-                continue;
-            }
+            Err(reason) => return Ok(Err(reason)),
         };
         let (document, company) = (event.document_id.as_str(), event.company_id.as_str());
         let text = document_text(document, chunks_per_document);
         let pages = extract(format, text.as_bytes(), &Limits::default())?;
-        let partition = murmur2_partition(document.as_bytes(), partitions);
-        let stream = &mut out[partition];
-        for c in chunk(&pages, &ChunkerConfig::default(), None) {
-            let value = serde_json::json!({
-                "chunk_id": format!("{document}_{}", c.index),
-                "document_id": document,
-                "company_id": company,
-                "text": c.text,
-                "page": c.page,
-            });
-            stream.records.push(Rec {
-                partition: partition as i32,
-                offset: stream.records.len() as i64,
-                ts: r.arrival,
-                arrival: r.arrival,
-                key: Some(document.to_owned()),
-                value: Some(serde_json::to_vec(&value)?),
-            });
-        }
-    }
-    let mut log = input.clone();
-    log.streams.retain(|s| s.topic != CHUNKS);
-    log.streams.extend(out);
-    log.streams
-        .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-    Ok((log, letters))
+        let values = chunk(&pages, &ChunkerConfig::default(), None)
+            .into_iter()
+            .map(|c| {
+                serde_json::to_vec(&serde_json::json!({
+                    "chunk_id": format!("{document}_{}", c.index),
+                    "document_id": document,
+                    "company_id": company,
+                    "text": c.text,
+                    "page": c.page,
+                }))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Ok((event.document_id.clone(), values)))
+    })
 }
 
 /// The partition of a key as the Java client and librdkafka's `murmur2_random` choose it.

@@ -274,7 +274,7 @@ impl Scenario {
     pub fn log(&self, seed: u64) -> anyhow::Result<Log> {
         match (&self.generate, &self.input) {
             (Some(g), _) => crate::generate::generate(g, seed),
-            (None, Some(r)) => crate::generate::recorded(r, Path::new("")),
+            (None, Some(r)) => crate::generate::recorded(r),
             (None, None) => anyhow::bail!("the scenario has no input"),
         }
     }

@@ -85,8 +85,10 @@ pub struct MemFs {
     effects: usize,
 }
 
+const CRASHED: &str = "simulated crash";
+
 fn crashed() -> io::Error {
-    io::Error::other("simulated crash")
+    io::Error::other(CRASHED)
 }
 
 impl MemFs {
@@ -102,6 +104,13 @@ impl MemFs {
     /// Let `n` more effects happen, then fail.
     pub fn crash_after(&mut self, n: usize) {
         self.budget = Some(n);
+    }
+
+    /// Whether an error is a crash this filesystem simulated (walk a chain with it).
+    pub fn is_crash(error: &(dyn std::error::Error + 'static)) -> bool {
+        error
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::Other && io.to_string() == CRASHED)
     }
 
     /// The process died: unsynced bytes are gone; effects work again.
