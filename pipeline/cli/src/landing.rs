@@ -12,7 +12,7 @@ use atenex_landing::sink::Sink;
 use clap::Args;
 use std::io::BufReader;
 use std::path::PathBuf;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct LandingArgs {
@@ -69,9 +69,7 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--input {}: cannot open", input_path.display()))?;
         Box::new(BufReader::with_capacity(1 << 20, f))
     };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = atenex_kafka::Clock::System.now_ms();
     // Offline, parsing and the disk overlap: effects run on their own thread, in order.
     let mut sink = Sink::new(Pipelined::new(fs), config.clone(), true);
     let s = offline::run(&mut sink, &config, input, now)?;
