@@ -377,3 +377,70 @@ fn landing_refuses_the_atenex_file_as_given_and_lands_with_the_fix() {
     assert!(String::from_utf8_lossy(&ok(&again).stderr).contains("landing: 0 records"));
     assert!(String::from_utf8_lossy(&again.stderr).contains("184 already landed"));
 }
+
+/// The subcommands a `--help` text lists under `Commands:` (clap's `help` left out).
+fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Every subcommand — found by walking the command lists of `atenex --help`, so that a new one is
+/// covered without touching this test — answers `--help` with exit 0, and every option it lists
+/// comes with an explanation.
+#[test]
+fn every_subcommand_answers_help_and_explains_each_option() {
+    let mut queue: Vec<Vec<String>> = vec![Vec::new()];
+    let mut seen = Vec::new();
+    while let Some(path) = queue.pop() {
+        let out = atenex().args(&path).arg("--help").output().unwrap();
+        let text = String::from_utf8_lossy(&ok(&out).stdout).into_owned();
+        let name = format!("atenex {}", path.join(" "));
+        assert!(text.contains("Usage:"), "`{name} --help`:\n{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let option = line.trim_start();
+            let indent = line.len() - option.len();
+            if option.starts_with('-') && (2..=6).contains(&indent) {
+                // Short help: `--flag <V>   what it does`; long help: the text on the next lines.
+                let same_line = option.split("  ").filter(|s| !s.trim().is_empty()).count() >= 2;
+                let below = lines.get(i + 1).is_some_and(|next| {
+                    let rest = next.trim_start();
+                    !rest.is_empty() && next.len() - rest.len() > indent + 2
+                });
+                let explained = same_line || below;
+                assert!(
+                    explained,
+                    "`{name} --help`: `{}` has no explanation:\n{text}",
+                    option
+                );
+            }
+        }
+        for sub in subcommands(&text) {
+            let mut next = path.clone();
+            next.push(sub);
+            queue.push(next);
+        }
+        seen.push(name);
+    }
+    // The top level, its commands and the nested ones (topics create, sim run, bench ...).
+    for expected in [
+        "atenex demo",
+        "atenex topics create",
+        "atenex sim run",
+        "atenex bench landing",
+        "atenex landing",
+        "atenex mock-openai",
+    ] {
+        assert!(
+            seen.iter().any(|s| s.trim_end() == expected),
+            "{expected} not reached: {seen:?}"
+        );
+    }
+}

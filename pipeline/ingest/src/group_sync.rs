@@ -75,9 +75,15 @@ mod tests {
                 sync.sync().await
             }));
         }
-        for t in tasks {
-            t.await.unwrap().unwrap();
-        }
+        // A deadlock fails the test instead of hanging the suite.
+        let all = async {
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(60), all)
+            .await
+            .expect("every sync answered within 60 s");
     }
 
     #[test]
