@@ -5,10 +5,12 @@
 //! timestamp. The real `atenex analytics` loop ([`atenex_analytics::live`]) and the real landing
 //! loop ([`atenex_landing::live`]) run as tasks with a manual clock: before each record the clock
 //! is set to its arrival time, and the next record is produced only once both jobs have handled
-//! it (their published positions, [`atenex_kafka::Progress`]). So processing time and the order
-//! across partitions are the scenario's — what the model driver assumes — while consumption,
-//! transactions, committed offsets with their metadata, group rebalances, restarts and fencing are
-//! Kafka's. At the end the analytics job is stopped and started again with `--drain` (every open
+//! it (their published positions, [`atenex_kafka::Progress`]). Analytics handles each record into
+//! its open transaction as it receives it and commits every `analytics_batch` records, as the
+//! model's task does, so a crash strikes the same open multi-record transaction in both drivers.
+//! So processing time and the order across partitions are the scenario's — what the model driver
+//! assumes — while consumption, transactions, committed offsets with their metadata, group
+//! rebalances, restarts and fencing are Kafka's. At the end the analytics job is stopped and started again with `--drain` (every open
 //! window fires after a restore from the committed offsets), the landing job is stopped (it commits
 //! what is open), and the real report job (DataFusion, Parquet) runs for each day. For a
 //! `chunks.processed` scenario the real embedding service runs too, against the mock OpenAI with
@@ -36,14 +38,14 @@ use crate::model::{self, DailyReport, DeadLetter, Outcome, plan};
 use crate::scenario::Scenario;
 use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
-use atenex_analytics::live::{LiveOptions, LiveSummary};
+use atenex_analytics::live::{JobProgress, LiveOptions, LiveSummary};
 use atenex_contracts::topics::dlq_headers;
 use atenex_kafka::admin::{TopicSpec, create_topics_with};
 use atenex_kafka::observe::Health;
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs, MemFs};
-use atenex_landing::sink::Sink;
+use atenex_landing::task::LandingTask;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -103,7 +105,10 @@ impl Fs for SharedFs {
 struct Task<T> {
     handle: JoinHandle<anyhow::Result<T>>,
     stop: CancellationToken,
+    /// What the driver waits on: positions the job has handled.
     progress: Progress,
+    /// Positions whose outputs are committed.
+    committed: Progress,
     health: Health,
 }
 
@@ -125,6 +130,7 @@ fn start_landing(
     Task {
         handle,
         stop,
+        committed: progress.clone(),
         progress,
         health: Health::default(),
     }
@@ -143,6 +149,11 @@ impl Names {
     }
 }
 
+/// An analytics instance whose transactions hold `batch` records (the scenario's
+/// `analytics_batch`): it commits when a batch is full, not after a time, so that its
+/// transactions are the model's and a crash strikes the same open transaction. The driver waits
+/// on its `received` positions (a record in the open transaction; the one that fills a batch, once
+/// committed).
 fn start_analytics(
     kafka: &KafkaConfig,
     names: &Names,
@@ -151,7 +162,7 @@ fn start_analytics(
     clock: &Clock,
 ) -> Task<LiveSummary> {
     let stop = CancellationToken::new();
-    let progress = Progress::default();
+    let progress = JobProgress::default();
     let health = Health::default();
     let group = format!("{}analytics", names.prefix);
     let opts = LiveOptions {
@@ -162,7 +173,8 @@ fn start_analytics(
         transactional_id: group.clone(),
         group,
         max_batch: batch,
-        max_wait: Duration::from_millis(1),
+        // Longer than any run: a batch closes when full (or when the job is stopped).
+        max_wait: Duration::from_secs(3600),
         drain,
         clock: clock.clone(),
         progress: Some(progress.clone()),
@@ -175,7 +187,8 @@ fn start_analytics(
     Task {
         handle,
         stop,
-        progress,
+        progress: progress.received,
+        committed: progress.committed,
         health,
     }
 }
@@ -220,7 +233,7 @@ impl Driver<'_> {
         let crash = {
             let mut fs = self.fs.lock();
             fs.crash();
-            let mut probe = Sink::new(fs.clone(), self.config.clone(), false);
+            let mut probe = LandingTask::new(fs.clone(), self.config.clone());
             model::recovery(step, &mut probe, self.log, &self.config, &self.names.prefix)?
         };
         self.crashes.push(crash);
@@ -244,6 +257,29 @@ impl Driver<'_> {
                 Some(r) => anyhow::bail!("the landing job stopped: {r:?}"),
             }
         }
+    }
+
+    /// The analytics process dies (nothing of it runs any more) and a new instance starts from the
+    /// committed offsets. Returns how many records the open transaction held: per partition, what
+    /// the dead instance had received beyond what it had committed.
+    async fn crash_analytics(&mut self) -> anyhow::Result<usize> {
+        self.analytics.handle.abort();
+        let _ = (&mut self.analytics.handle).await;
+        let topic = self.names.of(EMBEDDINGS);
+        let at = |p: &Progress, partition: i32| p.position(&topic, partition).unwrap_or(0);
+        let lost = self
+            .log
+            .streams
+            .iter()
+            .filter(|s| s.topic == EMBEDDINGS)
+            .map(|s| {
+                let open = at(&self.analytics.progress, s.partition)
+                    - at(&self.analytics.committed, s.partition);
+                open.max(0) as usize
+            })
+            .sum();
+        self.start_analytics().await?;
+        Ok(lost)
     }
 
     /// Starts an analytics instance and waits until it is assigned and has handled again what
@@ -429,7 +465,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         None
     };
     let producer = Producer::new(kafka)?;
-    let mut analytics_crashes = 0;
+    let mut analytics_lost = Vec::new();
     let mut armed_analytics = plan.analytics.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
     let mut armed_broker = plan.broker.iter().peekable();
@@ -443,11 +479,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             broker_restarts += 1;
         }
         if armed_analytics.next_if(|at| **at <= i).is_some() {
-            // The process dies: nothing of it runs any more.
-            driver.analytics.handle.abort();
-            let _ = (&mut driver.analytics.handle).await;
-            analytics_crashes += 1;
-            driver.start_analytics().await?;
+            analytics_lost.push(driver.crash_analytics().await?);
         }
         if let Some((_, effects)) = armed_landing.next_if(|(at, _)| *at <= i) {
             driver.fs.lock().crash_after(*effects);
@@ -492,10 +524,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     }
     // Crashes still planned: several at the same record are one per record, the last ones here.
     for _ in armed_analytics {
-        driver.analytics.handle.abort();
-        let _ = (&mut driver.analytics.handle).await;
-        analytics_crashes += 1;
-        driver.start_analytics().await?;
+        analytics_lost.push(driver.crash_analytics().await?);
     }
 
     if let Some(stage) = docproc {
@@ -563,7 +592,8 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     Ok(Outcome {
         windows,
         late,
-        analytics_crashes,
+        analytics_crashes: analytics_lost.len(),
+        analytics_lost,
         reference: None,
         dead_letters,
         fs,

@@ -1,7 +1,7 @@
 //! The simulator (DESIGN §5). A scenario (`scenarios/*.toml`) names a stream, faults and
-//! expectations; the model driver runs it through the very cores the production jobs run — the
-//! analytics window core and the landing sink — under virtual time, on an in-memory log and an
-//! in-memory filesystem with crash semantics; the checker asserts the invariants; the render is
+//! expectations; the model driver runs it through the production jobs' own tasks — the analytics
+//! task and the landing task — under virtual time, on an in-memory log and an in-memory
+//! filesystem with crash semantics; the checker asserts the invariants; the render is
 //! the snapshot a human reviews.
 //!
 //! The broker driver runs the same scenario through a real Kafka broker with the real jobs and

@@ -3,27 +3,28 @@
 //! Delivery: each partition is consumed in offset order; across partitions (and topics), the record
 //! that arrived first goes first; processing time is the arrival time (never going back).
 //!
-//! - Analytics reads `embeddings.ready`: each record is decoded as the live job decodes it (a
-//!   malformed one goes to the dead-letter topic with the job's reason), handled by the window
-//!   core, and committed in transactions of `analytics_batch` records; a crash loses the open
-//!   transaction and a fresh core is restored from the committed checkpoint; at the end the job is
-//!   drained (every window fires).
-//! - Landing reads every topic and writes to an in-memory filesystem; at each crash step the
-//!   filesystem is made to fail after the planned number of effects (possibly in the middle of a
-//!   commit), the unsynced bytes are lost, a new sink recovers from what is there, and each
-//!   partition is consumed again from where recovery says.
+//! - Analytics reads `embeddings.ready` with the job's own sans-IO task
+//!   ([`atenex_analytics::task::AnalyticsTask`]): each record is handed to it at its arrival time,
+//!   and every `analytics_batch` records the task's transaction is committed to an in-memory
+//!   stand-in for Kafka (outputs, dead letters, offsets with their metadata strings). A crash drops
+//!   the task with its open transaction; a new task is assigned the committed offsets and metadata
+//!   as Kafka returns them, and each partition is consumed again from its committed offset (the
+//!   earliest without one). At the end the job is drained (every window fires).
+//! - Landing reads every topic with the job's own task ([`atenex_landing::task::LandingTask`])
+//!   over an in-memory filesystem; at each crash step the filesystem is made to fail after the
+//!   planned number of effects (possibly in the middle of a commit), the unsynced bytes are lost, a
+//!   new task is assigned every partition (recovery from what is there), and each partition is
+//!   consumed again from where recovery says.
 //! - The daily report of each day: the report's own line scanner over the day's committed files,
 //!   then the group-by its query computes.
 
 use crate::generate::{EMBEDDINGS, Log};
 use crate::scenario::Scenario;
-use atenex_analytics::core::{
-    Checkpoint, Event, LateRecord, Output, PartitionCheckpoint, Settings, WindowCore, WindowResult,
-};
-use atenex_analytics::decode::decode_record;
+use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
+use atenex_analytics::task::{AnalyticsTask, CommittedOffset, InputRecord, Transaction};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs as _, MemFs};
-use atenex_landing::sink::Sink;
+use atenex_landing::task::{Handled, LandingRecord, LandingTask, Stop};
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -63,6 +64,9 @@ pub struct Outcome {
     pub windows: Vec<WindowResult>,
     pub late: Vec<LateRecord>,
     pub analytics_crashes: usize,
+    /// Per analytics crash, the records its open transaction held (lost with it, handled again
+    /// by the next instance): the same in both drivers when their transactions are the same.
+    pub analytics_lost: Vec<usize>,
     /// With analytics crashes and partition idleness switched off: what the crashed run
     /// committed, and what a run without crashes committed (they must agree).
     #[allow(clippy::type_complexity)]
@@ -214,45 +218,25 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let settings = Settings::default();
     let input = analytics_input(&log);
     let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
-    // Decoded once for the (up to three) analytics runs, as the live job decodes each record.
-    let decoded: Vec<Vec<Decoded>> = input
-        .iter()
-        .map(|s| {
-            log.streams[*s]
-                .records
-                .iter()
-                .map(|r| {
-                    decode_record(r.value.as_deref(), Some(r.ts)).map(|(k, ts)| {
-                        (
-                            k.chunk_id.into_owned(),
-                            k.document_id.into_owned(),
-                            k.company_id.into_owned(),
-                            ts,
-                        )
-                    })
-                })
-                .collect()
-        })
-        .collect();
     let run_analytics = |crashes: &[usize], settings: Settings| {
-        analytics(
-            &log, &input, &decoded, &index, &arrivals, crashes, batch, settings,
-        )
+        analytics(&log, &input, &index, &arrivals, crashes, batch, settings)
     };
-    let committed = run_analytics(&plan.analytics, settings);
+    let committed = run_analytics(&plan.analytics, settings)?;
     // Restarts are transparent where event time alone decides: with partition idleness (a
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
     // counting invariants hold.
-    let reference = (!plan.analytics.is_empty()).then(|| {
+    let reference = if plan.analytics.is_empty() {
+        None
+    } else {
         let no_idle = Settings {
             idle_timeout_ms: i64::MAX / 4,
             ..settings
         };
-        let crashed = run_analytics(&plan.analytics, no_idle);
-        let clean = run_analytics(&[], no_idle);
-        ((crashed.windows, crashed.late), (clean.windows, clean.late))
-    });
+        let crashed = run_analytics(&plan.analytics, no_idle)?;
+        let clean = run_analytics(&[], no_idle)?;
+        Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
+    };
 
     let (fs, crashes, mut dead_letters) = landing(&log, &plan, &config, first)?;
     dead_letters.extend(committed.dead_letters);
@@ -262,7 +246,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         log,
         windows: committed.windows,
         late: committed.late,
-        analytics_crashes: committed.crashes,
+        analytics_crashes: committed.lost.len(),
+        analytics_lost: committed.lost,
         reference,
         dead_letters,
         fs,
@@ -275,7 +260,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     })
 }
 
-/// The landing job over every topic, with the planned crashes.
+/// The landing job over every topic, through its own task, with the planned crashes.
 #[allow(clippy::type_complexity)]
 fn landing(
     log: &Log,
@@ -283,12 +268,8 @@ fn landing(
     config: &LandingConfig,
     first: i64,
 ) -> anyhow::Result<(MemFs, Vec<Crash>, Vec<DeadLetter>)> {
-    let tolerate = matches!(
-        config.errors,
-        atenex_landing::config::ErrorTolerance::All { .. }
-    );
-    let mut sink = Sink::new(MemFs::new(), config.clone(), false);
-    let mut pos = open_all(&mut sink, log)?;
+    let mut task = LandingTask::new(MemFs::new(), config.clone());
+    let mut pos = assign_all(&mut task, log)?;
     let mut crashes = Vec::new();
     let mut dead_letters = Vec::new();
     let mut step = 0usize;
@@ -306,7 +287,7 @@ fn landing(
         if (first_delivery || next.is_none())
             && let Some((_, effects)) = armed.next_if(|(s, _)| *s <= fresh || next.is_none())
         {
-            sink.fs.crash_after(*effects);
+            task.fs_mut().crash_after(*effects);
         }
         let result = match next {
             Some(s) => {
@@ -317,24 +298,15 @@ fn landing(
                     fresh += 1;
                 }
                 now = now.max(r.arrival);
-                // As the live job: a null value is landed as `null`.
-                let value = r.value.as_deref().unwrap_or(b"null");
-                match atenex_landing::sink::place(
-                    &config.timestamp_extractor,
-                    Some(r.ts),
-                    value,
-                    now,
-                ) {
-                    Ok((ts, v)) => sink
-                        .tick(now)
-                        .and_then(|()| {
-                            sink.write(&stream.topic, stream.partition, r.offset, ts, &v, now)
-                        })
-                        .map(|()| {
-                            pos[s] += 1;
-                            false
-                        }),
-                    Err(reason) if tolerate => {
+                let record = LandingRecord {
+                    topic: &stream.topic,
+                    partition: stream.partition,
+                    offset: r.offset,
+                    timestamp: Some(r.ts),
+                    value: r.value.as_deref(),
+                };
+                task.record(&record, now).map(|handled| {
+                    if let Handled::DeadLetter { reason, .. } = handled {
                         dead_letters.push(DeadLetter {
                             stage: "landing".into(),
                             topic: stream.topic.clone(),
@@ -342,29 +314,23 @@ fn landing(
                             offset: r.offset,
                             reason,
                         });
-                        pos[s] += 1;
-                        Ok(false)
                     }
-                    Err(reason) => anyhow::bail!(
-                        "{}[{}]@{}: {reason} (errors.tolerance=all sends such records to the dead-letter topic)",
-                        stream.topic,
-                        stream.partition,
-                        r.offset
-                    ),
-                }
+                    pos[s] += 1;
+                    false
+                })
             }
-            None => sink.flush_all().map(|()| true),
+            None => task.flush_all().map(|()| true).map_err(Stop::Fs),
         };
         step += 1;
         match result {
             Ok(true) => break,
             Ok(false) => {}
-            Err(_) => {
-                // The process died: recover from the filesystem.
-                let mut fs = std::mem::take(&mut sink.fs);
+            Err(Stop::Fs(_)) => {
+                // The process died: a new task recovers from the filesystem.
+                let mut fs = task.into_fs();
                 fs.crash();
-                sink = Sink::new(fs, config.clone(), false);
-                let crash = recovery(step, &mut sink, log, config, "")?;
+                task = LandingTask::new(fs, config.clone());
+                let crash = recovery(step, &mut task, log, config, "")?;
                 pos = log
                     .streams
                     .iter()
@@ -372,16 +338,17 @@ fn landing(
                     .collect();
                 crashes.push(crash);
             }
+            Err(refused @ Stop::Refused { .. }) => return Err(refused.into()),
         }
     }
-    Ok((sink.fs, crashes, dead_letters))
+    Ok((task.into_fs(), crashes, dead_letters))
 }
 
 /// Recovery of every partition after a crash (what a restarted landing job does on assignment),
 /// with the committed ends + 1 read from the file names.
 pub fn recovery(
     step: usize,
-    sink: &mut Sink<MemFs>,
+    task: &mut LandingTask<MemFs>,
     log: &Log,
     config: &LandingConfig,
     prefix: &str,
@@ -391,8 +358,8 @@ pub fn recovery(
     for s in &log.streams {
         let topic = format!("{prefix}{}", s.topic);
         let key = (s.topic.clone(), s.partition);
-        resume.insert(key.clone(), sink.open(&topic, s.partition)?);
-        committed.insert(key, committed_end(&sink.fs, config, &topic, s.partition));
+        resume.insert(key.clone(), task.assign(&topic, s.partition)?);
+        committed.insert(key, committed_end(task.fs(), config, &topic, s.partition));
     }
     Ok(Crash {
         step,
@@ -401,10 +368,10 @@ pub fn recovery(
     })
 }
 
-fn open_all(sink: &mut Sink<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {
+fn assign_all(task: &mut LandingTask<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {
     log.streams
         .iter()
-        .map(|s| Ok(sink.open(&s.topic, s.partition)?.unwrap_or(0)))
+        .map(|s| Ok(task.assign(&s.topic, s.partition)?.unwrap_or(0)))
         .collect()
 }
 
@@ -511,59 +478,83 @@ pub fn daily_reports(
         .collect()
 }
 
-/// A record as the analytics job decodes it: chunk, document, company, event time; or the reason
-/// it is a dead letter.
-type Decoded = Result<(String, String, String, i64), String>;
-
 /// What the analytics job committed.
 struct Committed {
     windows: Vec<WindowResult>,
     late: Vec<LateRecord>,
     dead_letters: Vec<DeadLetter>,
-    crashes: usize,
+    /// Per crash, the records in the open transaction.
+    lost: Vec<usize>,
 }
 
-/// The analytics job as `atenex analytics` runs it, then `--drain`: records in transactions of
-/// `batch`; each commit publishes the transaction's outputs and dead letters with the core's
-/// checkpoint; a crash (before the first delivery of the input record at one of `crash_steps`)
-/// loses the open transaction, and the restarted job restores a fresh core from the last
-/// checkpoint and consumes each partition again from its resume offset. `arrivals` are the
-/// arrival times of all records (every topic) in delivery order: the clock when a crash strikes
-/// is that of the record delivered last.
-#[allow(clippy::too_many_arguments)]
+/// What Kafka keeps of the analytics job's committed transactions.
+#[derive(Default)]
+struct Kafka {
+    outputs: Vec<Output>,
+    dead_letters: Vec<DeadLetter>,
+    /// Per partition, the last committed offset and its metadata, as the broker returns them (a
+    /// commit that does not name a partition leaves its earlier one).
+    offsets: BTreeMap<i32, CommittedOffset>,
+}
+
+impl Kafka {
+    fn commit(&mut self, tx: Transaction) {
+        self.outputs.extend(tx.outputs);
+        self.dead_letters
+            .extend(tx.dead_letters.into_iter().map(|d| DeadLetter {
+                stage: "analytics".into(),
+                topic: EMBEDDINGS.into(),
+                partition: d.partition,
+                offset: d.offset,
+                reason: d.reason,
+            }));
+        for o in tx.offsets {
+            self.offsets.insert(o.partition, o.into());
+        }
+    }
+
+    /// What a consumer reads back on assignment of `partitions` partitions.
+    fn committed(&self, partitions: i32) -> Vec<CommittedOffset> {
+        (0..partitions)
+            .map(|p| {
+                self.offsets.get(&p).cloned().unwrap_or(CommittedOffset {
+                    partition: p,
+                    offset: None,
+                    metadata: String::new(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The analytics job as `atenex analytics` runs it, then `--drain`, through its own task: records
+/// handed over in delivery order at their arrival times, a transaction committed every `batch`
+/// records; a crash (before the first delivery of the input record at one of `crash_steps`) drops
+/// the task with its open transaction, and a new task is assigned the committed offsets and
+/// consumes each partition again from there. `arrivals` are the arrival times of all records
+/// (every topic) in delivery order: the clock when a crash strikes is that of the record
+/// delivered last.
 fn analytics(
     log: &Log,
     input: &[usize],
-    decoded: &[Vec<Decoded>],
     index: &[Vec<usize>],
     arrivals: &[i64],
     crash_steps: &[usize],
     batch: usize,
     settings: Settings,
-) -> Committed {
+) -> anyhow::Result<Committed> {
     let partitions = input.len() as i32;
-    let fresh_core = |checkpoint: Option<&Checkpoint>, now: i64| {
-        let mut core = WindowCore::new(settings);
-        if let Some(c) = checkpoint {
-            core.restore(c, now);
-        }
-        for p in 0..partitions {
-            core.assign(p, now);
-        }
-        core
+    let mut kafka = Kafka::default();
+    let assign = |kafka: &Kafka, now: i64| -> anyhow::Result<AnalyticsTask> {
+        let mut task = AnalyticsTask::new(settings);
+        task.assign(&kafka.committed(partitions), now)?;
+        Ok(task)
     };
     let first = arrivals.first().copied().unwrap_or(0);
-    let mut core = fresh_core(None, first);
-    let mut committed: Vec<Output> = Vec::new();
-    let mut pending: Vec<Output> = Vec::new();
-    let mut dead_letters: Vec<DeadLetter> = Vec::new();
-    let mut pending_letters: Vec<DeadLetter> = Vec::new();
-    // What Kafka holds: per partition, the last committed offset and its metadata (a commit that
-    // does not name a partition leaves its earlier one), as `atenex analytics` commits them.
-    let mut committed_offsets: BTreeMap<i32, (PartitionCheckpoint, Option<i64>)> = BTreeMap::new();
+    let mut task = assign(&kafka, first)?;
     let mut pos: Vec<i64> = vec![0; input.len()];
     let mut in_batch = 0;
-    let mut crashes = 0;
+    let mut lost = Vec::new();
     let mut steps = crash_steps.iter().peekable();
     let mut now = first;
     // Records delivered at least once, per partition.
@@ -587,22 +578,17 @@ fn analytics(
         if let Some(at) = crash {
             // The restart happens with the clock of the record delivered before the planned one.
             now = now.max(arrivals[at.saturating_sub(1)]);
-            pending.clear();
-            pending_letters.clear();
+            lost.push(in_batch);
             in_batch = 0;
-            crashes += 1;
-            // The restarted job reads the committed offsets back (checkpoint_from in live.rs).
-            let checkpoint = Checkpoint {
-                watermark: committed_offsets.values().filter_map(|(_, wm)| *wm).max(),
-                partitions: committed_offsets.values().map(|(c, _)| *c).collect(),
-            };
-            core = fresh_core(Some(&checkpoint), now);
+            task = assign(&kafka, now)?;
+            // Consumption resumes at the committed offsets (the earliest without one).
             for (p, at) in pos.iter_mut().enumerate() {
-                *at = committed_offsets
+                *at = kafka
+                    .offsets
                     .get(&(p as i32))
-                    .map_or(0, |(c, _)| c.resume_offset);
+                    .and_then(|c| c.offset)
+                    .unwrap_or(0);
             }
-            // The restarted job reads the partitions again from there.
             continue;
         }
         let Some(p) = next else { break };
@@ -611,62 +597,35 @@ fn analytics(
             fresh_below[p] = r.offset + 1;
         }
         now = now.max(r.arrival);
-        core.on_tick(now, &mut pending);
-        match &decoded[p][pos[p] as usize] {
-            Ok((chunk_id, document_id, company_id, ts)) => core.handle(
-                &Event {
-                    partition: r.partition,
-                    offset: r.offset,
-                    ts: *ts,
-                    chunk_id,
-                    document_id,
-                    company_id,
-                },
-                now,
-                &mut pending,
-            ),
-            Err(reason) => {
-                // Dead letters of offsets handled before a restart were committed then.
-                let again = core.replays(r.partition, r.offset);
-                core.skip(r.partition, r.offset, now);
-                if !again {
-                    pending_letters.push(DeadLetter {
-                        stage: "analytics".into(),
-                        topic: EMBEDDINGS.into(),
-                        partition: r.partition,
-                        offset: r.offset,
-                        reason: reason.clone(),
-                    });
-                }
-            }
-        }
+        task.record(
+            &InputRecord {
+                partition: r.partition,
+                offset: r.offset,
+                timestamp: Some(r.ts),
+                value: r.value.as_deref(),
+            },
+            now,
+        );
         pos[p] += 1;
         in_batch += 1;
         if in_batch == batch {
-            committed.append(&mut pending);
-            dead_letters.append(&mut pending_letters);
-            let checkpoint = core.checkpoint();
-            for c in checkpoint.partitions {
-                committed_offsets.insert(c.partition, (c, checkpoint.watermark));
-            }
+            kafka.commit(task.commit(false));
             in_batch = 0;
         }
     }
     // Drained: every window fires, in the last transaction.
-    core.finish(&mut pending);
-    committed.append(&mut pending);
-    dead_letters.append(&mut pending_letters);
+    kafka.commit(task.commit(true));
     let (mut windows, mut late) = (Vec::new(), Vec::new());
-    for o in committed {
+    for o in kafka.outputs {
         match o {
             Output::Window(w) => windows.push(w),
             Output::Late(l) => late.push(l),
         }
     }
-    Committed {
+    Ok(Committed {
         windows,
         late,
-        dead_letters,
-        crashes,
-    }
+        dead_letters: kafka.dead_letters,
+        lost,
+    })
 }

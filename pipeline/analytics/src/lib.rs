@@ -5,8 +5,11 @@
 //! - [`decode`]: `embeddings.ready` values and recorded-stream lines to [`core::Event`]s, without
 //!   parsing the vectors;
 //! - [`output`]: the JSON written for windows (`analytics.flink`) and late records (`analytics.late`);
+//! - [`task`]: the job as a sans-IO task (assignment and restore from committed offsets, records
+//!   and processing time, dead letters, what each transaction commits) — driven by [`live`] and by
+//!   the simulator's model driver alike;
 //! - [`offline`]: the core over a recorded stream;
-//! - [`live`]: the exactly-once Kafka job.
+//! - [`live`]: the exactly-once Kafka job: I/O around the task.
 
 pub mod bench;
 pub mod core;
@@ -14,6 +17,7 @@ pub mod decode;
 pub mod live;
 pub mod offline;
 pub mod output;
+pub mod task;
 
 pub use core::{
     Event, LateReason, LateRecord, Output, Settings, WatermarkMode, WindowCore, WindowResult,

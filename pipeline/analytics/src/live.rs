@@ -3,21 +3,19 @@
 //!
 //! Exactly once, with Kafka transactions (KIP-98/447). Each batch is one transaction holding
 //! the batch's outputs (window results, late records, dead letters) and the consumer offsets,
-//! committed together or not at all. The window state is not in Kafka, so what is committed as
-//! the input offset of a partition is not its position but the oldest offset still needed by an
-//! open window (the core's `resume_offset`); the offset metadata carries, as JSON, the operator
-//! watermark, the partition's maximum event time and its real position (`handled`). After a crash
-//! or a rebalance, the consumer resumes at the committed offsets, the core is restored from the
-//! metadata, and the records between `resume` and `handled` are handled again only to rebuild the
-//! open windows: windows that fired before (end − 1 ≤ restored watermark) are not emitted again,
-//! and late records and dead letters of those offsets are not written again. Transactions of a
-//! crashed instance are aborted when the next one with the same `transactional.id` starts.
+//! committed together or not at all. Every decision — restoring from the committed offsets and
+//! their metadata, processing time before each record, which records are dead letters (and not
+//! again after a restart), what is committed as each partition's offset — is the sans-IO
+//! [`AnalyticsTask`](crate::task::AnalyticsTask)'s; this adapter consumes, hands records and the
+//! clock to it, and carries out the transactions it returns: begin, produce, send the offsets with
+//! the consumer's group metadata, commit (or abort). Transactions of a crashed instance are
+//! aborted when the next one with the same `transactional.id` starts.
 //!
 //! Outputs are visible to `read_committed` consumers (librdkafka's and kcat's default).
 
-use crate::core::{Checkpoint, Event, Output, PartitionCheckpoint, Settings, WindowCore};
-use crate::decode::decode_record;
+use crate::core::{Output, Settings};
 use crate::output::{late_value, window_value};
+use crate::task::{AnalyticsTask, CommittedOffset, Transaction};
 use anyhow::Context as _;
 use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
@@ -26,7 +24,6 @@ use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress, Record};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -49,8 +46,25 @@ pub struct LiveOptions {
     pub drain: bool,
     /// Processing time (idleness, future skew): the system clock but in the simulator.
     pub clock: Clock,
-    /// Where handled positions are published once committed (the simulator waits on them).
-    pub progress: Option<Progress>,
+    /// Where positions are published as the job goes (the simulator's broker driver waits on
+    /// them to pace its records).
+    pub progress: Option<JobProgress>,
+}
+
+/// Positions a job publishes: `received` once a record is in the open transaction (or, for the
+/// record that fills a batch, once that transaction is committed), `committed` once its
+/// transaction is committed.
+#[derive(Debug, Clone, Default)]
+pub struct JobProgress {
+    pub received: Progress,
+    pub committed: Progress,
+}
+
+impl JobProgress {
+    fn both(&self, topic: &str, partition: i32, next: i64) {
+        self.received.handled(topic, partition, next);
+        self.committed.handled(topic, partition, next);
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,24 +76,12 @@ pub struct LiveSummary {
     pub transactions: u64,
 }
 
-/// Offset metadata saved with each input partition's committed offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OffsetMetadata {
-    /// Format version.
-    pub v: u32,
-    /// Operator watermark, epoch ms.
-    pub wm: Option<i64>,
-    pub max_ts: Option<i64>,
-    /// The partition's position: records below it were handled (outputs committed).
-    pub handled: i64,
-}
-
 const STAGE: &str = "analytics";
 
 /// What the rebalance callback saw, for the job loop to apply before the next record.
 enum RebalanceEvent {
     Revoked,
-    Assigned(Vec<(i32, Option<i64>, String)>),
+    Assigned(Vec<CommittedOffset>),
 }
 
 struct JobContext {
@@ -118,7 +120,15 @@ impl ConsumerContext for JobContext {
                     committed
                         .elements()
                         .iter()
-                        .map(|e| (e.partition(), e.offset().to_raw(), e.metadata().to_owned()))
+                        .map(|e| CommittedOffset {
+                            partition: e.partition(),
+                            // Nothing committed is `Offset::Invalid` (raw -1001), not an offset.
+                            offset: match e.offset() {
+                                Offset::Offset(o) => Some(o),
+                                _ => None,
+                            },
+                            metadata: e.metadata().to_owned(),
+                        })
                         .collect(),
                 )
             }
@@ -131,38 +141,11 @@ impl ConsumerContext for JobContext {
     }
 }
 
-/// The core's checkpoint restored from committed offsets and metadata; partitions without
-/// metadata start fresh.
-pub fn checkpoint_from(committed: &[(i32, Option<i64>, String)]) -> anyhow::Result<Checkpoint> {
-    let mut watermark: Option<i64> = None;
-    let mut partitions = Vec::new();
-    for (partition, offset, metadata) in committed {
-        if metadata.is_empty() {
-            continue;
-        }
-        let m: OffsetMetadata = serde_json::from_str(metadata).with_context(|| {
-            format!("partition {partition}: committed offset metadata {metadata:?} is not ours; reset the group's offsets or use another --group")
-        })?;
-        watermark = watermark.max(m.wm);
-        partitions.push(PartitionCheckpoint {
-            partition: *partition,
-            resume_offset: offset.unwrap_or(m.handled),
-            handled_offset: m.handled,
-            max_ts: m.max_ts,
-        });
-    }
-    Ok(Checkpoint {
-        watermark,
-        partitions,
-    })
-}
-
 struct Job<'a> {
     opts: &'a LiveOptions,
     consumer: StreamConsumer<JobContext>,
     producer: Producer,
-    core: WindowCore,
-    assigned: BTreeSet<i32>,
+    task: AnalyticsTask,
     at_end: BTreeSet<i32>,
     summary: LiveSummary,
 }
@@ -196,8 +179,7 @@ pub async fn run(
         opts,
         consumer,
         producer,
-        core: WindowCore::new(opts.settings),
-        assigned: BTreeSet::new(),
+        task: AnalyticsTask::new(opts.settings),
         at_end: BTreeSet::new(),
         summary: LiveSummary::default(),
     };
@@ -209,16 +191,18 @@ pub async fn run(
 impl Job<'_> {
     async fn run(&mut self, shutdown: &CancellationToken, health: &Health) -> anyhow::Result<()> {
         loop {
+            // The batch's records are already in the task's open transaction.
             let batch = self.collect(shutdown, health).await?;
-            let drained = self.opts.drain
-                && !self.assigned.is_empty()
-                && self.assigned.is_subset(&self.at_end);
-            let mut out = Vec::new();
+            let assigned = self.task.assigned();
+            let drained =
+                self.opts.drain && !assigned.is_empty() && assigned.is_subset(&self.at_end);
             if batch.is_empty() {
-                self.core.on_tick(self.opts.clock.now_ms(), &mut out);
+                // No record for a while: processing time alone may fire windows (idleness).
+                self.task.tick(self.opts.clock.now_ms());
             }
-            if !batch.is_empty() || !out.is_empty() || drained {
-                self.transaction(&batch, out, drained).await?;
+            if self.task.has_open_work() || drained {
+                let tx = self.task.commit(drained);
+                self.transaction(&batch, tx).await?;
             }
             if drained {
                 tracing::info!("drained: every partition reached its end; every open window fired");
@@ -240,24 +224,22 @@ impl Job<'_> {
                 RebalanceEvent::Revoked => {
                     // Uncommitted work on revoked partitions is redone by their next owner.
                     batch.clear();
-                    self.core = WindowCore::new(self.opts.settings);
-                    self.assigned.clear();
+                    self.task.revoke();
                     self.at_end.clear();
                 }
                 RebalanceEvent::Assigned(committed) => {
-                    let checkpoint = checkpoint_from(&committed)?;
-                    let now = self.opts.clock.now_ms();
-                    self.core = WindowCore::new(self.opts.settings);
-                    self.core.restore(&checkpoint, now);
-                    for (p, offset, _) in &committed {
-                        self.core.assign(*p, now);
-                        self.assigned.insert(*p);
-                        // What is below the committed offset was handled by an earlier instance.
-                        if let (Some(progress), Some(o)) = (&self.opts.progress, offset) {
-                            progress.handled(&self.opts.input_topic, *p, *o);
+                    // The task starts afresh from the committed offsets: nothing is open.
+                    batch.clear();
+                    self.task.assign(&committed, self.opts.clock.now_ms())?;
+                    // What is below the committed offset was handled by an earlier instance.
+                    if let Some(progress) = &self.opts.progress {
+                        for c in &committed {
+                            if let Some(o) = c.offset {
+                                progress.both(&self.opts.input_topic, c.partition, o);
+                            }
                         }
                     }
-                    tracing::info!(partitions = ?self.assigned, watermark = ?checkpoint.watermark, "assigned; state restored from the committed offsets");
+                    tracing::info!(partitions = ?self.task.assigned(), watermark = ?self.task.watermark(), "assigned; state restored from the committed offsets");
                 }
             }
         }
@@ -265,6 +247,7 @@ impl Job<'_> {
     }
 
     /// A batch: waits for a first record (or a 1 s tick, or shutdown), then fills for `max_wait`.
+    /// Each record is handed to the task as it is received, at the processing time it arrives.
     async fn collect(
         &mut self,
         shutdown: &CancellationToken,
@@ -289,19 +272,29 @@ impl Job<'_> {
             };
             let received = received.map(|m| Record::from_message(&m));
             self.apply_rebalance(&mut batch)?;
-            if !self.assigned.is_empty() {
+            if !self.task.assigned().is_empty() {
                 health.set_ready(true);
             }
             match received {
                 Ok(r) => {
                     self.at_end.remove(&r.partition);
+                    self.task.record(&input(&r), self.opts.clock.now_ms());
+                    // The record that fills the batch counts as received once its transaction
+                    // is committed (a caller pacing records sees the commit before moving on).
+                    if let Some(progress) = &self.opts.progress
+                        && batch.len() + 1 < self.opts.max_batch
+                    {
+                        progress
+                            .received
+                            .handled(&r.topic, r.partition, r.offset + 1);
+                    }
                     batch.push(r);
                     deadline
                         .get_or_insert_with(|| tokio::time::Instant::now() + self.opts.max_wait);
                 }
                 Err(KafkaError::PartitionEOF(p)) => {
                     self.at_end.insert(p);
-                    if self.opts.drain && self.assigned.is_subset(&self.at_end) {
+                    if self.opts.drain && self.task.assigned().is_subset(&self.at_end) {
                         break;
                     }
                 }
@@ -314,103 +307,59 @@ impl Job<'_> {
         Ok(batch)
     }
 
-    /// One transaction: the batch's outputs and dead letters, and the checkpoint as offsets.
-    async fn transaction(
-        &mut self,
-        batch: &[Record],
-        mut out: Vec<Output>,
-        drain: bool,
-    ) -> anyhow::Result<()> {
+    /// Carries out one transaction the task returned for `batch`: its dead letters, outputs and
+    /// offsets with metadata, committed together.
+    async fn transaction(&mut self, batch: &[Record], tx: Transaction) -> anyhow::Result<()> {
         self.producer.begin()?;
-        let result = self.fill_transaction(batch, &mut out, drain).await;
-        match result {
-            Ok(letters) => {
-                self.producer.commit()?;
-                // Counted and logged once committed: an aborted transaction wrote nothing.
-                self.summary.transactions += 1;
-                for o in &out {
-                    match o {
-                        Output::Window(_) => {
-                            self.summary.windows += 1;
-                            metrics::counter!("atenex_analytics_windows_total").increment(1);
-                        }
-                        Output::Late(l) => {
-                            self.summary.late += 1;
-                            metrics::counter!("atenex_analytics_late_total", "reason" => l.reason.as_str())
-                                .increment(1);
-                        }
-                    }
-                }
-                self.summary.dead_letters += letters.len() as u64;
-                for (i, letter) in &letters {
-                    letter.log(&batch[*i]);
-                }
-                if let Some(progress) = &self.opts.progress {
-                    for r in batch {
-                        progress.handled(&r.topic, r.partition, r.offset + 1);
-                    }
-                }
-                if let Some(w) = self.core.watermark() {
-                    metrics::gauge!("atenex_analytics_watermark_ms").set(w as f64);
-                }
-                Ok(())
+        let result = self.fill_transaction(batch, &tx).await;
+        if let Err(e) = result {
+            if let Err(abort) = self.producer.abort() {
+                tracing::error!(error = %abort, "cannot abort the transaction");
             }
-            Err(e) => {
-                if let Err(abort) = self.producer.abort() {
-                    tracing::error!(error = %abort, "cannot abort the transaction");
+            return Err(e);
+        }
+        self.producer.commit()?;
+        // Counted and logged once committed: an aborted transaction wrote nothing.
+        self.summary.transactions += 1;
+        self.summary.records += (tx.records - tx.dead_letters.len()) as u64;
+        for o in &tx.outputs {
+            match o {
+                Output::Window(_) => {
+                    self.summary.windows += 1;
+                    metrics::counter!("atenex_analytics_windows_total").increment(1);
                 }
-                Err(e)
+                Output::Late(l) => {
+                    self.summary.late += 1;
+                    metrics::counter!("atenex_analytics_late_total", "reason" => l.reason.as_str())
+                        .increment(1);
+                }
             }
         }
+        self.summary.dead_letters += tx.dead_letters.len() as u64;
+        for d in &tx.dead_letters {
+            DeadLetter::new(&batch[d.index], &d.reason, STAGE).log(&batch[d.index]);
+        }
+        if let Some(progress) = &self.opts.progress {
+            for r in batch {
+                progress.both(&r.topic, r.partition, r.offset + 1);
+            }
+        }
+        if let Some(w) = self.task.watermark() {
+            metrics::gauge!("atenex_analytics_watermark_ms").set(w as f64);
+        }
+        Ok(())
     }
 
-    async fn fill_transaction(
-        &mut self,
-        batch: &[Record],
-        out: &mut Vec<Output>,
-        drain: bool,
-    ) -> anyhow::Result<Vec<(usize, DeadLetter)>> {
+    async fn fill_transaction(&mut self, batch: &[Record], tx: &Transaction) -> anyhow::Result<()> {
         let mut pipeline = Pipeline::new(&self.producer, 10_000);
-        let now = self.opts.clock.now_ms();
-        // Processing time moved on since the last batch: partitions may have gone idle before
-        // these records arrived (their lateness is judged against that watermark).
-        self.core.on_tick(now, out);
-        let mut letters: Vec<(usize, DeadLetter)> = Vec::new();
-        for (i, r) in batch.iter().enumerate() {
-            match decode_record(r.payload.as_deref(), r.timestamp) {
-                Ok((keys, ts)) => {
-                    let ev = Event {
-                        partition: r.partition,
-                        offset: r.offset,
-                        ts,
-                        chunk_id: &keys.chunk_id,
-                        document_id: &keys.document_id,
-                        company_id: &keys.company_id,
-                    };
-                    self.core.handle(&ev, now, out);
-                    self.summary.records += 1;
-                }
-                Err(reason) => {
-                    // Dead letters of offsets handled before a restart were committed then.
-                    let again = self.core.replays(r.partition, r.offset);
-                    self.core.skip(r.partition, r.offset, now);
-                    if !again {
-                        letters.push((i, DeadLetter::new(r, &reason, STAGE)));
-                    }
-                }
-            }
-        }
-        if drain {
-            self.core.finish(out);
-        }
-        for (i, letter) in &letters {
+        for d in &tx.dead_letters {
+            let r = &batch[d.index];
+            let letter = DeadLetter::new(r, &d.reason, STAGE);
             let headers = letter.header_refs();
-            pipeline
-                .push(letter.out_record(&batch[*i], &headers))
-                .await?;
+            pipeline.push(letter.out_record(r, &headers)).await?;
         }
         let mut value = Vec::with_capacity(128);
-        for o in out.iter() {
+        for o in &tx.outputs {
             value.clear();
             let (topic, key) = match o {
                 Output::Window(w) => {
@@ -426,8 +375,13 @@ impl Job<'_> {
                 .push(OutRecord::new(topic, Some(key.as_bytes()), Some(&value)))
                 .await?;
         }
-        let offsets = self.offsets()?;
-        if offsets.count() > 0 {
+        if !tx.offsets.is_empty() {
+            let mut offsets = TopicPartitionList::new();
+            for o in &tx.offsets {
+                let mut e = offsets.add_partition(&self.opts.input_topic, o.partition);
+                e.set_offset(Offset::Offset(o.offset))?;
+                e.set_metadata(o.metadata.as_str());
+            }
             let group = self
                 .consumer
                 .group_metadata()
@@ -435,29 +389,17 @@ impl Job<'_> {
             self.producer.send_offsets(&offsets, &group)?;
         }
         pipeline.finish().await?;
-        Ok(letters)
+        Ok(())
     }
+}
 
-    /// The checkpoint as offsets with metadata, for the partitions we own.
-    fn offsets(&self) -> anyhow::Result<TopicPartitionList> {
-        let cp = self.core.checkpoint();
-        let mut tpl = TopicPartitionList::new();
-        for p in cp
-            .partitions
-            .iter()
-            .filter(|p| self.assigned.contains(&p.partition))
-        {
-            let metadata = serde_json::to_string(&OffsetMetadata {
-                v: 1,
-                wm: cp.watermark,
-                max_ts: p.max_ts,
-                handled: p.handled_offset,
-            })?;
-            let mut e = tpl.add_partition(&self.opts.input_topic, p.partition);
-            e.set_offset(Offset::Offset(p.resume_offset))?;
-            e.set_metadata(metadata);
-        }
-        Ok(tpl)
+/// A consumed record as the task reads it.
+fn input(r: &Record) -> crate::task::InputRecord<'_> {
+    crate::task::InputRecord {
+        partition: r.partition,
+        offset: r.offset,
+        timestamp: r.timestamp,
+        value: r.payload.as_deref(),
     }
 }
 
@@ -470,46 +412,4 @@ pub fn default_transactional_id(group: &str) -> String {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_owned());
     format!("atenex-analytics-{group}-{host}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoints_round_trip_through_offset_metadata() {
-        let m = OffsetMetadata {
-            v: 1,
-            wm: Some(59_999),
-            max_ts: Some(65_000),
-            handled: 42,
-        };
-        let text = serde_json::to_string(&m).unwrap();
-        assert_eq!(text, r#"{"v":1,"wm":59999,"max_ts":65000,"handled":42}"#);
-        let other = OffsetMetadata {
-            v: 1,
-            wm: Some(58_000),
-            max_ts: None,
-            handled: 7,
-        };
-        let cp = checkpoint_from(&[
-            (0, Some(40), text),
-            (1, Some(7), serde_json::to_string(&other).unwrap()),
-            (2, None, String::new()),
-        ])
-        .unwrap();
-        assert_eq!(cp.watermark, Some(59_999));
-        assert_eq!(cp.partitions.len(), 2);
-        assert_eq!(
-            cp.partitions[0],
-            PartitionCheckpoint {
-                partition: 0,
-                resume_offset: 40,
-                handled_offset: 42,
-                max_ts: Some(65_000)
-            }
-        );
-        let err = checkpoint_from(&[(0, Some(1), "flink".into())]).unwrap_err();
-        assert!(err.to_string().contains("not ours"), "{err}");
-    }
 }

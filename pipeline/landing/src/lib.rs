@@ -1,4 +1,4 @@
-//! The HDFS landing sink, Kafka Connect HDFS compatible (work in progress, issue #4).
+//! The HDFS landing sink, Kafka Connect HDFS compatible. See docs/landing.md.
 //!
 //! - [`properties`], [`config`]: the properties file and its checked configuration;
 //! - [`path_format`], [`partitioner`]: Joda `path.format` and Connect's partitioners;
@@ -6,8 +6,11 @@
 //! - [`log`], [`recovery`]: the commit log and recovery, pure;
 //! - [`fs`]: local disk and the in-memory filesystem with crash semantics;
 //! - [`sink`]: drives writers over a filesystem;
+//! - [`task`]: the job as a task over a filesystem (recovery on assignment, placement,
+//!   `errors.tolerance`, ticks, revocation) — driven by [`live`] and by the simulator's model
+//!   driver alike;
 //! - [`offline`]: lands a recorded stream;
-//! - [`live`]: the consumer-group job.
+//! - [`live`]: the consumer-group job: I/O around the task.
 
 pub mod config;
 pub mod fs;
@@ -19,4 +22,5 @@ pub mod path_format;
 pub mod properties;
 pub mod recovery;
 pub mod sink;
+pub mod task;
 pub mod writer;

@@ -4,12 +4,17 @@
 //! offsets are committed after each landing commit so that lag shows. Malformed records stop the job
 //! naming topic, partition, offset and reason, or, with `errors.tolerance=all`, go to the
 //! dead-letter topic. SIGINT/SIGTERM commit what is open and exit 0: no half-committed state.
+//!
+//! Every decision is the [`LandingTask`]'s (recovery, placement, tolerance, ticks, revocation);
+//! this adapter consumes, reads the clock, hands records to the task and carries out what it
+//! says (assign at the recovered offsets, route dead letters, commit group offsets).
 
 use crate::config::{ErrorTolerance, LandingConfig, Topics};
 use crate::fs::Fs;
-use crate::sink::{Sink, place};
+use crate::task::{Handled, LandingRecord, LandingTask, Stop};
 use anyhow::Context as _;
-use atenex_kafka::{Clock, DeadLetters, KafkaConfig, Producer, Progress, Record};
+use atenex_kafka::dead_letter::DeadLetter;
+use atenex_kafka::{Clock, KafkaConfig, Producer, Progress, Record};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -17,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-type Shared<F> = Arc<Mutex<Sink<F>>>;
+type Shared<F> = Arc<Mutex<LandingTask<F>>>;
 
 /// Recovers partitions inside the rebalance, before they are assigned, so that consumption starts
 /// exactly at the first offset not yet landed.
@@ -39,7 +44,7 @@ impl<F: Fs + Send> ConsumerContext for LandingContext<F> {
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 for mut e in tpl.elements() {
-                    match sink.open(e.topic(), e.partition()) {
+                    match sink.assign(e.topic(), e.partition()) {
                         Ok(Some(resume)) => {
                             let _ = e.set_offset(Offset::Offset(resume));
                         }
@@ -93,7 +98,7 @@ pub async fn run_with<F: Fs + Send + 'static>(
     clock: &Clock,
     progress: Option<&Progress>,
 ) -> anyhow::Result<u64> {
-    let sink: Shared<F> = Arc::new(Mutex::new(Sink::new(fs, config.clone(), false)));
+    let sink: Shared<F> = Arc::new(Mutex::new(LandingTask::new(fs, config.clone())));
     let group = format!("connect-{}", config.name);
     let consumer_config = kafka
         .clone()
@@ -117,7 +122,7 @@ pub async fn run_with<F: Fs + Send + 'static>(
         .subscribe(&refs)
         .with_context(|| format!("cannot subscribe to {refs:?}"))?;
     let dead = match &config.errors {
-        ErrorTolerance::All { .. } => Some(DeadLetters::new(Producer::new(kafka)?, "landing")),
+        ErrorTolerance::All { .. } => Some(Producer::new(kafka)?),
         ErrorTolerance::None => None,
     };
     tracing::info!(%group, topics = ?refs, "landing started");
@@ -149,32 +154,26 @@ pub async fn run_with<F: Fs + Send + 'static>(
                 continue;
             }
         };
-        let value = m.payload.as_deref().unwrap_or(b"null");
-        let now = clock.now_ms();
-        match place(&config.timestamp_extractor, m.timestamp, value, now) {
-            Ok((ts, v)) => {
-                let mut sink = sink.lock().expect("not poisoned");
-                // Rotations due by processing time happen before this record is placed, not
-                // only on the next timer tick (the model driver does the same).
-                sink.tick(now)?;
-                sink.write(&m.topic, m.partition, m.offset, ts, &v, now)?;
-                landed += 1;
+        let record = LandingRecord {
+            topic: &m.topic,
+            partition: m.partition,
+            offset: m.offset,
+            timestamp: m.timestamp,
+            value: m.payload.as_deref(),
+        };
+        let handled = sink
+            .lock()
+            .expect("not poisoned")
+            .record(&record, clock.now_ms());
+        match handled {
+            Ok(Handled::Landed) => landed += 1,
+            Ok(Handled::DeadLetter { topic, reason }) => {
+                let producer = dead.as_ref().context("dead letters without a producer")?;
+                route(producer, &m, &reason, topic).await?;
             }
-            Err(reason) => match &dead {
-                Some(d) => {
-                    let topic = match &config.errors {
-                        ErrorTolerance::All { dlq_topic: Some(t) } => Some(t.clone()),
-                        _ => None,
-                    };
-                    route(d, &m, &reason, topic.as_deref()).await?;
-                }
-                None => anyhow::bail!(
-                    "{}[{}]@{}: {reason} (errors.tolerance=all sends such records to the dead-letter topic)",
-                    m.topic,
-                    m.partition,
-                    m.offset
-                ),
-            },
+            // The filesystem's own error, so that callers can tell what failed.
+            Err(Stop::Fs(e)) => return Err(e.into()),
+            Err(e @ Stop::Refused { .. }) => return Err(e.into()),
         }
         if let Some(p) = progress {
             p.handled(&m.topic, m.partition, m.offset + 1);
@@ -186,24 +185,20 @@ pub async fn run_with<F: Fs + Send + 'static>(
     Ok(landed)
 }
 
+/// Sends `record` to the dead-letter `topic` the task chose, with the reason in its headers, and
+/// waits for the acknowledgement.
 async fn route(
-    dead: &DeadLetters,
+    producer: &Producer,
     record: &Record,
     reason: &str,
-    topic: Option<&str>,
+    topic: String,
 ) -> anyhow::Result<()> {
-    match topic {
-        // A configured dead-letter topic: the record as if it came from there.
-        Some(t) => {
-            let mut r = record.clone();
-            r.topic = t
-                .strip_suffix(atenex_contracts::topics::DLQ_SUFFIX)
-                .unwrap_or(t)
-                .to_owned();
-            dead.route(&r, reason).await
-        }
-        None => dead.route(record, reason).await,
-    }
+    let mut letter = DeadLetter::new(record, reason, "landing");
+    letter.topic = topic;
+    let headers = letter.header_refs();
+    producer.send(letter.out_record(record, &headers)).await?;
+    letter.log(record);
+    Ok(())
 }
 
 /// Commits the group offsets of partitions whose records are all landed (lag visibility only).
