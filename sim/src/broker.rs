@@ -16,7 +16,7 @@
 //! `chunks.processed` scenario the real embedding service runs too, against the mock OpenAI with
 //! the scenario's faults; the driver waits for each chunk's embedding as for a record it produced.
 //!
-//! Faults, at the same input indices as in the model ([`crate::model::plan`]): an analytics crash
+//! Faults, at the same input indices as in the model ([`crate::faults::plan`]): an analytics crash
 //! aborts the job's task (no clean-up runs; a new instance with the same `transactional.id` fences
 //! it and restores from the committed offsets; the driver waits until it is assigned and has
 //! handled its replays before the clock moves on); a landing crash makes the landing filesystem
@@ -33,9 +33,11 @@
 //! crashes must strike at the same effect in both drivers. The HDFS adapter has its own tests
 //! against a MiniDFSCluster (pipeline/landing/tests/fs.rs).
 
-use crate::generate::{CHUNKS, DOCUMENTS, EMBEDDINGS, Log, OBJECTS};
-use crate::model::{self, DailyReport, DeadLetter, Outcome, plan};
-use crate::scenario::Scenario;
+use crate::faults::{Crash, plan, recovery};
+use crate::generate::{OBJECTS, full_log};
+use crate::log::{CHUNKS, DOCUMENTS, EMBEDDINGS, Log};
+use crate::outcome::{DailyReport, DeadLetter, Outcome, day_of};
+use crate::scenario::{Scenario, landing_config};
 use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
 use atenex_analytics::live::{JobProgress, LiveOptions, LiveSummary};
@@ -222,7 +224,7 @@ struct Driver<'a> {
     batch: usize,
     landing: Task<u64>,
     analytics: Task<LiveSummary>,
-    crashes: Vec<model::Crash>,
+    crashes: Vec<Crash>,
     /// Per stream: records produced so far.
     produced: Vec<i64>,
 }
@@ -234,7 +236,7 @@ impl Driver<'_> {
             let mut fs = self.fs.lock();
             fs.crash();
             let mut probe = LandingTask::new(fs.clone(), self.config.clone());
-            model::recovery(step, &mut probe, self.log, &self.config, &self.names.prefix)?
+            recovery(step, &mut probe, self.log, &self.config, &self.names.prefix)?
         };
         self.crashes.push(crash);
         self.landing = start_landing(self.kafka, &self.config, &self.fs, &self.clock);
@@ -361,7 +363,7 @@ impl OwnBroker {
 /// the broker, through one of its own).
 pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow::Result<Outcome> {
     // (The services' refusals are read back from their dead-letter topics.)
-    let (mut log, _) = model::full_log(scenario, seed)?;
+    let (mut log, _) = full_log(scenario, seed)?;
     // The generated documents, stored where docproc reads them (as ingest stores uploads).
     let objects = if scenario.chunks() {
         let per_document = scenario
@@ -423,15 +425,12 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         &[("message.timestamp.after.max.ms", "9223372036854775807")],
     )
     .await?;
-    let mut config = model::landing_config(scenario, &log, &names.prefix)?;
+    let mut config = landing_config(scenario, &log, &names.prefix)?;
     // Its consumer group is connect-<name>: one per run.
     config.name = id.clone();
     let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     let clock = Clock::manual(first);
-    let fs = SharedFs::new(Duration::from_millis(crate::scenario::duration_ms(
-        "faults.disk_latency",
-        &scenario.faults.disk_latency,
-    )? as u64));
+    let fs = SharedFs::new(scenario.faults.disk_latency);
     let batch = scenario.faults.analytics_batch.max(1);
     let mut driver = Driver {
         kafka,
@@ -573,13 +572,8 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
 
     let (windows, late, dead_letters) = read_outputs(kafka, &log, &driver.names).await?;
     let fs = driver.fs.lock().clone();
-    let reports = reports(
-        &fs,
-        &driver.config,
-        &driver.names.prefix,
-        &scenario.report.days,
-    )
-    .await?;
+    let days: Vec<String> = scenario.report.days.iter().map(|d| d.to_string()).collect();
+    let reports = reports(&fs, &driver.config, &driver.names.prefix, &days).await?;
     let Driver {
         names,
         config,
@@ -735,13 +729,11 @@ async fn start_embedding(
     let burst = |b: Option<[u64; 2]>| b.map(|[from, to]| from..to);
     config.faults.rate_limit_burst = burst(faults.rate_limit_burst);
     config.faults.error_burst = burst(faults.error_burst);
-    if let Some(wait) = &faults.retry_after {
-        config.faults.retry_after =
-            Duration::from_millis(crate::scenario::duration_ms("openai.retry_after", wait)? as u64);
+    if let Some(wait) = faults.retry_after {
+        config.faults.retry_after = wait;
     }
-    if let Some(wait) = &faults.latency {
-        config.faults.latency =
-            Duration::from_millis(crate::scenario::duration_ms("openai.latency", wait)? as u64);
+    if let Some(wait) = faults.latency {
+        config.faults.latency = wait;
     }
     let mock = atenex_mock_openai::Server::start(config).await?;
     let client = Client::new(ClientConfig {
@@ -900,7 +892,7 @@ async fn reports(
         if atenex_landing::recovery::parse_committed(&path, &topic).is_none() {
             continue;
         }
-        if let Some(day) = model::day_of(&path) {
+        if let Some(day) = day_of(&path) {
             days.insert(day);
         }
         let target = landing.join(path.trim_start_matches(&root));

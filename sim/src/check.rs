@@ -1,7 +1,7 @@
 //! The invariants of DESIGN §5, checked on every run; each violation is a sentence.
 
-use crate::generate::EMBEDDINGS;
-use crate::model::{DailyReport, Outcome};
+use crate::log::EMBEDDINGS;
+use crate::outcome::{DailyReport, Outcome};
 use atenex_analytics::core::window_start;
 use atenex_analytics::decode::decode_record;
 use atenex_landing::config::ErrorTolerance;

@@ -2,126 +2,29 @@
 //! spread over the span, with bounded disorder, late records, duplicate deliveries, far-future
 //! timestamps and malformed values) or read from a recorded stream (kcat `-J` envelopes).
 
-use crate::scenario::{Generate, Recorded, duration_ms};
+use crate::log::{CHUNKS, DOCUMENTS, EMBEDDINGS, Log, Rec, Stream};
+use crate::outcome::DeadLetter;
+use crate::scenario::{Generate, InputTopic, Malformed, Recorded, Scenario, ms};
 use anyhow::Context as _;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The topic analytics reads and generated streams are records of by default.
-pub const EMBEDDINGS: &str = "embeddings.ready";
-/// The embedding stage's input.
-pub const CHUNKS: &str = "chunks.processed";
-/// Docproc's input.
-pub const DOCUMENTS: &str = "documents.raw";
 /// Where generated documents are stored: the broker driver puts each object there, in a directory
 /// of its own that replaces this prefix.
 pub const OBJECTS: &str = "file:///sim-objects";
 
-/// One record of the log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rec {
-    pub partition: i32,
-    pub offset: i64,
-    /// Event time (the record timestamp), epoch ms.
-    pub ts: i64,
-    /// When it reaches the jobs (processing time), epoch ms.
-    pub arrival: i64,
-    pub key: Option<String>,
-    /// `None`: a tombstone (null value).
-    pub value: Option<Vec<u8>>,
-}
-
-/// The records of one topic partition, in offset order (offsets 0, 1, ...).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stream {
-    pub topic: String,
-    pub partition: i32,
-    pub records: Vec<Rec>,
-    /// 0: the input; n: produced by the n-th service stage from a record of stage n − 1 that
-    /// arrived at the same time (delivered after it).
-    pub stage: u8,
-}
-
-/// Every partition of every topic of the input; a topic's partitions are consecutive, in order,
-/// and every partition of a topic is present (possibly empty).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Log {
-    pub streams: Vec<Stream>,
-}
-
-impl Log {
-    pub fn len(&self) -> usize {
-        self.streams.iter().map(|s| s.records.len()).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The topics, in order, with their partition counts.
-    pub fn topics(&self) -> Vec<(String, i32)> {
-        let mut out: Vec<(String, i32)> = Vec::new();
-        for s in &self.streams {
-            match out.last_mut() {
-                Some((t, n)) if *t == s.topic => *n += 1,
-                _ => out.push((s.topic.clone(), 1)),
-            }
-        }
-        out
-    }
-
-    /// The streams of `topic`, indexed by partition.
-    pub fn of(&self, topic: &str) -> Vec<&Stream> {
-        self.streams.iter().filter(|s| s.topic == topic).collect()
-    }
-
-    /// The delivery order: (stream, offset), the record that arrived first going first (ties: the
-    /// earlier stage, then the stream listed first), each stream in offset order.
-    pub fn delivery(&self) -> Vec<(usize, i64)> {
-        let mut all: Vec<(i64, u8, usize)> = self
-            .streams
-            .iter()
-            .enumerate()
-            .flat_map(|(i, s)| s.records.iter().map(move |r| (r.arrival, s.stage, i)))
-            .collect();
-        all.sort();
-        // Arrival order may differ from offset order inside a stream only on ties; offsets win.
-        let mut next = vec![0i64; self.streams.len()];
-        all.iter()
-            .map(|(_, _, s)| {
-                let o = next[*s];
-                next[*s] += 1;
-                (*s, o)
-            })
-            .collect()
-    }
-
-    pub fn get(&self, stream: usize, offset: i64) -> &Rec {
-        &self.streams[stream].records[offset as usize]
-    }
-}
-
-/// The kinds of malformed values, in the order the generator cycles through them.
-pub const MALFORMED: [&str; 5] = [
-    "truncated",
-    "spans-lines",
-    "tombstone",
-    "not-a-uuid",
-    "no-company",
-];
-
 fn value(
-    topic: &str,
+    topic: InputTopic,
     chunk: &str,
     document: &str,
     company: &str,
-    malformed: Option<&str>,
+    malformed: Option<Malformed>,
 ) -> Option<Vec<u8>> {
-    let good = if topic == DOCUMENTS {
+    let good = if topic == InputTopic::DocumentsRaw {
         format!(
             r#"{{"document_id":"{document}","company_id":"{company}","s3_path":"{OBJECTS}/{company}/{document}/document.txt","doc_type":"txt"}}"#
         )
-    } else if topic == CHUNKS {
+    } else if topic == InputTopic::ChunksProcessed {
         let k = chunk.rsplit('_').next().unwrap_or("0");
         format!(
             r#"{{"chunk_id":"{chunk}","document_id":"{document}","company_id":"{company}","text":"Chunk {k} of document {document}.","page":1}}"#
@@ -133,14 +36,11 @@ fn value(
     };
     let text = match malformed {
         None => good,
-        // JSON cut short: not JSON, on one line.
-        Some("truncated") => good[..good.len() / 2].to_owned(),
-        // Not JSON, over two lines.
-        Some("spans-lines") => format!("chunk {chunk}\nof {document}"),
-        Some("tombstone") => return None,
-        Some("not-a-uuid") => good.replace(document, "doc-7"),
-        // The same value without its company id.
-        _ => {
+        Some(Malformed::Truncated) => good[..good.len() / 2].to_owned(),
+        Some(Malformed::SpansLines) => format!("chunk {chunk}\nof {document}"),
+        Some(Malformed::Tombstone) => return None,
+        Some(Malformed::NotAUuid) => good.replace(document, "doc-7"),
+        Some(Malformed::NoCompany) => {
             let mut v: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&good).expect("generated JSON");
             v.remove("company_id");
@@ -150,33 +50,50 @@ fn value(
     Some(text.into_bytes())
 }
 
+/// The input log of `scenario` for `seed` (a recorded stream is the same for every seed).
+pub fn input(scenario: &Scenario, seed: u64) -> anyhow::Result<Log> {
+    match (&scenario.generate, &scenario.input) {
+        (Some(g), _) => generate(g, seed),
+        (None, Some(r)) => recorded(r),
+        (None, None) => anyhow::bail!("the scenario has no input"),
+    }
+}
+
+/// The log the jobs see — the scenario's input, and what docproc and the embedding stage make of
+/// it if they run — and the records those services refuse.
+pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<(Log, Vec<DeadLetter>)> {
+    let mut log = input(scenario, seed)?;
+    let mut letters = Vec::new();
+    if scenario.chunks() {
+        let per_document = scenario
+            .generate
+            .as_ref()
+            .map_or(1, |g| g.chunks_per_document);
+        let (chunked, refused) = with_chunks(&log, per_document)?;
+        log = chunked;
+        letters.extend(refused);
+    }
+    if scenario.embeds() {
+        let (embedded, refused) = with_embeddings(&log)?;
+        log = embedded;
+        letters.extend(refused);
+    }
+    Ok((log, letters))
+}
+
 /// The generated log: one topic, `embeddings.ready`.
 pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
-    anyhow::ensure!(g.partitions >= 1, "generate.partitions must be at least 1");
-    let start = chrono::DateTime::parse_from_rfc3339(&g.start)
-        .map_err(|e| anyhow::anyhow!("generate.start = {:?}: {e}", g.start))?
-        .timestamp_millis();
-    let span = duration_ms("generate.span", &g.span)?.max(1);
-    let disorder = duration_ms("generate.disorder", &g.disorder)?;
-    let late_depth = duration_ms("generate.late_depth", &g.late_depth)?;
-    let future_skew = duration_ms("generate.future_skew", &g.future_skew)?;
-    anyhow::ensure!(
-        (0..g.partitions).contains(&g.idle_partitions),
-        "generate.idle_partitions must be smaller than generate.partitions"
-    );
-    let kinds: Vec<&str> = if g.malformed_kinds.is_empty() {
-        MALFORMED.to_vec()
+    // Ranges were checked when the scenario was loaded.
+    let start = g.start.timestamp_millis();
+    let span = ms(g.span).max(1);
+    let disorder = ms(g.disorder);
+    let late_depth = ms(g.late_depth);
+    let future_skew = ms(g.future_skew);
+    let kinds: &[Malformed] = if g.malformed_kinds.is_empty() {
+        &Malformed::ALL
     } else {
-        g.malformed_kinds.iter().map(String::as_str).collect()
+        &g.malformed_kinds
     };
-    if let Some(k) = kinds.iter().find(|k| !MALFORMED.contains(k)) {
-        anyhow::bail!("generate.malformed_kinds: {k:?} is not one of {MALFORMED:?}");
-    }
-    anyhow::ensure!(
-        [EMBEDDINGS, CHUNKS, DOCUMENTS].contains(&g.topic.as_str()),
-        "generate.topic = {:?}: use {EMBEDDINGS:?}, {CHUNKS:?} or {DOCUMENTS:?}",
-        g.topic
-    );
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     // Every chunk with its arrival time; sorted by arrival they form the log.
     struct Chunk {
@@ -195,7 +112,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
             let label = format!("c{c}-d{d}");
             let base = start + rng.random_range(0..span);
             // A document is one record (docproc makes its chunks).
-            let records = if g.topic == DOCUMENTS {
+            let records = if g.topic == InputTopic::DocumentsRaw {
                 1
             } else {
                 g.chunks_per_document
@@ -218,7 +135,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                     kinds[(malformed - 1) % kinds.len()]
                 });
                 let chunk = format!("{document}_{k}");
-                let v = value(&g.topic, &chunk, &document, &format!("c{c}"), bad);
+                let v = value(g.topic, &chunk, &document, &format!("c{c}"), bad);
                 if rng.random_bool(g.duplicates.clamp(0.0, 1.0)) {
                     let again = arrival + rng.random_range(1_000..60_000);
                     arrivals.push(Chunk {
@@ -245,7 +162,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
     let mut log = Log {
         streams: (0..g.partitions)
             .map(|partition| Stream {
-                topic: g.topic.clone(),
+                topic: g.topic.name().to_owned(),
                 partition,
                 records: Vec::new(),
                 stage: 0,
@@ -276,7 +193,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
 pub fn recorded(r: &Recorded) -> anyhow::Result<Log> {
     let path = &r.file;
     let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let lag = duration_ms("input.lag", &r.lag)?;
+    let lag = ms(r.lag);
     let mut streams: std::collections::BTreeMap<(String, i32), Vec<Rec>> = Default::default();
     let reader = atenex_contracts::EnvelopeReader::new(std::io::BufReader::new(file));
     for (i, e) in reader.enumerate() {
@@ -338,7 +255,7 @@ pub fn recorded(r: &Recorded) -> anyhow::Result<Log> {
 }
 
 /// Records the services refused: they go to their input's dead-letter topic.
-pub type Refused = Vec<crate::model::DeadLetter>;
+pub type Refused = Vec<DeadLetter>;
 
 /// What a service makes of one record: the key and values of the records it produces, or the
 /// reason it refuses it (`Err` outside: the scenario cannot run).
@@ -375,7 +292,7 @@ fn derive(
         let (key, values) = match make(r)? {
             Ok(made) => made,
             Err(reason) => {
-                letters.push(crate::model::DeadLetter {
+                letters.push(DeadLetter {
                     stage: service.into(),
                     topic: from.into(),
                     partition: r.partition,

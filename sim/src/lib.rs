@@ -9,8 +9,11 @@
 
 pub mod broker;
 pub mod check;
+pub mod faults;
 pub mod generate;
+pub mod log;
 pub mod model;
+pub mod outcome;
 pub mod render;
 pub mod runner;
 pub mod scenario;

@@ -18,151 +18,17 @@
 //! - The daily report of each day: the report's own line scanner over the day's committed files,
 //!   then the group-by its query computes.
 
-use crate::generate::{EMBEDDINGS, Log};
-use crate::scenario::Scenario;
+use crate::faults::{Crash, Plan, plan, recovery};
+use crate::generate::full_log;
+use crate::log::{EMBEDDINGS, Log};
+use crate::outcome::{DailyReport, DeadLetter, Outcome, day_of};
+use crate::scenario::{Scenario, landing_config};
 use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
 use atenex_analytics::task::{AnalyticsTask, CommittedOffset, InputRecord, Transaction};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs as _, MemFs};
 use atenex_landing::task::{Handled, LandingRecord, LandingTask, Stop};
-use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// Report rows: (company, document) → (total chunks, unique chunk ids).
-pub type ReportRows = BTreeMap<(String, String), (u64, u64)>;
-
-/// One day's report: its rows and the malformed lines it skipped, or why it failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DailyReport {
-    Rows {
-        rows: ReportRows,
-        skipped: u64,
-    },
-    /// The job's exit code and message (paths relative to the landing tree).
-    Failed {
-        code: u8,
-        message: String,
-    },
-}
-
-/// A record sent to a dead-letter topic.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct DeadLetter {
-    /// The job: `analytics` or `landing`.
-    pub stage: String,
-    /// The topic it came from (as the scenario names it).
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: String,
-}
-
-/// What a run produced.
-pub struct Outcome {
-    pub log: Log,
-    /// What the analytics job committed (windows and late records), crashes included.
-    pub windows: Vec<WindowResult>,
-    pub late: Vec<LateRecord>,
-    pub analytics_crashes: usize,
-    /// Per analytics crash, the records its open transaction held (lost with it, handled again
-    /// by the next instance): the same in both drivers when their transactions are the same.
-    pub analytics_lost: Vec<usize>,
-    /// With analytics crashes and partition idleness switched off: what the crashed run
-    /// committed, and what a run without crashes committed (they must agree).
-    #[allow(clippy::type_complexity)]
-    pub reference: Option<(
-        (Vec<WindowResult>, Vec<LateRecord>),
-        (Vec<WindowResult>, Vec<LateRecord>),
-    )>,
-    /// Committed dead letters of both jobs.
-    pub dead_letters: Vec<DeadLetter>,
-    pub fs: MemFs,
-    pub config: LandingConfig,
-    /// What the run put before the scenario's topic names (the broker driver's topics are unique
-    /// per run; the model's are the names themselves).
-    pub prefix: String,
-    pub crashes: Vec<Crash>,
-    /// Broker restarts done (the model plans them and has nothing to restart).
-    pub broker_restarts: usize,
-    /// What the mock OpenAI answered (broker driver, when the embedding stage ran): requests,
-    /// 429s, 500s.
-    pub openai: Option<(u64, u64, u64)>,
-    /// The daily report of each day: date (YYYY-MM-DD) → report.
-    pub reports: BTreeMap<String, DailyReport>,
-}
-
-/// One landing crash: where it happened and where recovery resumed each partition.
-#[derive(Debug, Clone)]
-pub struct Crash {
-    pub step: usize,
-    /// Per (topic, partition), scenario names.
-    pub resume: BTreeMap<(String, i32), Option<i64>>,
-    /// Max committed end + 1 per partition, read from the files after the crash.
-    pub committed_end: BTreeMap<(String, i32), Option<i64>>,
-}
-
-/// Where the faults strike, the same in both drivers: each step is the index, in delivery order,
-/// of the input record before whose first delivery the fault happens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
-    /// Analytics crashes.
-    pub analytics: Vec<usize>,
-    /// Landing crashes: the step, and how many filesystem effects still succeed after it.
-    pub landing: Vec<(usize, usize)>,
-    /// Broker restarts (the broker driver's only: the model has no broker).
-    pub broker: Vec<usize>,
-}
-
-pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
-    let total = records.max(1);
-    let f = &scenario.faults;
-    // Seeded steps, then the scenario's explicit ones (draws only for the seeded ones come
-    // first, so adding explicit steps leaves the seeded plan as it was).
-    let steps = |rng: &mut rand_chacha::ChaCha8Rng, n: usize, at: &[usize]| {
-        let mut v: Vec<usize> = (0..n).map(|_| rng.random_range(0..total)).collect();
-        v.extend(at.iter().map(|s| (*s).min(total - 1)));
-        v.sort();
-        v
-    };
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
-    let analytics = steps(&mut rng, f.analytics_crashes, &f.analytics_crash_at);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
-    let landing = steps(&mut rng, f.landing_crashes, &f.landing_crash_at)
-        .into_iter()
-        .map(|s| (s, rng.random_range(0..4)))
-        .collect();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB40C_E125);
-    let broker = steps(&mut rng, f.broker_restarts, &f.broker_restart_at);
-    Plan {
-        analytics,
-        landing,
-        broker,
-    }
-}
-
-/// The connector file the scenario's landing runs with; `prefix` goes before each topic name.
-pub fn landing_config(
-    scenario: &Scenario,
-    log: &Log,
-    prefix: &str,
-) -> anyhow::Result<LandingConfig> {
-    let topics: Vec<String> = log
-        .topics()
-        .into_iter()
-        .map(|(t, _)| format!("{prefix}{t}"))
-        .collect();
-    let text = format!(
-        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\n\
-         hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
-         format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
-         partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
-         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\nerrors.tolerance={}\n",
-        topics.join(","),
-        scenario.landing.flush_size,
-        scenario.landing.errors_tolerance,
-    );
-    LandingConfig::from_properties(&text, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))
-}
 
 /// The streams of the analytics input, indexed by partition (empty if the log has no
 /// `embeddings.ready`).
@@ -173,28 +39,6 @@ fn analytics_input(log: &Log) -> Vec<usize> {
         .filter(|(_, s)| s.topic == EMBEDDINGS)
         .map(|(i, _)| i)
         .collect()
-}
-
-/// The log the jobs see — the scenario's input, and what docproc and the embedding stage make of
-/// it if they run — and the records those services refuse.
-pub fn full_log(scenario: &Scenario, seed: u64) -> anyhow::Result<(Log, Vec<DeadLetter>)> {
-    let mut log = scenario.log(seed)?;
-    let mut letters = Vec::new();
-    if scenario.chunks() {
-        let per_document = scenario
-            .generate
-            .as_ref()
-            .map_or(1, |g| g.chunks_per_document);
-        let (chunked, refused) = crate::generate::with_chunks(&log, per_document)?;
-        log = chunked;
-        letters.extend(refused);
-    }
-    if scenario.embeds() {
-        let (embedded, refused) = crate::generate::with_embeddings(&log)?;
-        log = embedded;
-        letters.extend(refused);
-    }
-    Ok((log, letters))
 }
 
 pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
@@ -241,7 +85,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let (fs, crashes, mut dead_letters) = landing(&log, &plan, &config, first)?;
     dead_letters.extend(committed.dead_letters);
     dead_letters.extend(refused);
-    let reports = daily_reports(&fs, &config, "", &scenario.report.days);
+    let days: Vec<String> = scenario.report.days.iter().map(|d| d.to_string()).collect();
+    let reports = daily_reports(&fs, &config, "", &days);
     Ok(Outcome {
         log,
         windows: committed.windows,
@@ -344,65 +189,11 @@ fn landing(
     Ok((task.into_fs(), crashes, dead_letters))
 }
 
-/// Recovery of every partition after a crash (what a restarted landing job does on assignment),
-/// with the committed ends + 1 read from the file names.
-pub fn recovery(
-    step: usize,
-    task: &mut LandingTask<MemFs>,
-    log: &Log,
-    config: &LandingConfig,
-    prefix: &str,
-) -> anyhow::Result<Crash> {
-    let mut resume = BTreeMap::new();
-    let mut committed = BTreeMap::new();
-    for s in &log.streams {
-        let topic = format!("{prefix}{}", s.topic);
-        let key = (s.topic.clone(), s.partition);
-        resume.insert(key.clone(), task.assign(&topic, s.partition)?);
-        committed.insert(key, committed_end(task.fs(), config, &topic, s.partition));
-    }
-    Ok(Crash {
-        step,
-        resume,
-        committed_end: committed,
-    })
-}
-
 fn assign_all(task: &mut LandingTask<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {
     log.streams
         .iter()
         .map(|s| Ok(task.assign(&s.topic, s.partition)?.unwrap_or(0)))
         .collect()
-}
-
-/// Max committed end + 1 of a partition, from the committed file names.
-pub fn committed_end(
-    fs: &MemFs,
-    config: &LandingConfig,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    fs.list(&format!("{}/{topic}", config.topics_dir))
-        .ok()?
-        .iter()
-        .filter_map(|f| atenex_landing::recovery::parse_committed(f, topic))
-        .filter(|(q, _, _)| *q == partition)
-        .map(|(_, _, e)| e + 1)
-        .max()
-}
-
-/// The day (YYYY-MM-DD) of a landing path, from its `year=`, `month=` and `day=` directories.
-pub fn day_of(path: &str) -> Option<String> {
-    let part = |name: &str| {
-        path.split('/')
-            .find_map(|seg| seg.strip_prefix(name)?.strip_prefix('='))
-    };
-    Some(format!(
-        "{}-{}-{}",
-        part("year")?,
-        part("month")?,
-        part("day")?
-    ))
 }
 
 /// The daily report of every day the `embeddings.ready` landing tree has and of `extra` days:

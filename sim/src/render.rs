@@ -3,8 +3,8 @@
 //! scenario names them.
 
 use crate::check::landing_files;
-use crate::generate::EMBEDDINGS;
-use crate::model::{DailyReport, Outcome};
+use crate::log::EMBEDDINGS;
+use crate::outcome::{DailyReport, Outcome};
 use std::fmt::Write as _;
 
 fn time(ms: i64) -> String {

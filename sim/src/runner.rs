@@ -49,10 +49,23 @@ pub enum Driver {
     Broker(KafkaConfig),
 }
 
-/// Runs `file` with `seeds` (the scenario's own seed when empty); compares the snapshot for the
-/// scenario's own seed.
-pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Result<Report> {
-    let scenario = Scenario::load(file)?;
+/// Loads every scenario file first, so that a mistake in any of them stops the run before
+/// anything runs.
+pub fn load_all(files: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Scenario)>> {
+    files
+        .iter()
+        .map(|f| Ok((f.clone(), Scenario::load(f)?)))
+        .collect()
+}
+
+/// Runs the scenario of `file` with `seeds` (the scenario's own seed when empty); compares the
+/// snapshot for the scenario's own seed.
+pub async fn run_file(
+    file: &Path,
+    scenario: &Scenario,
+    seeds: &[u64],
+    driver: &Driver,
+) -> anyhow::Result<Report> {
     let own = scenario.seed();
     let seeds: Vec<u64> = if seeds.is_empty() {
         vec![own]
@@ -64,13 +77,13 @@ pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Re
     let mut failure = None;
     for &seed in &seeds {
         let outcome = match driver {
-            Driver::Model => model::run(&scenario, seed)?,
-            Driver::Broker(kafka) => broker::run(&scenario, seed, kafka).await?,
+            Driver::Model => model::run(scenario, seed)?,
+            Driver::Broker(kafka) => broker::run(scenario, seed, kafka).await?,
         };
         records += outcome.log.len();
         let mut problems = check::check(&outcome);
         if let Driver::Broker(_) = driver {
-            let expected = render::render(&model::run(&scenario, seed)?);
+            let expected = render::render(&model::run(scenario, seed)?);
             let got = render::render(&outcome);
             if got != expected {
                 problems.push(format!(
@@ -89,8 +102,8 @@ pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Re
         }
         if !problems.is_empty() {
             // What the seed decided, to read the failure by.
-            let (log, _) = model::full_log(&scenario, seed)?;
-            let plan = model::plan(&scenario, seed, log.len());
+            let (log, _) = crate::generate::full_log(scenario, seed)?;
+            let plan = crate::faults::plan(scenario, seed, log.len());
             problems.insert(0, describe(&plan, log.len()));
             failure = Some((seed, problems));
             break;
@@ -106,7 +119,7 @@ pub async fn run_file(file: &Path, seeds: &[u64], driver: &Driver) -> anyhow::Re
 }
 
 /// A seed's fault plan in words.
-pub fn describe(plan: &model::Plan, records: usize) -> String {
+pub fn describe(plan: &crate::faults::Plan, records: usize) -> String {
     let list = |v: &[usize]| {
         if v.is_empty() {
             "none".to_owned()

@@ -1,8 +1,16 @@
 //! Scenario files: TOML, every key documented here and in docs/simulation.md.
+//!
+//! Typed when read: durations ("5s", "20m"), dates, enums and topic names are parsed and every
+//! number range-checked by [`Scenario::load`], so a typo fails with the file, the key and the
+//! fix before anything runs — never in the middle of a run inside a driver.
 
-use crate::generate::Log;
-use serde::Deserialize;
+use crate::log::Log;
+use atenex_contracts::Topic;
+use atenex_landing::config::LandingConfig;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,11 +46,11 @@ pub struct OpenAi {
     #[serde(default)]
     pub error_burst: Option<[u64; 2]>,
     /// The wait a 429 announces (`retry-after-ms`).
-    #[serde(default)]
-    pub retry_after: Option<String>,
+    #[serde(default, deserialize_with = "some_duration")]
+    pub retry_after: Option<Duration>,
     /// Every answer waits this long (a slow API).
-    #[serde(default)]
-    pub latency: Option<String>,
+    #[serde(default, deserialize_with = "some_duration")]
+    pub latency: Option<Duration>,
 }
 
 /// The daily report: run for every day the landing tree has, and for these days too.
@@ -52,7 +60,7 @@ pub struct Report {
     /// Extra days (YYYY-MM-DD), e.g. one without data: its report is empty (the job runs with
     /// `--allow-empty`).
     #[serde(default)]
-    pub days: Vec<String>,
+    pub days: Vec<NaiveDate>,
 }
 
 /// A recorded stream (kcat `-J` envelopes, as `atenex record` and `kcat -C -J` write them).
@@ -66,8 +74,8 @@ pub struct Recorded {
     pub topics: Vec<String>,
     /// Each record arrives this long after its event time (never before the record before it in
     /// its partition).
-    #[serde(default = "zero")]
-    pub lag: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub lag: Duration,
     /// The seed of the faults.
     #[serde(default)]
     pub seed: u64,
@@ -83,25 +91,26 @@ pub struct Generate {
     /// stamped with the time it was embedded and keyed by document; or `documents.raw`: then
     /// docproc (the real service in the broker driver) first chunks each generated text document
     /// (`chunks_per_document` chunks of its default chunker).
-    #[serde(default = "embeddings")]
-    pub topic: String,
+    #[serde(default)]
+    pub topic: InputTopic,
     pub companies: usize,
     /// Documents per company.
     pub documents: usize,
     pub chunks_per_document: usize,
     /// First event time, RFC 3339.
-    pub start: String,
+    pub start: DateTime<Utc>,
     /// Event times are spread over this span (e.g. "20m").
-    pub span: String,
+    #[serde(deserialize_with = "duration")]
+    pub span: Duration,
     pub partitions: i32,
     /// Event time runs up to this much behind arrival order (e.g. "4s": within the watermark).
-    #[serde(default = "zero")]
-    pub disorder: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub disorder: Duration,
     /// Fraction of records that arrive `late_depth` after their event time.
     #[serde(default)]
     pub late_fraction: f64,
-    #[serde(default = "zero")]
-    pub late_depth: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub late_depth: Duration,
     /// Fraction of records delivered twice (the second time later, at a new offset).
     #[serde(default)]
     pub duplicates: f64,
@@ -113,8 +122,8 @@ pub struct Generate {
     /// with a wrong clock).
     #[serde(default)]
     pub future_fraction: f64,
-    #[serde(default = "zero")]
-    pub future_skew: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub future_skew: Duration,
     /// Fraction of records with a malformed value, cycling through: JSON cut short, text over
     /// two lines, a null value (tombstone), a document id that is not a UUID, no company id.
     #[serde(default)]
@@ -122,15 +131,79 @@ pub struct Generate {
     /// Only these kinds of malformed values (default: all five): `truncated`, `spans-lines`,
     /// `tombstone`, `not-a-uuid`, `no-company`.
     #[serde(default)]
-    pub malformed_kinds: Vec<String>,
+    pub malformed_kinds: Vec<Malformed>,
 }
 
-fn embeddings() -> String {
-    crate::generate::EMBEDDINGS.into()
+/// The topic a generated stream is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum InputTopic {
+    #[default]
+    #[serde(rename = "embeddings.ready")]
+    EmbeddingsReady,
+    #[serde(rename = "chunks.processed")]
+    ChunksProcessed,
+    #[serde(rename = "documents.raw")]
+    DocumentsRaw,
 }
 
-fn zero() -> String {
-    "0s".into()
+impl InputTopic {
+    pub fn topic(self) -> Topic {
+        match self {
+            InputTopic::EmbeddingsReady => Topic::EmbeddingsReady,
+            InputTopic::ChunksProcessed => Topic::ChunksProcessed,
+            InputTopic::DocumentsRaw => Topic::DocumentsRaw,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.topic().name()
+    }
+}
+
+/// A kind of malformed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Malformed {
+    /// JSON cut short: not JSON, on one line.
+    Truncated,
+    /// Not JSON, over two lines.
+    SpansLines,
+    /// A null value.
+    Tombstone,
+    /// A document id that is not a UUID.
+    NotAUuid,
+    /// The value without its company id.
+    NoCompany,
+}
+
+impl Malformed {
+    /// Every kind, in the order the generator cycles through them.
+    pub const ALL: [Malformed; 5] = [
+        Malformed::Truncated,
+        Malformed::SpansLines,
+        Malformed::Tombstone,
+        Malformed::NotAUuid,
+        Malformed::NoCompany,
+    ];
+}
+
+/// A duration as people write it: "5s", "20m", "1h 30m", "250ms".
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration: {e} (write e.g. \"5s\", \"20m\", \"250ms\")"
+        ))
+    })
+}
+
+fn some_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+/// Milliseconds of a duration (scenario durations are far below `i64::MAX` ms).
+pub fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -161,8 +234,8 @@ pub struct Faults {
     /// A slow disk: every landing filesystem effect (append, sync, rename, delete) takes this
     /// long (broker driver: the job waits in real time; the model's time does not move, so the
     /// outcome must not change).
-    #[serde(default = "zero")]
-    pub disk_latency: String,
+    #[serde(default, deserialize_with = "duration")]
+    pub disk_latency: Duration,
     /// Records per analytics transaction (its --max-batch).
     #[serde(default = "analytics_batch")]
     pub analytics_batch: usize,
@@ -181,7 +254,7 @@ impl Default for Faults {
             landing_crash_at: Vec::new(),
             analytics_crash_at: Vec::new(),
             broker_restart_at: Vec::new(),
-            disk_latency: zero(),
+            disk_latency: Duration::ZERO,
             analytics_batch: analytics_batch(),
         }
     }
@@ -195,12 +268,26 @@ pub struct Landing {
     pub flush_size: u64,
     /// errors.tolerance of the connector: `none` (a record that cannot be landed stops the job,
     /// Connect's default) or `all` (it goes to `<topic>.dlq`).
-    #[serde(default = "tolerance")]
-    pub errors_tolerance: String,
+    #[serde(default)]
+    pub errors_tolerance: Tolerance,
 }
 
-fn tolerance() -> String {
-    "none".into()
+/// `errors.tolerance` of the connector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tolerance {
+    #[default]
+    None,
+    All,
+}
+
+impl Tolerance {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tolerance::None => "none",
+            Tolerance::All => "all",
+        }
+    }
 }
 
 fn flush_size() -> u64 {
@@ -211,7 +298,7 @@ impl Default for Landing {
     fn default() -> Self {
         Self {
             flush_size: flush_size(),
-            errors_tolerance: tolerance(),
+            errors_tolerance: Tolerance::None,
         }
     }
 }
@@ -230,6 +317,8 @@ impl Scenario {
         if let Some(r) = &mut s.input {
             r.file = path.parent().unwrap_or(Path::new(".")).join(&r.file);
         }
+        s.validate()
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         if s.embeds() {
             let f = &s.faults;
             anyhow::ensure!(
@@ -247,10 +336,66 @@ impl Scenario {
         Ok(s)
     }
 
+    /// Range checks of what the types alone do not bound: the key, the value and the fix.
+    fn validate(&self) -> anyhow::Result<()> {
+        /// Most records a generated stream may have (the model keeps the log in memory).
+        const MAX_RECORDS: u128 = 10_000_000;
+        let f = &self.faults;
+        anyhow::ensure!(
+            f.analytics_batch >= 1,
+            "faults.analytics_batch = 0: a transaction holds at least one record (the default is 20)"
+        );
+        anyhow::ensure!(
+            self.landing.flush_size >= 1,
+            "landing.flush_size = 0: flush.size must be at least 1 (the default is 50)"
+        );
+        if let Some(g) = &self.generate {
+            for (key, value) in [
+                ("late_fraction", g.late_fraction),
+                ("duplicates", g.duplicates),
+                ("future_fraction", g.future_fraction),
+                ("malformed", g.malformed),
+            ] {
+                anyhow::ensure!(
+                    (0.0..=1.0).contains(&value),
+                    "generate.{key} = {value}: a fraction between 0 and 1 (e.g. 0.05)"
+                );
+            }
+            anyhow::ensure!(
+                (1..=1024).contains(&g.partitions),
+                "generate.partitions = {}: between 1 and 1024",
+                g.partitions
+            );
+            anyhow::ensure!(
+                (0..g.partitions).contains(&g.idle_partitions),
+                "generate.idle_partitions = {}: from 0 to generate.partitions - 1 ({})",
+                g.idle_partitions,
+                g.partitions - 1
+            );
+            anyhow::ensure!(
+                g.chunks_per_document >= 1,
+                "generate.chunks_per_document = 0: at least 1"
+            );
+            let records = g.companies as u128 * g.documents as u128 * g.chunks_per_document as u128;
+            anyhow::ensure!(
+                records <= MAX_RECORDS,
+                "generate: companies × documents × chunks_per_document = {records} records; at most {MAX_RECORDS}"
+            );
+            anyhow::ensure!(
+                !g.span.is_zero(),
+                "generate.span = 0s: event times need a span (e.g. \"3m\")"
+            );
+        }
+        Ok(())
+    }
+
     /// Whether the embedding stage runs (the input is `chunks.processed` or `documents.raw`).
     pub fn embeds(&self) -> bool {
         self.generate.as_ref().is_some_and(|g| {
-            g.topic == crate::generate::CHUNKS || g.topic == crate::generate::DOCUMENTS
+            matches!(
+                g.topic,
+                InputTopic::ChunksProcessed | InputTopic::DocumentsRaw
+            )
         })
     }
 
@@ -258,7 +403,7 @@ impl Scenario {
     pub fn chunks(&self) -> bool {
         self.generate
             .as_ref()
-            .is_some_and(|g| g.topic == crate::generate::DOCUMENTS)
+            .is_some_and(|g| g.topic == InputTopic::DocumentsRaw)
     }
 
     /// The scenario's own seed.
@@ -269,19 +414,120 @@ impl Scenario {
             (None, None) => 0,
         }
     }
-
-    /// The input log for `seed` (a recorded stream is the same for every seed).
-    pub fn log(&self, seed: u64) -> anyhow::Result<Log> {
-        match (&self.generate, &self.input) {
-            (Some(g), _) => crate::generate::generate(g, seed),
-            (None, Some(r)) => crate::generate::recorded(r),
-            (None, None) => anyhow::bail!("the scenario has no input"),
-        }
-    }
 }
 
-pub fn duration_ms(what: &str, value: &str) -> anyhow::Result<i64> {
-    humantime::parse_duration(value)
-        .map(|d| d.as_millis() as i64)
-        .map_err(|e| anyhow::anyhow!("{what} = {value:?}: {e} (e.g. \"5s\", \"20m\")"))
+/// The connector file the scenario's landing runs with; `prefix` goes before each topic name.
+pub fn landing_config(
+    scenario: &Scenario,
+    log: &Log,
+    prefix: &str,
+) -> anyhow::Result<LandingConfig> {
+    let topics: Vec<String> = log
+        .topics()
+        .into_iter()
+        .map(|(t, _)| format!("{prefix}{t}"))
+        .collect();
+    let text = format!(
+        "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\n\
+         hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
+         format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
+         partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
+         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\nerrors.tolerance={}\n",
+        topics.join(","),
+        scenario.landing.flush_size,
+        scenario.landing.errors_tolerance.as_str(),
+    );
+    LandingConfig::from_properties(&text, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"description = "d"
+[generate]
+seed = 1
+companies = 1
+documents = 1
+chunks_per_document = 2
+start = "2026-11-27T22:58:00Z"
+span = "3m"
+partitions = 2
+"#;
+
+    /// Loads `GOOD` with `extra` added to `[generate]` (or after it, for another table); a
+    /// `key = value` line whose key `GOOD` has replaces that key's line instead.
+    fn load_with(extra: &str) -> anyhow::Result<Scenario> {
+        let key = extra.split(" = ").next().unwrap_or_default();
+        let text = match GOOD.lines().find(|l| l.starts_with(&format!("{key} = "))) {
+            Some(line) if !key.is_empty() => GOOD.replace(line, extra),
+            _ => format!("{GOOD}{extra}\n"),
+        };
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("typo.toml");
+        std::fs::write(&path, text)?;
+        Scenario::load(&path)
+    }
+
+    fn error(extra: &str) -> String {
+        format!("{:#}", load_with(extra).unwrap_err())
+    }
+
+    #[test]
+    fn a_good_file_is_typed_when_read() {
+        let s = load_with("disorder = \"4s\"\n[landing]\nerrors_tolerance = \"all\"\n[report]\ndays = [\"2026-11-28\"]").unwrap();
+        let g = s.generate.as_ref().unwrap();
+        assert_eq!(g.span, Duration::from_secs(180));
+        assert_eq!(g.disorder, Duration::from_secs(4));
+        assert_eq!(g.topic, InputTopic::EmbeddingsReady);
+        assert_eq!(g.start.timestamp_millis(), 1_795_820_280_000);
+        assert_eq!(s.landing.errors_tolerance, Tolerance::All);
+        assert_eq!(s.report.days[0].to_string(), "2026-11-28");
+    }
+
+    #[test]
+    fn typos_fail_at_load_with_the_file_the_key_and_the_fix() {
+        for (extra, needles) in [
+            (
+                "disorder = \"4 secs ago\"",
+                vec!["typo.toml", "disorder", "e.g. \"5s\""],
+            ),
+            (
+                "topic = \"embedings.ready\"",
+                vec!["typo.toml", "topic", "embeddings.ready", "chunks.processed"],
+            ),
+            (
+                "malformed_kinds = [\"truncate\"]",
+                vec!["malformed_kinds", "truncated"],
+            ),
+            (
+                "duplicates = nan",
+                vec!["generate.duplicates", "between 0 and 1"],
+            ),
+            ("late_fraction = 1.5", vec!["generate.late_fraction"]),
+            (
+                "idle_partitions = 2",
+                vec!["generate.idle_partitions", "from 0 to"],
+            ),
+            ("documents = 100000000", vec!["at most"]),
+            (
+                "[landing]\nerrors_tolerance = \"some\"",
+                vec!["errors_tolerance", "all"],
+            ),
+            ("[report]\ndays = [\"2026-13-01\"]", vec!["days"]),
+            (
+                "[faults]\nanalytics_batch = 0",
+                vec!["faults.analytics_batch", "at least one"],
+            ),
+            (
+                "[faults]\ndisk_latency = \"slow\"",
+                vec!["disk_latency", "not a duration"],
+            ),
+        ] {
+            let e = error(extra);
+            for n in needles {
+                assert!(e.contains(n), "{extra}: {n:?} not in: {e}");
+            }
+        }
+    }
 }

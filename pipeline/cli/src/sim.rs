@@ -42,7 +42,8 @@ enum DriverArg {
 
 pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
     let SimCommand::Run(args) = cmd;
-    let files = runner::expand(&args.scenarios)?;
+    // Every file is read and checked before the first one runs.
+    let scenarios = runner::load_all(&runner::expand(&args.scenarios)?)?;
     let driver = match args.driver {
         DriverArg::Model => Driver::Model,
         // The broker tests use: the configured one, else a real Kafka for this process.
@@ -51,13 +52,13 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         }
     };
     let (mut passed, mut failed) = (0, 0);
-    for file in &files {
-        let own = atenex_sim::scenario::Scenario::load(file)?.seed();
+    for (file, scenario) in &scenarios {
+        let own = scenario.seed();
         let seeds: Vec<u64> = match args.seed {
             Some(s) => vec![s],
             None => (own..own + args.seeds.max(1)).collect(),
         };
-        let r = runner::run_file(file, &seeds, &driver).await?;
+        let r = runner::run_file(file, scenario, &seeds, &driver).await?;
         let name = file.display();
         match &r.failure {
             None => {
@@ -88,7 +89,7 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
     }
     println!(
         "{} scenarios: {passed} passed, {failed} failed",
-        files.len()
+        scenarios.len()
     );
     anyhow::ensure!(failed == 0, "{failed} scenario(s) failed");
     Ok(())

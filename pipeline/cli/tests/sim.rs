@@ -99,3 +99,35 @@ fn the_broker_driver_runs_from_the_command_line() {
         "{text}"
     );
 }
+
+#[test]
+fn a_typo_in_any_scenario_stops_the_run_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        scenarios().join("baseline.toml"),
+        dir.path().join("a-baseline.toml"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(scenarios().join("baseline.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("b-typo.toml"),
+        text.replace("span = \"3m\"", "span = \"3m\"\ndisorder = \"fast\""),
+    )
+    .unwrap();
+    let out = atenex()
+        .args(["sim", "run", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("ok "), "a scenario ran: {stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "b-typo.toml",
+        "disorder",
+        "\"fast\" is not a duration",
+        "e.g. \"5s\"",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in: {stderr}");
+    }
+}

@@ -1,0 +1,99 @@
+//! Faults: where they strike (the same plan in both drivers, from the seed), and what a landing
+//! crash left (where recovery resumed each partition).
+
+use crate::log::Log;
+use crate::scenario::Scenario;
+use atenex_landing::config::LandingConfig;
+use atenex_landing::fs::{Fs as _, MemFs};
+use atenex_landing::task::LandingTask;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+
+/// Where the faults strike, the same in both drivers: each step is the index, in delivery order,
+/// of the input record before whose first delivery the fault happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Analytics crashes.
+    pub analytics: Vec<usize>,
+    /// Landing crashes: the step, and how many filesystem effects still succeed after it.
+    pub landing: Vec<(usize, usize)>,
+    /// Broker restarts (the broker driver's only: the model has no broker).
+    pub broker: Vec<usize>,
+}
+
+pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
+    let total = records.max(1);
+    let f = &scenario.faults;
+    // Seeded steps, then the scenario's explicit ones (draws only for the seeded ones come
+    // first, so adding explicit steps leaves the seeded plan as it was).
+    let steps = |rng: &mut rand_chacha::ChaCha8Rng, n: usize, at: &[usize]| {
+        let mut v: Vec<usize> = (0..n).map(|_| rng.random_range(0..total)).collect();
+        v.extend(at.iter().map(|s| (*s).min(total - 1)));
+        v.sort();
+        v
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xA1A1_7105);
+    let analytics = steps(&mut rng, f.analytics_crashes, &f.analytics_crash_at);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_CAFE);
+    let landing = steps(&mut rng, f.landing_crashes, &f.landing_crash_at)
+        .into_iter()
+        .map(|s| (s, rng.random_range(0..4)))
+        .collect();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB40C_E125);
+    let broker = steps(&mut rng, f.broker_restarts, &f.broker_restart_at);
+    Plan {
+        analytics,
+        landing,
+        broker,
+    }
+}
+
+/// One landing crash: where it happened and where recovery resumed each partition.
+#[derive(Debug, Clone)]
+pub struct Crash {
+    pub step: usize,
+    /// Per (topic, partition), scenario names.
+    pub resume: BTreeMap<(String, i32), Option<i64>>,
+    /// Max committed end + 1 per partition, read from the files after the crash.
+    pub committed_end: BTreeMap<(String, i32), Option<i64>>,
+}
+
+/// Recovery of every partition after a crash (what a restarted landing job does on assignment),
+/// with the committed ends + 1 read from the file names.
+pub fn recovery(
+    step: usize,
+    task: &mut LandingTask<MemFs>,
+    log: &Log,
+    config: &LandingConfig,
+    prefix: &str,
+) -> anyhow::Result<Crash> {
+    let mut resume = BTreeMap::new();
+    let mut committed = BTreeMap::new();
+    for s in &log.streams {
+        let topic = format!("{prefix}{}", s.topic);
+        let key = (s.topic.clone(), s.partition);
+        resume.insert(key.clone(), task.assign(&topic, s.partition)?);
+        committed.insert(key, committed_end(task.fs(), config, &topic, s.partition));
+    }
+    Ok(Crash {
+        step,
+        resume,
+        committed_end: committed,
+    })
+}
+
+/// Max committed end + 1 of a partition, from the committed file names.
+pub fn committed_end(
+    fs: &MemFs,
+    config: &LandingConfig,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    fs.list(&format!("{}/{topic}", config.topics_dir))
+        .ok()?
+        .iter()
+        .filter_map(|f| atenex_landing::recovery::parse_committed(f, topic))
+        .filter(|(q, _, _)| *q == partition)
+        .map(|(_, _, e)| e + 1)
+        .max()
+}

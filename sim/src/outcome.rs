@@ -1,0 +1,87 @@
+//! What a run produced, in either driver: the committed windows and late records, dead letters,
+//! the landing tree, the daily reports, and what the faults did. The checker and the render read
+//! only this.
+
+use crate::faults::Crash;
+use crate::log::Log;
+use atenex_analytics::core::{LateRecord, WindowResult};
+use atenex_landing::config::LandingConfig;
+use atenex_landing::fs::MemFs;
+use std::collections::BTreeMap;
+
+/// Report rows: (company, document) → (total chunks, unique chunk ids).
+pub type ReportRows = BTreeMap<(String, String), (u64, u64)>;
+
+/// One day's report: its rows and the malformed lines it skipped, or why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DailyReport {
+    Rows {
+        rows: ReportRows,
+        skipped: u64,
+    },
+    /// The job's exit code and message (paths relative to the landing tree).
+    Failed {
+        code: u8,
+        message: String,
+    },
+}
+
+/// A record sent to a dead-letter topic.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeadLetter {
+    /// The job: `analytics` or `landing`.
+    pub stage: String,
+    /// The topic it came from (as the scenario names it).
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
+}
+
+/// What a run produced.
+pub struct Outcome {
+    pub log: Log,
+    /// What the analytics job committed (windows and late records), crashes included.
+    pub windows: Vec<WindowResult>,
+    pub late: Vec<LateRecord>,
+    pub analytics_crashes: usize,
+    /// Per analytics crash, the records its open transaction held (lost with it, handled again
+    /// by the next instance): the same in both drivers when their transactions are the same.
+    pub analytics_lost: Vec<usize>,
+    /// With analytics crashes and partition idleness switched off: what the crashed run
+    /// committed, and what a run without crashes committed (they must agree).
+    #[allow(clippy::type_complexity)]
+    pub reference: Option<(
+        (Vec<WindowResult>, Vec<LateRecord>),
+        (Vec<WindowResult>, Vec<LateRecord>),
+    )>,
+    /// Committed dead letters of both jobs.
+    pub dead_letters: Vec<DeadLetter>,
+    pub fs: MemFs,
+    pub config: LandingConfig,
+    /// What the run put before the scenario's topic names (the broker driver's topics are unique
+    /// per run; the model's are the names themselves).
+    pub prefix: String,
+    pub crashes: Vec<Crash>,
+    /// Broker restarts done (the model plans them and has nothing to restart).
+    pub broker_restarts: usize,
+    /// What the mock OpenAI answered (broker driver, when the embedding stage ran): requests,
+    /// 429s, 500s.
+    pub openai: Option<(u64, u64, u64)>,
+    /// The daily report of each day: date (YYYY-MM-DD) → report.
+    pub reports: BTreeMap<String, DailyReport>,
+}
+
+/// The day (YYYY-MM-DD) of a landing path, from its `year=`, `month=` and `day=` directories.
+pub fn day_of(path: &str) -> Option<String> {
+    let part = |name: &str| {
+        path.split('/')
+            .find_map(|seg| seg.strip_prefix(name)?.strip_prefix('='))
+    };
+    Some(format!(
+        "{}-{}-{}",
+        part("year")?,
+        part("month")?,
+        part("day")?
+    ))
+}
