@@ -526,11 +526,17 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         analytics_lost.push(driver.crash_analytics().await?);
     }
 
+    // A service is stopped once it has consumed all of its input: a record it refuses is waited
+    // for by nothing else (its dead letter is read back at the end).
     if let Some(stage) = docproc {
+        consumed(kafka, &driver.names, "docproc", &log, DOCUMENTS).await?;
         stage.stop().await.context("the docproc service failed")?;
     }
     let openai = match openai {
-        Some(stage) => Some(stage.stop().await?),
+        Some(stage) => {
+            consumed(kafka, &driver.names, "embedding", &log, CHUNKS).await?;
+            Some(stage.stop().await?)
+        }
         None => None,
     };
 
@@ -599,6 +605,42 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         reports,
         log,
     })
+}
+
+/// Waits until the service whose group is `service` (behind the run's prefix) has committed every
+/// record the log has on `topic`.
+async fn consumed(
+    kafka: &KafkaConfig,
+    names: &Names,
+    service: &str,
+    log: &Log,
+    topic: &str,
+) -> anyhow::Result<()> {
+    let group = format!("{}{service}", names.prefix);
+    let ends: BTreeMap<i32, i64> = log
+        .streams
+        .iter()
+        .filter(|s| s.topic == topic)
+        .map(|s| (s.partition, s.records.len() as i64))
+        .collect();
+    let partitions: Vec<i32> = ends.keys().copied().collect();
+    let started = std::time::Instant::now();
+    loop {
+        let committed =
+            atenex_kafka::admin::committed_offsets(kafka, &group, &names.of(topic), &partitions)?;
+        let behind: Vec<(i32, Option<i64>)> = committed
+            .into_iter()
+            .filter(|(p, o)| ends[p] > 0 && o.is_none_or(|o| o < ends[p]))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            started.elapsed() < PATIENCE,
+            "{service} did not consume all of {topic} within {PATIENCE:?}: committed {behind:?} of {ends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// A service of the pipeline running for a run, on a thread of its own (its consumer loop's

@@ -324,19 +324,18 @@ fn derive(
 }
 
 /// The log with the embedding stage's output: each chunk of `chunks.processed`, read as the
-/// service reads it (ids copied, not validated; a refused one is a dead letter), becomes an
-/// `embeddings.ready` record. The model's vector is a stand-in; the broker driver's are the mock's.
+/// service reads it (a refused one is a dead letter), becomes the `embeddings.ready` value the
+/// service writes. The model's vector is a stand-in; the broker driver's are the mock's.
 pub fn with_embeddings(input: &Log) -> anyhow::Result<(Log, Refused)> {
+    use atenex_embedding::service::{embedding_value, parse_chunk};
+    let stand_in = serde_json::value::RawValue::from_string("[0.5]".to_owned())?;
     derive(input, CHUNKS, EMBEDDINGS, "embedding", |r| {
-        Ok(
-            atenex_embedding::service::parse_chunk(r.value.as_deref()).map(|c| {
-                let value = format!(
-                    r#"{{"chunk_id":"{}","document_id":"{}","company_id":"{}","vector":[0.5]}}"#,
-                    c.chunk_id, c.document_id, c.company_id
-                );
-                (c.document_id, vec![value.into_bytes()])
-            }),
-        )
+        let c = match parse_chunk(r.value.as_deref()) {
+            Ok(c) => c,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let value = serde_json::to_vec(&embedding_value(&c, &stand_in))?;
+        Ok(Ok((c.document_id.to_string(), vec![value])))
     })
 }
 
@@ -360,27 +359,23 @@ pub fn document_text(document: &str, chunks: usize) -> String {
 pub fn with_chunks(input: &Log, chunks_per_document: usize) -> anyhow::Result<(Log, Refused)> {
     use atenex_docproc::chunker::{ChunkerConfig, chunk};
     use atenex_docproc::extract::{Limits, extract};
+    use atenex_docproc::service::chunk_value;
     derive(input, DOCUMENTS, CHUNKS, "docproc", |r| {
         let (event, format) = match atenex_docproc::service::parse_event(r.value.as_deref()) {
             Ok(parsed) => parsed,
             Err(reason) => return Ok(Err(reason)),
         };
-        let (document, company) = (event.document_id.as_str(), event.company_id.as_str());
-        let text = document_text(document, chunks_per_document);
+        let text = document_text(event.document_id.as_str(), chunks_per_document);
         let pages = extract(format, text.as_bytes(), &Limits::default())?;
         let values = chunk(&pages, &ChunkerConfig::default(), None)
             .into_iter()
             .map(|c| {
-                serde_json::to_vec(&serde_json::json!({
-                    "chunk_id": format!("{document}_{}", c.index),
-                    "document_id": document,
-                    "company_id": company,
-                    "text": c.text,
-                    "page": c.page,
-                }))
+                let index = u32::try_from(c.index)?;
+                let value = chunk_value(&event, index, c.text, c.page);
+                anyhow::Ok(serde_json::to_vec(&value)?)
             })
             .collect::<Result<_, _>>()?;
-        Ok(Ok((event.document_id.clone(), values)))
+        Ok(Ok((event.document_id.to_string(), values)))
     })
 }
 

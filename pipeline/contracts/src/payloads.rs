@@ -29,6 +29,11 @@ pub struct DocumentRaw {
     /// Where the object is stored (`s3://bucket/{company_id}/{document_id}/{filename}`, or a local
     /// object-store URL).
     pub s3_path: String,
+    /// The type ingest checked (`pdf`, `docx`, `doc`, `txt`, `md`, `html`): a client may declare a
+    /// Content-Type that the file name's extension contradicts. Absent from older producers
+    /// (then the name's extension tells).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub doc_type: Option<String>,
 }
 
 /// `chunks.processed`: one chunk of a document's text.
@@ -42,13 +47,15 @@ pub struct ChunkProcessed {
     pub page: Option<u32>,
 }
 
-/// `embeddings.ready`: one embedded chunk.
+/// `embeddings.ready`: one embedded chunk. The vector's type is a parameter: consumers that use
+/// the numbers read `Vec<f32>` (the default); the embedding service writes the JSON array OpenAI
+/// answered as it is (`Box<RawValue>`), without turning 1,536 numbers into floats and back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmbeddingReady {
+pub struct EmbeddingReady<V = Vec<f32>> {
     pub chunk_id: ChunkId,
     pub document_id: DocumentId,
     pub company_id: String,
-    pub vector: Vec<f32>,
+    pub vector: V,
 }
 
 /// The identifying fields of a `chunks.processed` or `embeddings.ready` value, decoded without

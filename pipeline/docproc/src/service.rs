@@ -7,7 +7,7 @@
 
 use crate::chunker::{self, ChunkerConfig, Cl100k, TokenCounter, Unit};
 use crate::extract::{self, Format, Limits};
-use atenex_contracts::Topic;
+use atenex_contracts::{ChunkId, ChunkProcessed, DocumentRaw, Topic};
 use atenex_ingest::storage::Storage;
 use atenex_kafka::consumer::Record;
 use atenex_kafka::dead_letter::DeadLetters;
@@ -36,24 +36,14 @@ pub enum Outcome {
     DeadLettered { reason: String },
 }
 
-/// What docproc reads of a `documents.raw` event.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct RawEvent {
-    pub document_id: String,
-    pub company_id: String,
-    pub s3_path: String,
-    #[serde(default)]
-    pub doc_type: Option<String>,
-}
-
-/// A `documents.raw` value as docproc reads it, with the format it will extract, or the reason the
+/// A `documents.raw` value as docproc reads it — the contract's payload, validated (the document id
+/// a UUID, the company and path present) — with the format it will extract, or the reason the
 /// record goes to the dead-letter topic before its object is read.
-pub fn parse_event(payload: Option<&[u8]>) -> Result<(RawEvent, Format), String> {
+pub fn parse_event(payload: Option<&[u8]>) -> Result<(DocumentRaw, Format), String> {
     let Some(payload) = payload else {
         return Err("no value (tombstone)".into());
     };
-    let event: RawEvent =
-        serde_json::from_slice(payload).map_err(|e| format!("not a documents.raw event: {e}"))?;
+    let event: DocumentRaw = atenex_contracts::decode(payload).map_err(|e| e.to_string())?;
     // Ingest's checked type; events without one (older producers): the name's extension.
     let format = match event.doc_type.as_deref() {
         Some(t) => Format::from_name(t),
@@ -71,15 +61,6 @@ pub fn parse_event(payload: Option<&[u8]>) -> Result<(RawEvent, Format), String>
             event.s3_path
         )),
     }
-}
-
-#[derive(serde::Serialize)]
-struct ChunkEvent<'a> {
-    chunk_id: String,
-    document_id: &'a str,
-    company_id: &'a str,
-    text: &'a str,
-    page: Option<u32>,
 }
 
 impl Docproc {
@@ -112,11 +93,10 @@ impl Docproc {
         for record in batch {
             let outcome = match self.prepare(record).await? {
                 Ok((event, chunks)) => {
-                    self.produce(&event, &chunks).await?;
-                    tracing::info!(document_id = %event.document_id, chunks = chunks.len(), "chunked");
-                    Outcome::Chunked {
-                        chunks: chunks.len(),
-                    }
+                    let n = chunks.len();
+                    self.produce(&event, chunks).await?;
+                    tracing::info!(document_id = %event.document_id, chunks = n, "chunked");
+                    Outcome::Chunked { chunks: n }
                 }
                 Err(reason) => {
                     self.dead_letters.route(record, &reason).await?;
@@ -132,7 +112,7 @@ impl Docproc {
     async fn prepare(
         &self,
         record: &Record,
-    ) -> anyhow::Result<Result<(RawEvent, Vec<chunker::Chunk>), String>> {
+    ) -> anyhow::Result<Result<(DocumentRaw, Vec<chunker::Chunk>), String>> {
         let (event, format) = match parse_event(record.payload.as_deref()) {
             Ok(parsed) => parsed,
             Err(reason) => return Ok(Err(reason)),
@@ -158,23 +138,24 @@ impl Docproc {
         Ok(chunks.map(|c| (event, c)).map_err(|e| e.to_string()))
     }
 
-    async fn produce(&self, event: &RawEvent, chunks: &[chunker::Chunk]) -> anyhow::Result<()> {
+    async fn produce(
+        &self,
+        event: &DocumentRaw,
+        chunks: Vec<chunker::Chunk>,
+    ) -> anyhow::Result<()> {
         let mut pipeline = Pipeline::new(&self.producer, 256);
         let now = self.clock.now_ms();
         for c in chunks {
-            let value = serde_json::to_vec(&ChunkEvent {
-                chunk_id: format!("{}_{}", event.document_id, c.index),
-                document_id: &event.document_id,
-                company_id: &event.company_id,
-                text: &c.text,
-                page: c.page,
+            let index = u32::try_from(c.index).map_err(|_| {
+                anyhow::anyhow!("chunk index {} beyond the contract's u32", c.index)
             })?;
+            let value = serde_json::to_vec(&chunk_value(event, index, c.text, c.page))?;
             pipeline
                 .push(OutRecord {
                     timestamp: Some(now),
                     ..OutRecord::new(
                         &self.output_topic,
-                        Some(event.document_id.as_bytes()),
+                        Some(event.document_id.as_str().as_bytes()),
                         Some(&value),
                     )
                 })
@@ -182,5 +163,21 @@ impl Docproc {
         }
         pipeline.finish().await?;
         Ok(())
+    }
+}
+
+/// The `chunks.processed` value of chunk `index` of a document.
+pub fn chunk_value(
+    event: &DocumentRaw,
+    index: u32,
+    text: String,
+    page: Option<u32>,
+) -> ChunkProcessed {
+    ChunkProcessed {
+        chunk_id: ChunkId::new(&event.document_id, index),
+        document_id: event.document_id.clone(),
+        company_id: event.company_id.clone(),
+        text,
+        page,
     }
 }

@@ -93,7 +93,7 @@ impl Client {
     }
 
     /// Embeds `inputs`; the vectors (raw JSON arrays) come back in input order.
-    pub async fn embed(&self, inputs: &[&str]) -> Result<Vec<String>, Failure> {
+    pub async fn embed(&self, inputs: &[&str]) -> Result<Vec<Box<RawValue>>, Failure> {
         let mut body = serde_json::json!({"model": self.config.model, "input": inputs});
         if let Some(d) = self.config.dimensions {
             body["dimensions"] = d.into();
@@ -132,7 +132,7 @@ impl Client {
             .map_err(|reason| Failure::Permanent { status, reason })
     }
 
-    fn vectors(&self, body: &[u8], n: usize) -> Result<Vec<String>, String> {
+    fn vectors(&self, body: &[u8], n: usize) -> Result<Vec<Box<RawValue>>, String> {
         let answer: Answer<'_> = serde_json::from_slice(body)
             .map_err(|e| format!("OpenAI answered 200 with an unreadable body: {e}"))?;
         let mut out = vec![None; n];
@@ -151,7 +151,8 @@ impl Client {
                     self.config.model
                 ));
             }
-            *slot = Some(raw.to_owned());
+            // A copy of the array's bytes: the numbers are never parsed.
+            *slot = Some(item.embedding.to_owned());
         }
         out.into_iter()
             .enumerate()

@@ -11,12 +11,13 @@
 use crate::batcher::{self, token_bound};
 use crate::client::{Client, Failure};
 use crate::retry::RetryPolicy;
-use atenex_contracts::Topic;
+use atenex_contracts::{ChunkProcessed, EmbeddingReady, Topic};
 use atenex_kafka::consumer::Record;
 use atenex_kafka::dead_letter::DeadLetters;
 use atenex_kafka::producer::Pipeline;
 use atenex_kafka::{Clock, OutRecord, Producer};
 use futures::{StreamExt, stream};
+use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -61,30 +62,29 @@ pub struct BatchReport {
     pub retries: usize,
 }
 
-/// What the service reads of a `chunks.processed` event (the ids are not validated: they are
-/// copied into the embedding as they are).
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct ChunkIn {
-    pub chunk_id: String,
-    pub document_id: String,
-    pub company_id: String,
-    pub text: String,
+/// A `chunks.processed` value as the service reads it — the contract's payload, validated (ids
+/// well-formed and of one document, a company, non-empty text: OpenAI refuses empty inputs) — or
+/// the reason it goes to the dead-letter topic without a request (the token limit is checked
+/// after, with the tokenizer).
+pub fn parse_chunk(payload: Option<&[u8]>) -> Result<ChunkProcessed, String> {
+    let payload = payload.ok_or_else(|| "no value (tombstone)".to_owned())?;
+    atenex_contracts::decode(payload).map_err(|e| e.to_string())
 }
 
-/// A `chunks.processed` value as the service reads it, or the reason it goes to the dead-letter
-/// topic without a request (the token limit is checked after, with the tokenizer).
-pub fn parse_chunk(payload: Option<&[u8]>) -> Result<ChunkIn, String> {
-    match payload.map(serde_json::from_slice::<ChunkIn>) {
-        None => Err("no value (tombstone)".to_owned()),
-        Some(Err(e)) => Err(format!("not a chunks.processed event: {e}")),
-        Some(Ok(c)) if c.text.trim().is_empty() => {
-            Err("empty text (OpenAI refuses empty inputs)".to_owned())
-        }
-        Some(Ok(c)) => Ok(c),
+/// The `embeddings.ready` value of an embedded chunk: its ids and the vector as OpenAI wrote it.
+pub fn embedding_value<'v>(
+    c: &ChunkProcessed,
+    vector: &'v RawValue,
+) -> EmbeddingReady<&'v RawValue> {
+    EmbeddingReady {
+        chunk_id: c.chunk_id.clone(),
+        document_id: c.document_id.clone(),
+        company_id: c.company_id.clone(),
+        vector,
     }
 }
 
-type Outcome = Result<String, String>;
+type Outcome = Result<Box<RawValue>, String>;
 type Boxed<'a> =
     Pin<Box<dyn Future<Output = anyhow::Result<(Vec<Outcome>, usize, usize)>> + Send + 'a>>;
 
@@ -115,7 +115,8 @@ impl Embedding {
     pub async fn handle(&self, batch: &[Record]) -> anyhow::Result<BatchReport> {
         let max_input = self.config.limits.max_input_tokens;
         // Each record: its chunk and token count, or why it is refused.
-        let mut parsed: Vec<Result<(ChunkIn, usize), String>> = Vec::with_capacity(batch.len());
+        let mut parsed: Vec<Result<(ChunkProcessed, usize), String>> =
+            Vec::with_capacity(batch.len());
         for r in batch {
             let chunk = parse_chunk(r.payload.as_deref());
             parsed.push(chunk.and_then(|c| {
@@ -186,19 +187,14 @@ impl Embedding {
             };
             match verdict {
                 Ok((c, vector)) => {
-                    let value = format!(
-                        r#"{{"chunk_id":{},"document_id":{},"company_id":{},"vector":{vector}}}"#,
-                        serde_json::to_string(&c.chunk_id)?,
-                        serde_json::to_string(&c.document_id)?,
-                        serde_json::to_string(&c.company_id)?,
-                    );
+                    let value = serde_json::to_vec(&embedding_value(c, &vector))?;
                     pipeline
                         .push(OutRecord {
                             timestamp: Some(now),
                             ..OutRecord::new(
                                 &self.config.output_topic,
-                                Some(c.document_id.as_bytes()),
-                                Some(value.as_bytes()),
+                                Some(c.document_id.as_str().as_bytes()),
+                                Some(&value),
                             )
                         })
                         .await?;

@@ -48,6 +48,7 @@ async fn sends_openais_request_and_maps_indexes_back() {
         .embed(&["a", "b", "c"])
         .await
         .unwrap();
+    let got: Vec<&str> = got.iter().map(|v| v.get()).collect();
     assert_eq!(
         got,
         vec![

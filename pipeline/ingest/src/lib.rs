@@ -14,7 +14,7 @@ pub mod storage;
 
 use crate::file_type::{ACCEPTED, DocType};
 use crate::storage::{Claim, Storage};
-use atenex_contracts::Topic;
+use atenex_contracts::{DocumentId, DocumentRaw, Topic};
 use atenex_kafka::{OutRecord, Producer};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -181,7 +181,8 @@ async fn upload(
     })?;
 
     let sha256 = hex::encode(Sha256::digest(&data));
-    let document_id = uuid::Uuid::new_v4().to_string();
+    let id = DocumentId::new_v4();
+    let document_id = id.to_string();
     let storage_error = |what: &str, e: object_store::Error| {
         tracing::error!(error = %e, "{what}");
         ApiError::new(
@@ -210,21 +211,23 @@ async fn upload(
         app.storage.release(&company, &sha256).await;
         return Err(storage_error("cannot store the file", e));
     }
-    let event = json!({
-        "document_id": document_id,
-        "company_id": company,
-        "s3_path": app.storage.url_of(object_store::path::Path::from(key.as_str()).as_ref()),
+    let event = serde_json::to_vec(&DocumentRaw {
+        document_id: id,
+        company_id: company.clone(),
+        s3_path: app
+            .storage
+            .url_of(object_store::path::Path::from(key.as_str()).as_ref()),
         // The type checked here (declared and by content): the name's extension may say
         // otherwise when the client declared a Content-Type.
-        "doc_type": doc_type.name(),
+        doc_type: Some(doc_type.name().to_owned()),
     })
-    .to_string();
+    .expect("a documents.raw value serializes");
     let sent = app
         .producer
         .send(OutRecord::new(
             Topic::DocumentsRaw.name(),
             Some(document_id.as_bytes()),
-            Some(event.as_bytes()),
+            Some(&event),
         ))
         .await;
     if let Err(e) = sent {

@@ -68,6 +68,38 @@ pub fn partition_counts(
     Ok(out)
 }
 
+/// The offsets `group` has committed on these partitions of `topic` (`None`: nothing committed),
+/// read without joining the group (an offset fetch).
+pub fn committed_offsets(
+    config: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<Vec<(i32, Option<i64>)>> {
+    let config = config.clone().with("group.id", group);
+    let consumer: BaseConsumer = config
+        .client_config()
+        .create()
+        .map_err(|e| config.explain(e))?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition(topic, *p);
+    }
+    let committed = crate::blocking(|| consumer.committed_offsets(tpl, TIMEOUT))
+        .with_context(|| format!("cannot read the offsets {group} committed on {topic}"))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .map(|e| {
+            let offset = match e.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            };
+            (e.partition(), offset)
+        })
+        .collect())
+}
+
 /// Creates each topic that does not exist; existing ones are reported and left alone.
 pub async fn create_topics(
     config: &KafkaConfig,

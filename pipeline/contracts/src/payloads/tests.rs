@@ -199,7 +199,7 @@ proptest! {
 
     #[test]
     fn document_round_trip(doc in doc_id(), company in text(), path in text()) {
-        let d = DocumentRaw { document_id: doc, company_id: company, s3_path: path };
+        let d = DocumentRaw { document_id: doc, company_id: company, s3_path: path, doc_type: None };
         let json = serde_json::to_vec(&d).unwrap();
         prop_assert_eq!(decode::<DocumentRaw>(&json).unwrap(), d);
     }
@@ -216,4 +216,18 @@ proptest! {
         prop_assert!(json.contains("Z\""), "{}", json);
         prop_assert_eq!(decode::<AnalyticsWindow>(json.as_bytes()).unwrap(), w);
     }
+}
+
+#[test]
+fn documents_raw_carries_the_checked_type_when_its_producer_gives_it() {
+    let with =
+        format!(r#"{{"document_id":"{DOC}","company_id":"c","s3_path":"p","doc_type":"pdf"}}"#);
+    let d: DocumentRaw = decode(with.as_bytes()).unwrap();
+    assert_eq!(d.doc_type.as_deref(), Some("pdf"));
+    assert_eq!(serde_json::to_string(&d).unwrap(), with);
+    // An older producer's event has none, and none is written back.
+    let without = format!(r#"{{"document_id":"{DOC}","company_id":"c","s3_path":"p"}}"#);
+    let old: DocumentRaw = decode(without.as_bytes()).unwrap();
+    assert_eq!(old.doc_type, None);
+    assert_eq!(serde_json::to_string(&old).unwrap(), without);
 }
