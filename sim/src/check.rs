@@ -1,4 +1,4 @@
-//! The invariants of DESIGN §5, checked on every run; each violation is a sentence.
+//! The invariants (docs/semantics.md, what the simulator checks), checked on every run; each violation is a sentence.
 
 use crate::log::EMBEDDINGS;
 use crate::outcome::{DailyReport, Outcome};

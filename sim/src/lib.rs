@@ -1,4 +1,4 @@
-//! The simulator (DESIGN §5). A scenario (`scenarios/*.toml`) names a stream, faults and
+//! The simulator (docs/semantics.md, what the simulator checks). A scenario (`scenarios/*.toml`) names a stream, faults and
 //! expectations; the model driver runs it through the production jobs' own tasks — the analytics
 //! task and the landing task — under virtual time, on an in-memory log and an in-memory
 //! filesystem with crash semantics; the checker asserts the invariants; the render is

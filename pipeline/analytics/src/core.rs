@@ -1,5 +1,5 @@
 //! The window core: chunks per company in tumbling event-time windows with bounded-out-of-orderness
-//! watermarks — Flink's semantics (DESIGN §4.1) as a pure, deterministic state machine.
+//! watermarks — Flink's semantics (docs/semantics.md, Flink event-time windows) as a pure, deterministic state machine.
 //!
 //! Inputs are [`Event`]s with the current processing time `now` (epoch ms) as an argument; outputs
 //! are [`Output`]s pushed to a caller's vector. No clock, no I/O.

@@ -1,4 +1,4 @@
-//! The window core against a brute-force oracle written from the definitions (DESIGN §4.1), on
+//! The window core against a brute-force oracle written from the definitions (docs/semantics.md, Flink event-time windows), on
 //! random streams with random disorder, partitions, idleness and far-future timestamps; and the
 //! checkpoint/restore path against an uninterrupted run.
 

@@ -1,4 +1,4 @@
-//! Recorded streams (DESIGN §3.2): one JSON object per line in kcat's `-J` envelope, so that
+//! Recorded streams (docs/contracts.md, Recorded streams): one JSON object per line in kcat's `-J` envelope, so that
 //! `kcat -C -J -b BROKER -t TOPIC > f.jsonl` records a stream our tools replay, and what our
 //! recorder writes is readable by kcat users and by [`EnvelopeReader`].
 //!

@@ -1,4 +1,4 @@
-//! The JSON values of the pipeline's topics (DESIGN §3.1), decoded with [`decode`] and checked
+//! The JSON values of the pipeline's topics (docs/contracts.md, Topics), decoded with [`decode`] and checked
 //! with [`Payload::validate`]. Unknown fields are ignored (producers may add fields, never remove).
 
 use crate::error::{ContractError, WHOLE_VALUE};
@@ -17,7 +17,7 @@ pub trait Payload: Serialize + DeserializeOwned {
     /// Checks what the types alone cannot (non-empty ids, chunk id belongs to the document, ...).
     fn validate(&self) -> Result<(), ContractError>;
 
-    /// The record key this value is produced with (DESIGN §3.1).
+    /// The record key this value is produced with (docs/contracts.md, Topics).
     fn key(&self) -> &str;
 }
 

@@ -1,4 +1,4 @@
-//! Topic names of the pipeline (DESIGN §3.1), their dead-letter topics and header names.
+//! Topic names of the pipeline (docs/contracts.md, Topics), their dead-letter topics and header names.
 
 use std::fmt;
 

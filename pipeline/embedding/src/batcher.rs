@@ -1,5 +1,5 @@
 //! Which chunks go into which request: a pure function of the inputs' token counts and OpenAI's
-//! limits (DESIGN §4.5: ≤ 2,048 inputs and ≤ 300,000 tokens per request, ≤ 8,192 tokens per
+//! limits (docs/semantics.md, the OpenAI embeddings API: ≤ 2,048 inputs and ≤ 300,000 tokens per request, ≤ 8,192 tokens per
 //! input). Inputs are packed in order, so the consumed batch's order is kept in the output.
 
 use std::ops::Range;

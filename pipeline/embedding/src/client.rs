@@ -196,7 +196,7 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// OpenAI's error body, classified (DESIGN §4.5).
+/// OpenAI's error body, classified (docs/semantics.md, the OpenAI embeddings API).
 pub fn classify(status: u16, body: &[u8], hints: Hints) -> Failure {
     #[derive(Deserialize, Default)]
     struct Body {

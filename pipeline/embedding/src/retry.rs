@@ -1,8 +1,8 @@
 //! When to try a failed request again, and how long to wait: a pure policy (the random draw for
-//! the jitter is an argument), so the simulator can drive it in virtual time.
+//! the jitter is an argument), so it is tested without waiting or randomness.
 //!
 //! - 429 rate limits, 5xx, timeouts and connection errors are retried; 429
-//!   `insufficient_quota` and other 4xx are not (DESIGN §4.5).
+//!   `insufficient_quota` and other 4xx are not (docs/semantics.md, the OpenAI embeddings API).
 //! - The server's word wins: `retry-after-ms`, else `retry-after` (seconds), else the later of
 //!   `x-ratelimit-reset-requests` / `x-ratelimit-reset-tokens` (OpenAI's "6m0s", "1s", "20ms").
 //! - Otherwise exponential backoff from `base`, doubled per attempt up to `max`, with full

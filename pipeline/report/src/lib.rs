@@ -1,4 +1,4 @@
-//! The daily report (DESIGN §3.4, §4.3): chunks per company and document for one day of the
+//! The daily report (docs/report.md; docs/semantics.md, the Spark daily job): chunks per company and document for one day of the
 //! `embeddings.ready` landing tree, as Parquet under `<reports>/daily_chunk_count/date=YYYY-MM-DD`.
 //!
 //! - [`extract`]: landing lines → id columns, without parsing vectors (pure).

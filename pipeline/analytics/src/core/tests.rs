@@ -1,4 +1,4 @@
-//! The worked examples of DESIGN §4.1, one test each.
+//! The worked examples of Flink's window semantics (docs/semantics.md), one test each.
 
 use super::*;
 
