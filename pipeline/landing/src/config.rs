@@ -232,6 +232,8 @@ impl LandingConfig {
         Self::from_map(values)
     }
 
+    /// Parse (the keys as given), check each part (every problem is collected, so one run names
+    /// them all), then build.
     fn from_map(values: BTreeMap<String, String>) -> Result<Self, ConfigError> {
         let unknown_keys: Vec<String> = values
             .keys()
@@ -242,217 +244,16 @@ impl LandingConfig {
             values,
             problems: Vec::new(),
         };
-
-        let name = r.get("name").unwrap_or_default().to_owned();
-        if name.is_empty() {
-            r.problem(
-                "name",
-                "required (it names the consumer group, `connect-<name>`)",
-                "add name=HdfsSinkAtenex",
-            );
-        }
-        match r.get("connector.class") {
-            Some(c) if CONNECTOR_CLASSES.contains(&c) => {}
-            Some(_) => r.problem(
-                "connector.class",
-                "not an HDFS sink connector we replace",
-                format!("use {}", CONNECTOR_CLASSES[0]),
-            ),
-            None => r.problem(
-                "connector.class",
-                "required",
-                format!("add connector.class={}", CONNECTOR_CLASSES[0]),
-            ),
-        }
-        let tasks_max = r.int(
-            "tasks.max",
-            Some(1),
-            "a number of tasks ≥ 1, e.g. tasks.max=2",
-        );
-        if tasks_max.is_some_and(|t| t < 1) {
-            r.problem("tasks.max", "must be ≥ 1", "e.g. tasks.max=1");
-        }
-        let topics = match (r.get("topics"), r.get("topics.regex")) {
-            (Some(list), None) => {
-                let list: Vec<String> = list
-                    .split(',')
-                    .map(|t| t.trim().to_owned())
-                    .filter(|t| !t.is_empty())
-                    .collect();
-                Topics::List(list)
-            }
-            (None, Some(re)) => Topics::Regex(re.to_owned()),
-            (Some(_), Some(_)) => {
-                r.problem(
-                    "topics.regex",
-                    "set together with `topics`: Connect refuses both",
-                    "keep one of topics and topics.regex",
-                );
-                Topics::List(vec![])
-            }
-            (None, None) => {
-                r.problem(
-                    "topics",
-                    "required (or topics.regex)",
-                    "e.g. topics=documents.raw,chunks.processed,embeddings.ready",
-                );
-                Topics::List(vec![])
-            }
-        };
-        let url = r.get("hdfs.url").or(r.get("store.url")).map(str::to_owned);
-        let store = match url {
-            None => {
-                r.problem("hdfs.url", "required", "hdfs.url=hdfs://namenode:8020, or a local directory such as file:///var/atenex or ./data/hdfs");
-                Store::Local {
-                    root: String::new(),
-                }
-            }
-            Some(u) if u.starts_with("hdfs://") => match atenex_hdfs::HdfsUrl::parse(&u) {
-                Ok(url) => Store::Hdfs { url },
-                Err(problem) => {
-                    r.problem("hdfs.url", &problem, "e.g. hdfs.url=hdfs://namenode:8020");
-                    Store::Local {
-                        root: String::new(),
-                    }
-                }
-            },
-            Some(u) if u.starts_with("file://") => Store::Local {
-                root: u["file://".len()..].to_owned(),
-            },
-            Some(u) if u.contains("://") => {
-                r.problem(
-                    "hdfs.url",
-                    "unsupported scheme",
-                    "use hdfs://host:port, file:///path or a plain directory",
-                );
-                Store::Local {
-                    root: String::new(),
-                }
-            }
-            Some(u) => Store::Local { root: u },
-        };
-        let dir = |r: &Reader, key: &str, default: &str| -> String {
-            r.get(key)
-                .unwrap_or(default)
-                .trim_end_matches('/')
-                .to_owned()
-        };
-        let topics_dir = dir(&r, "topics.dir", "topics");
-        let logs_dir = dir(&r, "logs.dir", "logs");
-        for (key, d) in [("topics.dir", &topics_dir), ("logs.dir", &logs_dir)] {
-            if d.split('/').any(|part| part == "..") {
-                r.problem(
-                    key,
-                    "must not leave the store root (`..`)",
-                    "use a path under hdfs.url",
-                );
-            }
-        }
-        if !topics_dir.is_empty() && topics_dir == logs_dir {
-            r.problem(
-                "logs.dir",
-                "same as topics.dir: commit logs would land among the data files",
-                "e.g. logs.dir=/atenex/kafka-connect/logs",
-            );
-        }
-        match r.get("format.class") {
-            Some(f) if JSON_FORMATS.contains(&f) => {}
-            Some(_) => r.problem(
-                "format.class",
-                "unsupported: this sink writes JSON only",
-                format!("format.class={}", JSON_FORMATS[0]),
-            ),
-            None => r.problem(
-                "format.class",
-                "required",
-                format!("format.class={}", JSON_FORMATS[0]),
-            ),
-        }
-        let flush_size = r.int("flush.size", None, "records per file, e.g. flush.size=1000");
-        if flush_size.is_some_and(|f| f < 1) {
-            r.problem("flush.size", "must be ≥ 1", "e.g. flush.size=1000");
-        }
-        let enabled = |v: Option<i64>| v.filter(|&ms| ms > 0);
-        let rotate_interval_ms = enabled(r.int(
-            "rotate.interval.ms",
-            Some(-1),
-            "milliseconds, or -1 to disable",
-        ));
-        let rotate_schedule_interval_ms = enabled(r.int(
-            "rotate.schedule.interval.ms",
-            Some(-1),
-            "milliseconds, or -1 to disable",
-        ));
-        let idle_commit_ms = r
-            .int(
-                IDLE_COMMIT_KEY,
-                Some(rotate_interval_ms.unwrap_or(600_000)),
-                "milliseconds, e.g. 600000",
-            )
-            .unwrap_or(600_000);
-        if idle_commit_ms <= 0 {
-            r.problem(
-                IDLE_COMMIT_KEY,
-                "must be > 0 (data must not wait in +tmp forever)",
-                "e.g. atenex.idle.commit.ms=600000",
-            );
-        }
-
+        let (name, tasks_max) = connector(&mut r);
+        let topics = topics(&mut r);
+        let store = store(&mut r);
+        let (topics_dir, logs_dir) = directories(&mut r);
+        format(&mut r);
+        let rotation = rotation(&mut r);
         let partitioner = partitioner(&mut r);
-        let timestamp_extractor = match r.get("timestamp.extractor").unwrap_or("Wallclock") {
-            "Wallclock" => TimestampExtractor::Wallclock,
-            "Record" => TimestampExtractor::Record,
-            "RecordField" => match r.get("timestamp.field") {
-                Some(f) => TimestampExtractor::RecordField(f.to_owned()),
-                None => {
-                    r.problem(
-                        "timestamp.field",
-                        "required with timestamp.extractor=RecordField",
-                        "name the field, e.g. timestamp.field=created_at",
-                    );
-                    TimestampExtractor::Wallclock
-                }
-            },
-            _ => {
-                r.problem(
-                    "timestamp.extractor",
-                    "unknown extractor",
-                    "one of Wallclock, Record, RecordField",
-                );
-                TimestampExtractor::Wallclock
-            }
-        };
-        let pad = r
-            .int(
-                "filename.offset.zero.pad.width",
-                Some(10),
-                "digits, e.g. 10",
-            )
-            .unwrap_or(10);
-        if !(0..=19).contains(&pad) {
-            r.problem(
-                "filename.offset.zero.pad.width",
-                "must be 0 to 19",
-                "e.g. filename.offset.zero.pad.width=10",
-            );
-        }
-        let errors = match r.get("errors.tolerance").unwrap_or("none") {
-            "none" => ErrorTolerance::None,
-            "all" => ErrorTolerance::All {
-                dlq_topic: r
-                    .get("errors.deadletterqueue.topic.name")
-                    .map(str::to_owned),
-            },
-            _ => {
-                r.problem(
-                    "errors.tolerance",
-                    "unknown value",
-                    "none (stop at a bad record) or all (dead-letter it)",
-                );
-                ErrorTolerance::None
-            }
-        };
-
+        let timestamp_extractor = timestamp_extractor(&mut r);
+        let offset_pad_width = offset_pad_width(&mut r);
+        let errors = errors(&mut r);
         if !r.problems.is_empty() {
             return Err(ConfigError {
                 problems: r.problems,
@@ -460,21 +261,281 @@ impl LandingConfig {
         }
         Ok(LandingConfig {
             name,
-            tasks_max: tasks_max.unwrap_or(1) as u32,
+            tasks_max,
             topics,
             store,
             topics_dir,
             logs_dir,
-            flush_size: flush_size.unwrap_or(1) as u64,
-            rotate_interval_ms,
-            rotate_schedule_interval_ms,
-            idle_commit_ms,
+            flush_size: rotation.flush_size,
+            rotate_interval_ms: rotation.rotate_interval_ms,
+            rotate_schedule_interval_ms: rotation.rotate_schedule_interval_ms,
+            idle_commit_ms: rotation.idle_commit_ms,
             partitioner,
             timestamp_extractor,
-            offset_pad_width: pad as usize,
+            offset_pad_width,
             errors,
             unknown_keys,
         })
+    }
+}
+
+/// When files are committed.
+struct Rotation {
+    flush_size: u64,
+    rotate_interval_ms: Option<i64>,
+    rotate_schedule_interval_ms: Option<i64>,
+    idle_commit_ms: i64,
+}
+
+/// `name`, `connector.class` and `tasks.max`.
+fn connector(r: &mut Reader) -> (String, u32) {
+    let name = r.get("name").unwrap_or_default().to_owned();
+    if name.is_empty() {
+        r.problem(
+            "name",
+            "required (it names the consumer group, `connect-<name>`)",
+            "add name=HdfsSinkAtenex",
+        );
+    }
+    match r.get("connector.class") {
+        Some(c) if CONNECTOR_CLASSES.contains(&c) => {}
+        Some(_) => r.problem(
+            "connector.class",
+            "not an HDFS sink connector we replace",
+            format!("use {}", CONNECTOR_CLASSES[0]),
+        ),
+        None => r.problem(
+            "connector.class",
+            "required",
+            format!("add connector.class={}", CONNECTOR_CLASSES[0]),
+        ),
+    }
+    let tasks_max = r.int(
+        "tasks.max",
+        Some(1),
+        "a number of tasks ≥ 1, e.g. tasks.max=2",
+    );
+    if tasks_max.is_some_and(|t| t < 1) {
+        r.problem("tasks.max", "must be ≥ 1", "e.g. tasks.max=1");
+    }
+    (name, tasks_max.unwrap_or(1) as u32)
+}
+
+/// `topics` or `topics.regex`.
+fn topics(r: &mut Reader) -> Topics {
+    match (r.get("topics"), r.get("topics.regex")) {
+        (Some(list), None) => {
+            let list: Vec<String> = list
+                .split(',')
+                .map(|t| t.trim().to_owned())
+                .filter(|t| !t.is_empty())
+                .collect();
+            Topics::List(list)
+        }
+        (None, Some(re)) => Topics::Regex(re.to_owned()),
+        (Some(_), Some(_)) => {
+            r.problem(
+                "topics.regex",
+                "set together with `topics`: Connect refuses both",
+                "keep one of topics and topics.regex",
+            );
+            Topics::List(vec![])
+        }
+        (None, None) => {
+            r.problem(
+                "topics",
+                "required (or topics.regex)",
+                "e.g. topics=documents.raw,chunks.processed,embeddings.ready",
+            );
+            Topics::List(vec![])
+        }
+    }
+}
+
+/// `hdfs.url` (or `store.url`): HDFS or a local directory.
+fn store(r: &mut Reader) -> Store {
+    let url = r.get("hdfs.url").or(r.get("store.url")).map(str::to_owned);
+    match url {
+        None => {
+            r.problem("hdfs.url", "required", "hdfs.url=hdfs://namenode:8020, or a local directory such as file:///var/atenex or ./data/hdfs");
+            Store::Local {
+                root: String::new(),
+            }
+        }
+        Some(u) if u.starts_with("hdfs://") => match atenex_hdfs::HdfsUrl::parse(&u) {
+            Ok(url) => Store::Hdfs { url },
+            Err(problem) => {
+                r.problem("hdfs.url", &problem, "e.g. hdfs.url=hdfs://namenode:8020");
+                Store::Local {
+                    root: String::new(),
+                }
+            }
+        },
+        Some(u) if u.starts_with("file://") => Store::Local {
+            root: u["file://".len()..].to_owned(),
+        },
+        Some(u) if u.contains("://") => {
+            r.problem(
+                "hdfs.url",
+                "unsupported scheme",
+                "use hdfs://host:port, file:///path or a plain directory",
+            );
+            Store::Local {
+                root: String::new(),
+            }
+        }
+        Some(u) => Store::Local { root: u },
+    }
+}
+
+/// `topics.dir` and `logs.dir`: under the store root, and apart.
+fn directories(r: &mut Reader) -> (String, String) {
+    let dir = |r: &Reader, key: &str, default: &str| -> String {
+        r.get(key)
+            .unwrap_or(default)
+            .trim_end_matches('/')
+            .to_owned()
+    };
+    let topics_dir = dir(r, "topics.dir", "topics");
+    let logs_dir = dir(r, "logs.dir", "logs");
+    for (key, d) in [("topics.dir", &topics_dir), ("logs.dir", &logs_dir)] {
+        if d.split('/').any(|part| part == "..") {
+            r.problem(
+                key,
+                "must not leave the store root (`..`)",
+                "use a path under hdfs.url",
+            );
+        }
+    }
+    if !topics_dir.is_empty() && topics_dir == logs_dir {
+        r.problem(
+            "logs.dir",
+            "same as topics.dir: commit logs would land among the data files",
+            "e.g. logs.dir=/atenex/kafka-connect/logs",
+        );
+    }
+    (topics_dir, logs_dir)
+}
+
+/// `format.class`: JSON only.
+fn format(r: &mut Reader) {
+    match r.get("format.class") {
+        Some(f) if JSON_FORMATS.contains(&f) => {}
+        Some(_) => r.problem(
+            "format.class",
+            "unsupported: this sink writes JSON only",
+            format!("format.class={}", JSON_FORMATS[0]),
+        ),
+        None => r.problem(
+            "format.class",
+            "required",
+            format!("format.class={}", JSON_FORMATS[0]),
+        ),
+    }
+}
+
+/// `flush.size`, `rotate.interval.ms`, `rotate.schedule.interval.ms` and the idle commit.
+fn rotation(r: &mut Reader) -> Rotation {
+    let flush_size = r.int("flush.size", None, "records per file, e.g. flush.size=1000");
+    if flush_size.is_some_and(|f| f < 1) {
+        r.problem("flush.size", "must be ≥ 1", "e.g. flush.size=1000");
+    }
+    let enabled = |v: Option<i64>| v.filter(|&ms| ms > 0);
+    let rotate_interval_ms = enabled(r.int(
+        "rotate.interval.ms",
+        Some(-1),
+        "milliseconds, or -1 to disable",
+    ));
+    let rotate_schedule_interval_ms = enabled(r.int(
+        "rotate.schedule.interval.ms",
+        Some(-1),
+        "milliseconds, or -1 to disable",
+    ));
+    let idle_commit_ms = r
+        .int(
+            IDLE_COMMIT_KEY,
+            Some(rotate_interval_ms.unwrap_or(600_000)),
+            "milliseconds, e.g. 600000",
+        )
+        .unwrap_or(600_000);
+    if idle_commit_ms <= 0 {
+        r.problem(
+            IDLE_COMMIT_KEY,
+            "must be > 0 (data must not wait in +tmp forever)",
+            "e.g. atenex.idle.commit.ms=600000",
+        );
+    }
+    Rotation {
+        flush_size: flush_size.unwrap_or(1) as u64,
+        rotate_interval_ms,
+        rotate_schedule_interval_ms,
+        idle_commit_ms,
+    }
+}
+
+/// `timestamp.extractor` (and `timestamp.field`).
+fn timestamp_extractor(r: &mut Reader) -> TimestampExtractor {
+    match r.get("timestamp.extractor").unwrap_or("Wallclock") {
+        "Wallclock" => TimestampExtractor::Wallclock,
+        "Record" => TimestampExtractor::Record,
+        "RecordField" => match r.get("timestamp.field") {
+            Some(f) => TimestampExtractor::RecordField(f.to_owned()),
+            None => {
+                r.problem(
+                    "timestamp.field",
+                    "required with timestamp.extractor=RecordField",
+                    "name the field, e.g. timestamp.field=created_at",
+                );
+                TimestampExtractor::Wallclock
+            }
+        },
+        _ => {
+            r.problem(
+                "timestamp.extractor",
+                "unknown extractor",
+                "one of Wallclock, Record, RecordField",
+            );
+            TimestampExtractor::Wallclock
+        }
+    }
+}
+
+/// `filename.offset.zero.pad.width`.
+fn offset_pad_width(r: &mut Reader) -> usize {
+    let pad = r
+        .int(
+            "filename.offset.zero.pad.width",
+            Some(10),
+            "digits, e.g. 10",
+        )
+        .unwrap_or(10);
+    if !(0..=19).contains(&pad) {
+        r.problem(
+            "filename.offset.zero.pad.width",
+            "must be 0 to 19",
+            "e.g. filename.offset.zero.pad.width=10",
+        );
+    }
+    pad as usize
+}
+
+/// `errors.tolerance` (and `errors.deadletterqueue.topic.name`).
+fn errors(r: &mut Reader) -> ErrorTolerance {
+    match r.get("errors.tolerance").unwrap_or("none") {
+        "none" => ErrorTolerance::None,
+        "all" => ErrorTolerance::All {
+            dlq_topic: r
+                .get("errors.deadletterqueue.topic.name")
+                .map(str::to_owned),
+        },
+        _ => {
+            r.problem(
+                "errors.tolerance",
+                "unknown value",
+                "none (stop at a bad record) or all (dead-letter it)",
+            );
+            ErrorTolerance::None
+        }
     }
 }
 
