@@ -285,7 +285,62 @@ async fn demo(
     within: Duration,
     record: Option<&Path>,
 ) -> anyhow::Result<()> {
-    // The broker: the one configured, else a real Kafka where a JDK is present, else the mock.
+    let (bootstrap, embedded) = start_broker(data, hdfs, children).await?;
+    println!("        at {bootstrap}");
+    let kafka = atenex_kafka::KafkaConfig::from_env().with_bootstrap(Some(&bootstrap));
+    let b = bootstrap.as_str();
+    let openai = start_openai(children).await?;
+    if !embedded {
+        // The mock cluster creates topics on first use (and does not answer topic creation).
+        run_to_end(
+            children,
+            "topics",
+            &["topics", "create", "--bootstrap-servers", b],
+            within,
+        )
+        .await?;
+    }
+    let services = start_services(children, data, objects, hdfs, b, &openai).await?;
+    let http = reqwest::Client::new();
+    let uploads = upload_samples(&http, &services).await?;
+    let company = uploads.company.as_str();
+    let embedded =
+        wait_embedded(&kafka, children, company, uploads.expected_chunks, within).await?;
+    let windows = drain_analytics(&kafka, children, company, b, within).await?;
+    let topics_root = hdfs.join("atenex/kafka-landing");
+    let want = [
+        ("documents.raw", uploads.documents.len()),
+        ("chunks.processed", uploads.expected_chunks),
+        ("embeddings.ready", embedded.len()),
+    ];
+    let tree = wait_landed(children, &topics_root, company, &want, within).await?;
+    if let Some(file) = record {
+        record_topics(children, file, b, within).await?;
+    }
+    let date = uploads.now.format("%Y-%m-%d").to_string();
+    let (report_dir, rows) = run_report(children, hdfs, &date, company, within).await?;
+    print_summary(&Summary {
+        company,
+        documents: &uploads.documents,
+        embedded: &embedded,
+        windows: &windows,
+        topics_root: &topics_root,
+        tree: &tree,
+        report_dir: &report_dir,
+        rows: &rows,
+        objects,
+        hdfs,
+    });
+    check_counts(&embedded, &windows, &rows)
+}
+
+/// The broker: the one configured, else a real Kafka where a JDK is present, else the mock
+/// cluster. Returns its address and whether it is the embedded mock.
+async fn start_broker(
+    data: &Path,
+    hdfs: &Path,
+    children: &mut Children,
+) -> anyhow::Result<(String, bool)> {
     let configured = std::env::var("KAFKA_BOOTSTRAP_SERVERS")
         .ok()
         .filter(|v| !v.trim().is_empty());
@@ -323,11 +378,13 @@ async fn demo(
                 .await?
         }
     };
-    println!("        at {bootstrap}");
-    let kafka = atenex_kafka::KafkaConfig::from_env().with_bootstrap(Some(&bootstrap));
-    let b = bootstrap.as_str();
+    Ok((bootstrap, embedded))
+}
 
-    let (openai_url, openai_key) = match std::env::var("OPENAI_API_KEY")
+/// The OpenAI API: the real one when `OPENAI_API_KEY` is set, else the mock. Returns its base
+/// URL and key.
+async fn start_openai(children: &mut Children) -> anyhow::Result<(String, String)> {
+    let answer = match std::env::var("OPENAI_API_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty())
     {
@@ -345,17 +402,25 @@ async fn demo(
             (url, "sk-demo".to_owned())
         }
     };
-    // The mock cluster creates topics on first use (and does not answer topic creation).
-    if !embedded {
-        run_to_end(
-            children,
-            "topics",
-            &["topics", "create", "--bootstrap-servers", b],
-            within,
-        )
-        .await?;
-    }
+    Ok(answer)
+}
 
+/// Where the gateway listens, and its secret.
+struct Services {
+    gateway: String,
+    secret: String,
+}
+
+/// Ingest, the gateway, docproc, embedding and the landing job, as children; returns once ingest
+/// and the gateway answer their health checks.
+async fn start_services(
+    children: &mut Children,
+    data: &Path,
+    objects: &Path,
+    hdfs: &Path,
+    b: &str,
+    (openai_url, openai_key): &(String, String),
+) -> anyhow::Result<Services> {
     let [p_ingest, p_gateway] = atenex_kafka::broker::free_ports::<2>()?;
     let (ingest, gateway) = (
         format!("127.0.0.1:{p_ingest}"),
@@ -397,8 +462,8 @@ async fn demo(
         "embedding",
         &["embedding", "--linger-ms", "100", "--bootstrap-servers", b],
     )?;
-    c.env("OPENAI_BASE_URL", &openai_url)
-        .env("OPENAI_API_KEY", &openai_key);
+    c.env("OPENAI_BASE_URL", openai_url)
+        .env("OPENAI_API_KEY", openai_key);
     children.spawn("embedding", c)?;
     let landing_config = data.join("hdfs-sink-connector.properties");
     std::fs::write(
@@ -430,7 +495,21 @@ async fn demo(
         "services: gateway http://{gateway}, ingest http://{ingest}, docproc, embedding, landing"
     );
 
-    // Upload the samples as a new company (a second run is a new tenant: no duplicates).
+    Ok(Services { gateway, secret })
+}
+
+/// What was uploaded: as which company, when, each document (name, id, chunks expected).
+struct Uploads {
+    company: String,
+    now: chrono::DateTime<chrono::Utc>,
+    documents: Vec<(String, String, usize)>,
+    expected_chunks: usize,
+}
+
+/// The samples uploaded through the gateway as a new company (a second run is a new tenant: no
+/// duplicates), with a token minted for it.
+async fn upload_samples(http: &reqwest::Client, services: &Services) -> anyhow::Result<Uploads> {
+    let (gateway, secret) = (&services.gateway, &services.secret);
     let company = uuid::Uuid::new_v4().to_string();
     let now = chrono::Utc::now();
     let token = atenex_gateway::jwt::sign(
@@ -471,6 +550,22 @@ async fn demo(
         documents.push((name.to_string(), id, chunks));
     }
 
+    Ok(Uploads {
+        company,
+        now,
+        documents,
+        expected_chunks,
+    })
+}
+
+/// Waits, with a progress bar, until every expected chunk of the company is embedded.
+async fn wait_embedded(
+    kafka: &atenex_kafka::KafkaConfig,
+    children: &mut Children,
+    company: &str,
+    expected_chunks: usize,
+    within: Duration,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     let bar = indicatif::ProgressBar::new(expected_chunks as u64);
     bar.set_style(indicatif::ProgressStyle::with_template(
         "  {msg} [{bar:30}] {pos}/{len}",
@@ -479,7 +574,7 @@ async fn demo(
     let deadline = Instant::now() + within;
     let embedded = loop {
         // The topic may not exist yet (a broker that creates topics on first use).
-        let got = ours(&kafka, "embeddings.ready", &company)
+        let got = ours(kafka, "embeddings.ready", company)
             .await
             .unwrap_or_default();
         bar.set_position(got.len() as u64);
@@ -496,6 +591,17 @@ async fn demo(
     };
     bar.finish();
 
+    Ok(embedded)
+}
+
+/// The analytics job drained (every window fires); the company's windows.
+async fn drain_analytics(
+    kafka: &atenex_kafka::KafkaConfig,
+    children: &mut Children,
+    company: &str,
+    b: &str,
+    within: Duration,
+) -> anyhow::Result<Vec<serde_json::Value>> {
     println!("analytics: draining (every window fires) …");
     let group = format!("atenex-analytics-demo-{}", &company[..8]);
     run_to_end(
@@ -512,18 +618,22 @@ async fn demo(
         within,
     )
     .await?;
-    let windows = ours(&kafka, "analytics.flink", &company).await?;
+    ours(kafka, "analytics.flink", company).await
+}
 
+/// Waits until the landing has committed what the run produced: (committed file, lines, lines
+/// of this run).
+async fn wait_landed(
+    children: &mut Children,
+    topics_root: &Path,
+    company: &str,
+    want: &[(&str, usize)],
+    within: Duration,
+) -> anyhow::Result<Vec<(String, usize, usize)>> {
     println!("landing: waiting for the files to be committed …");
-    let topics_root = hdfs.join("atenex/kafka-landing");
-    let want = [
-        ("documents.raw", documents.len()),
-        ("chunks.processed", expected_chunks),
-        ("embeddings.ready", embedded.len()),
-    ];
     let deadline = Instant::now() + within;
     let tree = loop {
-        let tree = landed(&topics_root, &company);
+        let tree = landed(topics_root, company);
         let counts: BTreeMap<&str, usize> = want
             .iter()
             .map(|(t, _)| {
@@ -547,56 +657,103 @@ async fn demo(
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
 
-    if let Some(file) = record {
-        println!("recording the pipeline's topics to {} …", file.display());
-        run_to_end(
-            children,
-            "record",
-            &[
-                "record",
-                "--topics",
-                "documents.raw,chunks.processed,embeddings.ready",
-                "--from-beginning",
-                "--until-end",
-                "--output",
-                file.to_str().context("a UTF-8 --record path")?,
-                "--bootstrap-servers",
-                b,
-            ],
-            within,
-        )
-        .await?;
-    }
+    Ok(tree)
+}
 
-    let date = now.format("%Y-%m-%d").to_string();
+/// The pipeline's topics recorded to `file` (`atenex record`), for the simulator to replay.
+async fn record_topics(
+    children: &mut Children,
+    file: &Path,
+    b: &str,
+    within: Duration,
+) -> anyhow::Result<()> {
+    println!("recording the pipeline's topics to {} …", file.display());
+    run_to_end(
+        children,
+        "record",
+        &[
+            "record",
+            "--topics",
+            "documents.raw,chunks.processed,embeddings.ready",
+            "--from-beginning",
+            "--until-end",
+            "--output",
+            file.to_str().context("a UTF-8 --record path")?,
+            "--bootstrap-servers",
+            b,
+        ],
+        within,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The day's report (`atenex report`); its directory and the company's rows.
+async fn run_report(
+    children: &mut Children,
+    hdfs: &Path,
+    date: &str,
+    company: &str,
+    within: Duration,
+) -> anyhow::Result<(std::path::PathBuf, Vec<(String, i64, i64)>)> {
     println!("report: {date} …");
     let root = hdfs.to_str().context("UTF-8")?;
     run_to_end(
         children,
         "report",
-        &["report", "--date", &date, "--root", root],
+        &["report", "--date", date, "--root", root],
         within,
     )
     .await?;
     let report_dir = hdfs.join(format!("atenex/reports/daily_chunk_count/date={date}"));
-    let rows = report_rows(&report_dir, &company)?;
+    let rows = report_rows(&report_dir, company)?;
 
-    // The summary.
+    Ok((report_dir, rows))
+}
+
+/// What the summary prints.
+struct Summary<'a> {
+    company: &'a str,
+    documents: &'a [(String, String, usize)],
+    embedded: &'a [serde_json::Value],
+    windows: &'a [serde_json::Value],
+    topics_root: &'a Path,
+    tree: &'a [(String, usize, usize)],
+    report_dir: &'a Path,
+    rows: &'a [(String, i64, i64)],
+    objects: &'a Path,
+    hdfs: &'a Path,
+}
+
+/// The documents, the windows, the landing tree and the report rows, with where every file is.
+fn print_summary(s: &Summary<'_>) {
+    let Summary {
+        company,
+        documents,
+        embedded,
+        windows,
+        topics_root,
+        tree,
+        report_dir,
+        rows,
+        objects,
+        hdfs,
+    } = *s;
     println!("\n== documents (company {company})");
-    for (name, id, chunks) in &documents {
+    for (name, id, chunks) in documents {
         println!("  {name:<14} {id}  {chunks} chunks");
     }
     println!(
         "  chunks produced and embedded: {} ({} dimensions each)",
         embedded.len(),
-        vector_len(&embedded)
+        vector_len(embedded)
     );
     println!("\n== windows (analytics.flink: chunks per company per minute of event time)");
     println!(
         "  {:<22} {:<22} {:>6}",
         "window_start", "window_end", "chunks"
     );
-    for w in &windows {
+    for w in windows {
         println!(
             "  {:<22} {:<22} {:>6}",
             w["window_start"].as_str().unwrap_or(""),
@@ -608,14 +765,14 @@ async fn demo(
         "\n== landing tree ({}; committed files, lines, lines of this run)",
         topics_root.display()
     );
-    for (path, lines, mine) in &tree {
+    for (path, lines, mine) in tree {
         if *mine > 0 {
             println!("  {path}  {lines} lines ({mine} of this run)");
         }
     }
     println!("\n== report ({})", report_dir.display());
     println!("  {:<38} {:>6} {:>6}", "document_id", "total", "unique");
-    for (doc, total, unique) in &rows {
+    for (doc, total, unique) in rows {
         println!("  {doc:<38} {total:>6} {unique:>6}");
     }
     println!(
@@ -624,6 +781,14 @@ async fn demo(
         topics_root.display(),
         hdfs.join("atenex/reports").display()
     );
+}
+
+/// The run succeeded only if the report and the windows both count every embedded chunk.
+fn check_counts(
+    embedded: &[serde_json::Value],
+    windows: &[serde_json::Value],
+    rows: &[(String, i64, i64)],
+) -> anyhow::Result<()> {
     let counted: i64 = rows.iter().map(|(_, t, _)| t).sum();
     anyhow::ensure!(
         counted as usize == embedded.len(),
