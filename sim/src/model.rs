@@ -24,7 +24,9 @@ use crate::log::{EMBEDDINGS, Log};
 use crate::outcome::{DailyReport, DeadLetter, Outcome, day_of};
 use crate::scenario::{Scenario, landing_config};
 use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
-use atenex_analytics::task::{AnalyticsTask, CommittedOffset, InputRecord, Transaction};
+use atenex_analytics::decode::decode_record;
+use atenex_analytics::task::{AnalyticsTask, CommittedOffset, Transaction};
+use atenex_contracts::ChunkKeys;
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs as _, MemFs};
 use atenex_landing::task::{Handled, LandingRecord, LandingTask, Stop};
@@ -62,8 +64,21 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let settings = Settings::default();
     let input = analytics_input(&log);
     let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
+    // Decoded once, with the job's own decoder, for the (up to three) analytics runs.
+    let decoded: Vec<Vec<Decoded<'_>>> = input
+        .iter()
+        .map(|s| {
+            log.streams[*s]
+                .records
+                .iter()
+                .map(|r| decode_record(r.value.as_deref(), Some(r.ts)))
+                .collect()
+        })
+        .collect();
     let run_analytics = |crashes: &[usize], settings: Settings| {
-        analytics(&log, &input, &index, &arrivals, crashes, batch, settings)
+        analytics(
+            &log, &input, &decoded, &index, &arrivals, crashes, batch, settings,
+        )
     };
     let committed = run_analytics(&plan.analytics, settings)?;
     // Restarts are transparent where event time alone decides: with partition idleness (a
@@ -269,6 +284,9 @@ pub fn daily_reports(
         .collect()
 }
 
+/// A record as the analytics job decodes it: its ids and event time, or why it is refused.
+type Decoded<'a> = Result<(ChunkKeys<'a>, i64), String>;
+
 /// What the analytics job committed.
 struct Committed {
     windows: Vec<WindowResult>,
@@ -325,9 +343,11 @@ impl Kafka {
 /// consumes each partition again from there. `arrivals` are the arrival times of all records
 /// (every topic) in delivery order: the clock when a crash strikes is that of the record
 /// delivered last.
+#[allow(clippy::too_many_arguments)]
 fn analytics(
     log: &Log,
     input: &[usize],
+    decoded: &[Vec<Decoded<'_>>],
     index: &[Vec<usize>],
     arrivals: &[i64],
     crash_steps: &[usize],
@@ -388,15 +408,11 @@ fn analytics(
             fresh_below[p] = r.offset + 1;
         }
         now = now.max(r.arrival);
-        task.record(
-            &InputRecord {
-                partition: r.partition,
-                offset: r.offset,
-                timestamp: Some(r.ts),
-                value: r.value.as_deref(),
-            },
-            now,
-        );
+        let d = match &decoded[p][pos[p] as usize] {
+            Ok((keys, ts)) => Ok((keys, *ts)),
+            Err(reason) => Err(reason.as_str()),
+        };
+        task.decoded(r.partition, r.offset, d, now);
         pos[p] += 1;
         in_batch += 1;
         if in_batch == batch {

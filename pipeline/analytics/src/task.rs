@@ -28,6 +28,7 @@
 use crate::core::{Checkpoint, Event, Output, PartitionCheckpoint, Settings, WindowCore};
 use crate::decode::decode_record;
 use anyhow::Context as _;
+use atenex_contracts::ChunkKeys;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -168,16 +169,34 @@ impl AnalyticsTask {
 
     /// One consumed record at processing time `now`, into the open transaction.
     pub fn record(&mut self, r: &InputRecord<'_>, now: i64) {
+        let decoded = decode_record(r.value, r.timestamp);
+        let decoded = match &decoded {
+            Ok((keys, ts)) => Ok((keys, *ts)),
+            Err(reason) => Err(reason.as_str()),
+        };
+        self.decoded(r.partition, r.offset, decoded, now);
+    }
+
+    /// [`record`](Self::record) for a record already decoded with
+    /// [`decode_record`](crate::decode::decode_record) — its ids and event time, or the reason it
+    /// is refused — so that a driver handing the same records to several tasks decodes them once.
+    pub fn decoded(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        decoded: Result<(&ChunkKeys<'_>, i64), &str>,
+        now: i64,
+    ) {
         // Processing time first: the record's lateness is judged against the watermark as it is
         // when it arrives (partitions may have gone idle since the last record).
         self.tick(now);
         let index = self.open.records;
         self.open.records += 1;
-        match decode_record(r.value, r.timestamp) {
+        match decoded {
             Ok((keys, ts)) => {
                 let ev = Event {
-                    partition: r.partition,
-                    offset: r.offset,
+                    partition,
+                    offset,
                     ts,
                     chunk_id: &keys.chunk_id,
                     document_id: &keys.document_id,
@@ -187,14 +206,14 @@ impl AnalyticsTask {
             }
             Err(reason) => {
                 // A record handled before a restart had its dead letter committed then.
-                let again = self.core.replays(r.partition, r.offset);
-                self.core.skip(r.partition, r.offset, now);
+                let again = self.core.replays(partition, offset);
+                self.core.skip(partition, offset, now);
                 if !again {
                     self.open.dead_letters.push(Refused {
                         index,
-                        partition: r.partition,
-                        offset: r.offset,
-                        reason,
+                        partition,
+                        offset,
+                        reason: reason.to_owned(),
                     });
                 }
             }
