@@ -357,14 +357,13 @@ fn analytics(
     let partitions = input.len() as i32;
     let mut kafka = Kafka::default();
     let assign = |kafka: &Kafka, now: i64| -> anyhow::Result<AnalyticsTask> {
-        let mut task = AnalyticsTask::new(settings);
+        let mut task = AnalyticsTask::new(settings, batch);
         task.assign(&kafka.committed(partitions), now)?;
         Ok(task)
     };
     let first = arrivals.first().copied().unwrap_or(0);
     let mut task = assign(&kafka, first)?;
     let mut pos: Vec<i64> = vec![0; input.len()];
-    let mut in_batch = 0;
     let mut lost = Vec::new();
     let mut steps = crash_steps.iter().peekable();
     let mut now = first;
@@ -389,16 +388,11 @@ fn analytics(
         if let Some(at) = crash {
             // The restart happens with the clock of the record delivered before the planned one.
             now = now.max(arrivals[at.saturating_sub(1)]);
-            lost.push(in_batch);
-            in_batch = 0;
+            lost.push(task.open_records());
             task = assign(&kafka, now)?;
             // Consumption resumes at the committed offsets (the earliest without one).
-            for (p, at) in pos.iter_mut().enumerate() {
-                *at = kafka
-                    .offsets
-                    .get(&(p as i32))
-                    .and_then(|c| c.offset)
-                    .unwrap_or(0);
+            for (at, c) in pos.iter_mut().zip(kafka.committed(partitions)) {
+                *at = c.offset.unwrap_or(0);
             }
             continue;
         }
@@ -408,16 +402,10 @@ fn analytics(
             fresh_below[p] = r.offset + 1;
         }
         now = now.max(r.arrival);
-        let d = match &decoded[p][pos[p] as usize] {
-            Ok((keys, ts)) => Ok((keys, *ts)),
-            Err(reason) => Err(reason.as_str()),
-        };
-        task.decoded(r.partition, r.offset, d, now);
+        task.decoded(r.partition, r.offset, &decoded[p][pos[p] as usize], now);
         pos[p] += 1;
-        in_batch += 1;
-        if in_batch == batch {
+        if task.is_full() {
             kafka.commit(task.commit(false));
-            in_batch = 0;
         }
     }
     // Drained: every window fires, in the last transaction.

@@ -17,6 +17,7 @@ use crate::core::{Output, Settings};
 use crate::output::{late_value, window_value};
 use crate::task::{AnalyticsTask, CommittedOffset, Transaction};
 use anyhow::Context as _;
+use atenex_kafka::consumer::committed_offset;
 use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
@@ -122,11 +123,7 @@ impl ConsumerContext for JobContext {
                         .iter()
                         .map(|e| CommittedOffset {
                             partition: e.partition(),
-                            // Nothing committed is `Offset::Invalid` (raw -1001), not an offset.
-                            offset: match e.offset() {
-                                Offset::Offset(o) => Some(o),
-                                _ => None,
-                            },
+                            offset: committed_offset(e.offset()),
                             metadata: e.metadata().to_owned(),
                         })
                         .collect(),
@@ -179,7 +176,7 @@ pub async fn run(
         opts,
         consumer,
         producer,
-        task: AnalyticsTask::new(opts.settings),
+        task: AnalyticsTask::new(opts.settings, opts.max_batch),
         at_end: BTreeSet::new(),
         summary: LiveSummary::default(),
     };
@@ -257,7 +254,7 @@ impl Job<'_> {
         let tick = tokio::time::sleep(Duration::from_secs(1));
         tokio::pin!(tick);
         let mut deadline: Option<tokio::time::Instant> = None;
-        while batch.len() < self.opts.max_batch {
+        while !self.task.is_full() {
             let fill = async {
                 match deadline {
                     Some(d) => tokio::time::sleep_until(d).await,
@@ -282,7 +279,7 @@ impl Job<'_> {
                     // The record that fills the batch counts as received once its transaction
                     // is committed (a caller pacing records sees the commit before moving on).
                     if let Some(progress) = &self.opts.progress
-                        && batch.len() + 1 < self.opts.max_batch
+                        && !self.task.is_full()
                     {
                         progress
                             .received
@@ -310,8 +307,13 @@ impl Job<'_> {
     /// Carries out one transaction the task returned for `batch`: its dead letters, outputs and
     /// offsets with metadata, committed together.
     async fn transaction(&mut self, batch: &[Record], tx: Transaction) -> anyhow::Result<()> {
+        let letters: Vec<DeadLetter> = tx
+            .dead_letters
+            .iter()
+            .map(|d| DeadLetter::new(&batch[d.index], &d.reason, STAGE))
+            .collect();
         self.producer.begin()?;
-        let result = self.fill_transaction(batch, &tx).await;
+        let result = self.fill_transaction(batch, &tx, &letters).await;
         if let Err(e) = result {
             if let Err(abort) = self.producer.abort() {
                 tracing::error!(error = %abort, "cannot abort the transaction");
@@ -336,8 +338,8 @@ impl Job<'_> {
             }
         }
         self.summary.dead_letters += tx.dead_letters.len() as u64;
-        for d in &tx.dead_letters {
-            DeadLetter::new(&batch[d.index], &d.reason, STAGE).log(&batch[d.index]);
+        for (d, letter) in tx.dead_letters.iter().zip(&letters) {
+            letter.log(&batch[d.index]);
         }
         if let Some(progress) = &self.opts.progress {
             for r in batch {
@@ -350,13 +352,18 @@ impl Job<'_> {
         Ok(())
     }
 
-    async fn fill_transaction(&mut self, batch: &[Record], tx: &Transaction) -> anyhow::Result<()> {
+    async fn fill_transaction(
+        &mut self,
+        batch: &[Record],
+        tx: &Transaction,
+        letters: &[DeadLetter],
+    ) -> anyhow::Result<()> {
         let mut pipeline = Pipeline::new(&self.producer, 10_000);
-        for d in &tx.dead_letters {
-            let r = &batch[d.index];
-            let letter = DeadLetter::new(r, &d.reason, STAGE);
+        for (d, letter) in tx.dead_letters.iter().zip(letters) {
             let headers = letter.header_refs();
-            pipeline.push(letter.out_record(r, &headers)).await?;
+            pipeline
+                .push(letter.out_record(&batch[d.index], &headers))
+                .await?;
         }
         let mut value = Vec::with_capacity(128);
         for o in &tx.outputs {

@@ -108,15 +108,19 @@ pub struct Transaction {
 #[derive(Debug, Clone)]
 pub struct AnalyticsTask {
     settings: Settings,
+    /// Most records per transaction (`--max-batch`).
+    max_batch: usize,
     core: WindowCore,
     assigned: BTreeSet<i32>,
     open: Transaction,
 }
 
 impl AnalyticsTask {
-    pub fn new(settings: Settings) -> Self {
+    /// A task whose transactions hold at most `max_batch` records (at least one).
+    pub fn new(settings: Settings, max_batch: usize) -> Self {
         Self {
             settings,
+            max_batch: max_batch.max(1),
             core: WindowCore::new(settings),
             assigned: BTreeSet::new(),
             open: Transaction::default(),
@@ -131,11 +135,6 @@ impl AnalyticsTask {
     /// The operator watermark.
     pub fn watermark(&self) -> Option<i64> {
         self.core.watermark()
-    }
-
-    /// The checkpoint the committed offsets carry, restored at `now`.
-    pub fn checkpoint(&self) -> Checkpoint {
-        self.core.checkpoint()
     }
 
     /// The group assigned `committed`'s partitions (with their committed offsets and metadata, as
@@ -170,11 +169,7 @@ impl AnalyticsTask {
     /// One consumed record at processing time `now`, into the open transaction.
     pub fn record(&mut self, r: &InputRecord<'_>, now: i64) {
         let decoded = decode_record(r.value, r.timestamp);
-        let decoded = match &decoded {
-            Ok((keys, ts)) => Ok((keys, *ts)),
-            Err(reason) => Err(reason.as_str()),
-        };
-        self.decoded(r.partition, r.offset, decoded, now);
+        self.decoded(r.partition, r.offset, &decoded, now);
     }
 
     /// [`record`](Self::record) for a record already decoded with
@@ -184,7 +179,7 @@ impl AnalyticsTask {
         &mut self,
         partition: i32,
         offset: i64,
-        decoded: Result<(&ChunkKeys<'_>, i64), &str>,
+        decoded: &Result<(ChunkKeys<'_>, i64), String>,
         now: i64,
     ) {
         // Processing time first: the record's lateness is judged against the watermark as it is
@@ -197,7 +192,7 @@ impl AnalyticsTask {
                 let ev = Event {
                     partition,
                     offset,
-                    ts,
+                    ts: *ts,
                     chunk_id: &keys.chunk_id,
                     document_id: &keys.document_id,
                     company_id: &keys.company_id,
@@ -213,11 +208,22 @@ impl AnalyticsTask {
                         index,
                         partition,
                         offset,
-                        reason: reason.to_owned(),
+                        reason: reason.clone(),
                     });
                 }
             }
         }
+    }
+
+    /// Records in the open transaction (lost with it if the process dies now).
+    pub fn open_records(&self) -> usize {
+        self.open.records
+    }
+
+    /// Whether the open transaction holds `max_batch` records: it must be committed before the
+    /// next record.
+    pub fn is_full(&self) -> bool {
+        self.open.records >= self.max_batch
     }
 
     /// Whether the open transaction holds anything to commit (records or outputs).

@@ -90,13 +90,7 @@ pub fn committed_offsets(
     Ok(committed
         .elements()
         .iter()
-        .map(|e| {
-            let offset = match e.offset() {
-                rdkafka::Offset::Offset(o) => Some(o),
-                _ => None,
-            };
-            (e.partition(), offset)
-        })
+        .map(|e| (e.partition(), crate::consumer::committed_offset(e.offset())))
         .collect())
 }
 

@@ -19,6 +19,15 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
+/// A committed offset as a number: `None` when nothing is committed (`Offset::Invalid`, whose raw
+/// value -1001 is not an offset).
+pub fn committed_offset(offset: rdkafka::Offset) -> Option<i64> {
+    match offset {
+        rdkafka::Offset::Offset(o) => Some(o),
+        _ => None,
+    }
+}
+
 /// A consumed record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {

@@ -24,7 +24,7 @@ fn rec(partition: i32, offset: i64, ts: i64, value: &[u8]) -> InputRecord<'_> {
 }
 
 fn fresh(partitions: i32, now: i64) -> AnalyticsTask {
-    let mut t = AnalyticsTask::new(Settings::default());
+    let mut t = AnalyticsTask::new(Settings::default(), 100);
     let committed: Vec<CommittedOffset> = (0..partitions)
         .map(|partition| CommittedOffset {
             partition,
@@ -239,7 +239,7 @@ fn malformed_records_are_dead_letters_once_even_across_a_restart() {
     // The window holding offset 0 is open, so a restart replays 0..3: the dead letters were
     // committed with that transaction and are not sent again.
     assert_eq!(kafka[0].offset, Some(0));
-    let mut t = AnalyticsTask::new(Settings::default());
+    let mut t = AnalyticsTask::new(Settings::default(), 100);
     t.assign(&kafka, S).unwrap();
     t.record(&rec(0, 0, 10 * S, &good), S);
     t.record(&rec(0, 1, 11 * S, b"{not json"), S);
@@ -274,7 +274,7 @@ fn a_restart_from_the_committed_offsets_loses_and_repeats_nothing() {
         t.record(&rec(0, i as i64, ts[i], v), 0);
     }
     drop(t);
-    let mut t = AnalyticsTask::new(Settings::default());
+    let mut t = AnalyticsTask::new(Settings::default(), 100);
     t.assign(&kafka, 0).unwrap();
     let resume = kafka[0].offset.unwrap() as usize;
     // The first window fired before the crash; the second holds offset 2 on.
@@ -302,7 +302,7 @@ fn revocation_drops_the_open_transaction_and_the_state() {
 
 #[test]
 fn foreign_metadata_refuses_the_assignment() {
-    let mut t = AnalyticsTask::new(Settings::default());
+    let mut t = AnalyticsTask::new(Settings::default(), 100);
     let err = t
         .assign(
             &[CommittedOffset {
@@ -314,4 +314,28 @@ fn foreign_metadata_refuses_the_assignment() {
         )
         .unwrap_err();
     assert!(format!("{err:#}").contains("partition 4"), "{err:#}");
+}
+
+#[test]
+fn a_transaction_is_full_at_max_batch_records() {
+    let mut t = AnalyticsTask::new(Settings::default(), 2);
+    t.assign(
+        &[CommittedOffset {
+            partition: 0,
+            offset: None,
+            metadata: String::new(),
+        }],
+        0,
+    )
+    .unwrap();
+    let v = value("acme", 0);
+    t.record(&rec(0, 0, 10 * S, &v), 0);
+    assert!(!t.is_full());
+    // A dead letter counts as a record of the transaction too.
+    t.record(&rec(0, 1, 11 * S, b"{"), 0);
+    assert!(t.is_full());
+    assert_eq!(t.open_records(), 2);
+    assert_eq!(t.commit(false).records, 2);
+    assert!(!t.is_full());
+    assert_eq!(t.open_records(), 0);
 }
