@@ -600,6 +600,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         config,
         prefix: names.prefix,
         crashes,
+        landing_trace: None,
         broker_restarts,
         openai,
         reports,

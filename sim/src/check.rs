@@ -2,6 +2,8 @@
 
 use crate::log::EMBEDDINGS;
 use crate::outcome::{DailyReport, Outcome};
+use crate::reference;
+use atenex_analytics::core::Settings;
 use atenex_analytics::core::window_start;
 use atenex_analytics::decode::decode_record;
 use atenex_landing::config::ErrorTolerance;
@@ -21,6 +23,10 @@ pub fn landing_files(o: &Outcome, topic: &str) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
+/// Where a record lands: the directory its own timestamp gives (`None`: processing time decides) and
+/// its line.
+type Landed = (Option<String>, Vec<u8>);
+
 /// The line the landing writes for a record, or `None` if it refuses it.
 fn landed_line(o: &Outcome, ts: i64, value: Option<&[u8]>) -> Option<Vec<u8>> {
     atenex_landing::sink::place(
@@ -36,7 +42,9 @@ fn landed_line(o: &Outcome, ts: i64, value: Option<&[u8]>) -> Option<Vec<u8>> {
 pub fn check(o: &Outcome) -> Vec<String> {
     let mut problems = Vec::new();
     check_landing(o, &mut problems);
+    check_landing_reference(o, &mut problems);
     check_analytics(o, &mut problems);
+    check_analytics_reference(o, &mut problems);
     check_report(o, &mut problems);
     problems
 }
@@ -53,13 +61,36 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
         .collect();
     for (topic, _) in o.log.topics() {
         let streams = o.log.of(&topic);
-        // Each record's line as the landing writes it, or None if it refuses it (once per record).
-        let lines: Vec<Vec<Option<Vec<u8>>>> = streams
+        // Each record's line as the landing writes it, or None if it refuses it (once per record),
+        // with the directory its own timestamp puts it in when the extractor reads the record
+        // (`Record`, `RecordField`); under `Wallclock` the directory is the processing time's.
+        let by_record_time = !matches!(
+            o.config.timestamp_extractor,
+            atenex_landing::config::TimestampExtractor::Wallclock
+        );
+        let lines: Vec<Vec<Option<Landed>>> = streams
             .iter()
             .map(|s| {
                 s.records
                     .iter()
-                    .map(|r| landed_line(o, r.ts, r.value.as_deref()))
+                    .map(|r| {
+                        let line = landed_line(o, r.ts, r.value.as_deref())?;
+                        let dir = by_record_time.then(|| {
+                            let ts = atenex_landing::sink::extract_timestamp(
+                                &o.config.timestamp_extractor,
+                                Some(r.ts),
+                                r.value.as_deref().unwrap_or(b"null"),
+                                0,
+                            )
+                            .unwrap_or_default();
+                            atenex_landing::partitioner::encode(
+                                &o.config.partitioner,
+                                s.partition,
+                                ts,
+                            )
+                        });
+                        Some((dir, line))
+                    })
                     .collect()
             })
             .collect();
@@ -75,18 +106,32 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
                 problems.push(format!("{path}: a partition the input does not have"));
                 continue;
             };
+            let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
+            // The accepted records of start..=end that belong in this file's directory, in offset
+            // order: a file's range can have gaps, whose records are in a sibling directory's file
+            // (DESIGN §4.2), but its first and last offsets are its own.
             let mut expected = Vec::new();
+            let mut held = Vec::new();
             let last = (end + 1).min(stream_lines.len() as i64);
             for offset in start.max(0)..last {
-                if let Some(line) = &stream_lines[offset as usize] {
+                if let Some((dir, line)) = &stream_lines[offset as usize] {
+                    if dir
+                        .as_ref()
+                        .is_some_and(|d| !parent.ends_with(&format!("/{d}")))
+                    {
+                        continue;
+                    }
                     expected.extend_from_slice(line);
                     expected.push(b'\n');
-                    *seen.entry((p, offset)).or_default() += 1;
+                    held.push(offset);
                 }
             }
-            if bytes != expected {
+            for offset in &held {
+                *seen.entry((p, *offset)).or_default() += 1;
+            }
+            if bytes != expected || held.first() != Some(&start) || held.last() != Some(&end) {
                 problems.push(format!(
-                    "{path}: does not hold exactly the accepted records {start}..={end}, one per line"
+                    "{path}: does not hold exactly the accepted records of {start}..={end} in its directory, one per line, first {start} and last {end}"
                 ));
             }
         }
@@ -250,6 +295,116 @@ fn check_report(o: &Outcome, problems: &mut Vec<String>) {
             "the daily reports' totals, added up, differ from a recount of the landed records"
                 .into(),
         );
+    }
+}
+
+/// The committed landing files are the ones the connector's rules give for the steps the model
+/// driver took ([`reference::landing_files`]): the same names, the same records in each.
+fn check_landing_reference(o: &Outcome, problems: &mut Vec<String>) {
+    let Some(trace) = &o.landing_trace else {
+        return; // the broker driver: its deliveries are Kafka's (it must render as the model)
+    };
+    let expected = match reference::landing_files(&o.log, &o.config, trace, &o.crashes) {
+        Ok(files) => files,
+        Err(mut found) => {
+            problems.append(&mut found);
+            return;
+        }
+    };
+    let mut actual = BTreeMap::new();
+    for (topic, _) in o.log.topics() {
+        actual.append(&mut landing_files(o, &topic));
+    }
+    let mut differences = Vec::new();
+    for (path, records) in &expected {
+        let mut content = Vec::new();
+        for (s, offset) in records {
+            let r = o.log.get(*s, *offset);
+            if let Some(line) = landed_line(o, r.ts, r.value.as_deref()) {
+                content.extend_from_slice(&line);
+                content.push(b'\n');
+            }
+        }
+        match actual.get(path) {
+            None => differences.push(format!(
+                "by the connector's rules {path} holds {} records; the landing did not commit it",
+                records.len()
+            )),
+            Some(bytes) if *bytes != content => differences.push(format!(
+                "{path}: not the {} records the connector's rules put there",
+                records.len()
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in actual.keys().filter(|p| !expected.contains_key(*p)) {
+        differences.push(format!(
+            "{path}: committed, but the connector's rules give no such file"
+        ));
+    }
+    if differences.len() > 5 {
+        let more = differences.len() - 5;
+        differences.truncate(5);
+        differences.push(format!(
+            "... and {more} more differences from the landing reference"
+        ));
+    }
+    problems.extend(differences);
+}
+
+/// The committed windows and late records are the ones Flink's rules give
+/// ([`reference::windows`]) for a run without crashes: the committed run itself when there was
+/// none; else the model's run without crashes with idleness off (which must equal the crashed
+/// one, see [`check_analytics`]).
+fn check_analytics_reference(o: &Outcome, problems: &mut Vec<String>) {
+    let settings = Settings::default();
+    let (windows, late, settings) = match &o.reference {
+        Some((_, (windows, late))) => (windows, late, no_idleness(settings)),
+        None if o.analytics_crashes == 0 => (&o.windows, &o.late, settings),
+        None => return, // the broker driver after crashes: rendered as the model's
+    };
+    let (ref_windows, ref_late) = reference::windows(&o.log, &settings);
+    compare(
+        problems,
+        "windows differ from Flink's rules: fired",
+        sorted(windows.clone()),
+        sorted(ref_windows),
+    );
+    compare(
+        problems,
+        "late records differ from Flink's rules: late",
+        sorted(late.clone()),
+        sorted(ref_late),
+    );
+}
+
+/// A problem `what <got> vs <want>, first difference` when the two sorted lists differ.
+fn compare<T: PartialEq + std::fmt::Debug>(
+    problems: &mut Vec<String>,
+    what: &str,
+    got: Vec<T>,
+    want: Vec<T>,
+) {
+    if got != want {
+        let first = got
+            .iter()
+            .zip(&want)
+            .find(|(g, w)| g != w)
+            .map(|(g, w)| format!("; first difference: {g:?}, by the rules {w:?}"))
+            .unwrap_or_default();
+        problems.push(format!(
+            "{what} {}, by the rules {}{first}",
+            got.len(),
+            want.len()
+        ));
+    }
+}
+
+/// `settings` with partition idleness switched off.
+pub fn no_idleness(settings: Settings) -> Settings {
+    Settings {
+        idle_timeout_ms: i64::MAX / 4,
+        ..settings
     }
 }
 

@@ -14,6 +14,7 @@ pub mod generate;
 pub mod log;
 pub mod model;
 pub mod outcome;
+pub mod reference;
 pub mod render;
 pub mod runner;
 pub mod scenario;

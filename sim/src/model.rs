@@ -21,7 +21,7 @@
 use crate::faults::{Crash, Plan, plan, recovery};
 use crate::generate::full_log;
 use crate::log::{EMBEDDINGS, Log};
-use crate::outcome::{DailyReport, DeadLetter, Outcome, day_of};
+use crate::outcome::{DailyReport, DeadLetter, LandingStep, Outcome, day_of};
 use crate::scenario::{Scenario, landing_config};
 use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
 use atenex_analytics::decode::decode_record;
@@ -88,16 +88,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let reference = if plan.analytics.is_empty() {
         None
     } else {
-        let no_idle = Settings {
-            idle_timeout_ms: i64::MAX / 4,
-            ..settings
-        };
+        let no_idle = crate::check::no_idleness(settings);
         let crashed = run_analytics(&plan.analytics, no_idle)?;
         let clean = run_analytics(&[], no_idle)?;
         Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
     };
 
-    let (fs, crashes, mut dead_letters) = landing(&log, &plan, &config, first)?;
+    let (fs, crashes, mut dead_letters, trace) = landing(&log, &plan, &config, first)?;
     dead_letters.extend(committed.dead_letters);
     dead_letters.extend(refused);
     let days: Vec<String> = scenario.report.days.iter().map(|d| d.to_string()).collect();
@@ -114,6 +111,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         config,
         prefix: String::new(),
         crashes,
+        landing_trace: Some(trace),
         broker_restarts: plan.broker.len(),
         openai: None,
         reports,
@@ -127,8 +125,9 @@ fn landing(
     plan: &Plan,
     config: &LandingConfig,
     first: i64,
-) -> anyhow::Result<(MemFs, Vec<Crash>, Vec<DeadLetter>)> {
+) -> anyhow::Result<(MemFs, Vec<Crash>, Vec<DeadLetter>, Vec<LandingStep>)> {
     let mut task = LandingTask::new(MemFs::new(), config.clone());
+    let mut trace = Vec::new();
     let mut pos = assign_all(&mut task, log)?;
     let mut crashes = Vec::new();
     let mut dead_letters = Vec::new();
@@ -158,6 +157,11 @@ fn landing(
                     fresh += 1;
                 }
                 now = now.max(r.arrival);
+                trace.push(LandingStep::Record {
+                    stream: s,
+                    offset: r.offset,
+                    now,
+                });
                 let record = LandingRecord {
                     topic: &stream.topic,
                     partition: stream.partition,
@@ -179,7 +183,10 @@ fn landing(
                     false
                 })
             }
-            None => task.flush_all().map(|()| true).map_err(Stop::Fs),
+            None => {
+                trace.push(LandingStep::Flush);
+                task.flush_all().map(|()| true).map_err(Stop::Fs)
+            }
         };
         step += 1;
         match result {
@@ -196,12 +203,13 @@ fn landing(
                     .iter()
                     .map(|s| crash.resume[&(s.topic.clone(), s.partition)].unwrap_or(0))
                     .collect();
+                trace.push(LandingStep::Crash(crashes.len()));
                 crashes.push(crash);
             }
             Err(refused @ Stop::Refused { .. }) => return Err(refused.into()),
         }
     }
-    Ok((task.into_fs(), crashes, dead_letters))
+    Ok((task.into_fs(), crashes, dead_letters, trace))
 }
 
 fn assign_all(task: &mut LandingTask<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {

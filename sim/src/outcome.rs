@@ -38,6 +38,24 @@ pub struct DeadLetter {
     pub reason: String,
 }
 
+/// One step of the landing job as the model driver ran it: what it handed the task, in order.
+/// The landing reference ([`crate::reference::landing_files`]) replays these steps under the
+/// connector's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandingStep {
+    /// The record at `offset` of the log's stream `stream`, at processing time `now`.
+    Record {
+        stream: usize,
+        offset: i64,
+        now: i64,
+    },
+    /// End of input: everything open is committed.
+    Flush,
+    /// The step before failed (the process died); recovery then resumed each partition as
+    /// `crashes[n]` says.
+    Crash(usize),
+}
+
 /// What a run produced.
 pub struct Outcome {
     pub log: Log,
@@ -63,6 +81,8 @@ pub struct Outcome {
     /// per run; the model's are the names themselves).
     pub prefix: String,
     pub crashes: Vec<Crash>,
+    /// The model driver's landing steps (the broker driver's deliveries are Kafka's: `None`).
+    pub landing_trace: Option<Vec<LandingStep>>,
     /// Broker restarts done (the model plans them and has nothing to restart).
     pub broker_restarts: usize,
     /// What the mock OpenAI answered (broker driver, when the embedding stage ran): requests,

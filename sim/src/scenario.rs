@@ -270,6 +270,39 @@ pub struct Landing {
     /// Connect's default) or `all` (it goes to `<topic>.dlq`).
     #[serde(default)]
     pub errors_tolerance: Tolerance,
+    /// timestamp.extractor of the connector: `Wallclock` (the default, processing time: the
+    /// driver's clock at each record's arrival) or `Record` (the Kafka record timestamp, which
+    /// puts late records in their own hour's directory and rotates on record time).
+    #[serde(default)]
+    pub timestamp_extractor: Extractor,
+    /// rotate.interval.ms of the connector (on the extractor's time).
+    #[serde(default = "rotate_interval", deserialize_with = "duration")]
+    pub rotate_interval: Duration,
+    /// rotate.schedule.interval.ms: commits at processing-time boundaries aligned to midnight
+    /// UTC (none by default).
+    #[serde(default, deserialize_with = "some_duration")]
+    pub rotate_schedule_interval: Option<Duration>,
+    /// atenex.idle.commit.ms: files without a new record for this long of processing time are
+    /// committed (the connector's default: rotate_interval).
+    #[serde(default, deserialize_with = "some_duration")]
+    pub idle_commit: Option<Duration>,
+}
+
+/// `timestamp.extractor` of the connector, spelled as in its properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Extractor {
+    #[default]
+    Wallclock,
+    Record,
+}
+
+impl Extractor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Extractor::Wallclock => "Wallclock",
+            Extractor::Record => "Record",
+        }
+    }
 }
 
 /// `errors.tolerance` of the connector.
@@ -294,11 +327,19 @@ fn flush_size() -> u64 {
     50
 }
 
+fn rotate_interval() -> Duration {
+    Duration::from_secs(600)
+}
+
 impl Default for Landing {
     fn default() -> Self {
         Self {
             flush_size: flush_size(),
             errors_tolerance: Tolerance::None,
+            timestamp_extractor: Extractor::Wallclock,
+            rotate_interval: rotate_interval(),
+            rotate_schedule_interval: None,
+            idle_commit: None,
         }
     }
 }
@@ -349,6 +390,19 @@ impl Scenario {
             self.landing.flush_size >= 1,
             "landing.flush_size = 0: flush.size must be at least 1 (the default is 50)"
         );
+        for (key, value) in [
+            ("rotate_interval", Some(self.landing.rotate_interval)),
+            (
+                "rotate_schedule_interval",
+                self.landing.rotate_schedule_interval,
+            ),
+            ("idle_commit", self.landing.idle_commit),
+        ] {
+            anyhow::ensure!(
+                value.is_none_or(|d| d.as_millis() >= 1),
+                "landing.{key} = 0s: at least a millisecond (e.g. \"30s\"); leave it out for the default"
+            );
+        }
         if let Some(g) = &self.generate {
             for (key, value) in [
                 ("late_fraction", g.late_fraction),
@@ -427,16 +481,28 @@ pub fn landing_config(
         .into_iter()
         .map(|(t, _)| format!("{prefix}{t}"))
         .collect();
-    let text = format!(
+    let l = &scenario.landing;
+    let mut text = format!(
         "name=sim\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={}\n\
          hdfs.url=file:///sim\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/kafka-connect/logs\n\
-         format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms=600000\n\
+         format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size={}\nrotate.interval.ms={}\n\
          partitioner.class=io.confluent.connect.storage.partitioner.TimeBasedPartitioner\npartition.duration.ms=3600000\n\
-         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\nerrors.tolerance={}\n",
+         path.format='year'=YYYY/'month'=MM/'day'=dd/'hour'=HH\nlocale=en_US\ntimezone=UTC\nerrors.tolerance={}\ntimestamp.extractor={}\n",
         topics.join(","),
-        scenario.landing.flush_size,
-        scenario.landing.errors_tolerance.as_str(),
+        l.flush_size,
+        l.rotate_interval.as_millis(),
+        l.errors_tolerance.as_str(),
+        l.timestamp_extractor.as_str(),
     );
+    if let Some(every) = l.rotate_schedule_interval {
+        text.push_str(&format!(
+            "rotate.schedule.interval.ms={}\n",
+            every.as_millis()
+        ));
+    }
+    if let Some(idle) = l.idle_commit {
+        text.push_str(&format!("atenex.idle.commit.ms={}\n", idle.as_millis()));
+    }
     LandingConfig::from_properties(&text, Vec::new()).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
@@ -513,6 +579,10 @@ partitions = 2
             (
                 "[landing]\nerrors_tolerance = \"some\"",
                 vec!["errors_tolerance", "all"],
+            ),
+            (
+                "[landing]\ntimestamp_extractor = \"record\"",
+                vec!["timestamp_extractor", "Wallclock", "Record"],
             ),
             ("[report]\ndays = [\"2026-13-01\"]", vec!["days"]),
             (
