@@ -56,7 +56,7 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         let own = scenario.seed();
         let seeds: Vec<u64> = match args.seed {
             Some(s) => vec![s],
-            None => (own..own + args.seeds.max(1)).collect(),
+            None => runner::seeds_from(own, args.seeds),
         };
         let r = runner::run_file(file, scenario, &seeds, &driver).await?;
         let name = file.display();
