@@ -143,6 +143,8 @@ struct Names {
     prefix: String,
     windows: String,
     late: String,
+    /// The landing's configured dead-letter topic (`[landing] dead_letter_topic`), if any.
+    landing_dlq: Option<String>,
 }
 
 impl Names {
@@ -396,6 +398,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let names = Names {
         windows: format!("{prefix}analytics.flink"),
         late: format!("{prefix}analytics.late"),
+        landing_dlq: scenario.landing.dead_letter_topic.as_deref().map(|name| {
+            atenex_landing::task::dead_letter_topic(Some(&format!("{prefix}{name}")), "")
+        }),
         prefix,
     };
     let mut topics: BTreeMap<String, i32> = log
@@ -406,6 +411,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     topics.entry(names.of(EMBEDDINGS)).or_insert(1);
     for t in topics.keys().cloned().collect::<Vec<_>>() {
         topics.insert(format!("{t}.dlq"), 1);
+    }
+    if let Some(t) = &names.landing_dlq {
+        topics.insert(t.clone(), 1);
     }
     topics.insert(names.windows.clone(), 1);
     topics.insert(names.late.clone(), 1);
@@ -863,6 +871,7 @@ async fn read_outputs(
         inputs.push(EMBEDDINGS.to_owned());
     }
     topics.extend(inputs.iter().map(|t| format!("{}.dlq", names.of(t))));
+    topics.extend(names.landing_dlq.clone());
     let refs: Vec<&str> = topics.iter().map(String::as_str).collect();
     let envelopes = atenex_kafka::record::read_all(kafka, &refs).await?;
     let time = |s: &str| -> anyhow::Result<i64> {
@@ -884,6 +893,7 @@ async fn read_outputs(
                 partition: header(dlq_headers::PARTITION)?.parse()?,
                 offset: header(dlq_headers::OFFSET)?.parse()?,
                 reason: header(dlq_headers::REASON)?,
+                to: e.topic.replacen(&names.prefix, "", 1),
             });
             continue;
         }

@@ -59,6 +59,25 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
         .filter(|d| d.stage == "landing")
         .map(|d| (d.topic.as_str(), d.partition, d.offset))
         .collect();
+    // Connect's rule for the dead-letter topic: errors.deadletterqueue.topic.name (with `.dlq`
+    // appended when it lacks it: docs/landing.md), else `<topic>.dlq`.
+    let named = match &o.config.errors {
+        ErrorTolerance::All { dlq_topic } => dlq_topic.as_deref(),
+        ErrorTolerance::None => None,
+    };
+    for d in o.dead_letters.iter().filter(|d| d.stage == "landing") {
+        let want = match named.map(|n| n.strip_prefix(o.prefix.as_str()).unwrap_or(n)) {
+            Some(n) if n.ends_with(".dlq") => n.to_owned(),
+            Some(n) => format!("{n}.dlq"),
+            None => format!("{}.dlq", d.topic),
+        };
+        if d.to != want {
+            problems.push(format!(
+                "landing dead letter {} {}[{}] went to {}, not {want}",
+                d.topic, d.partition, d.offset, d.to
+            ));
+        }
+    }
     for (topic, _) in o.log.topics() {
         let streams = o.log.of(&topic);
         // Each record's line as the landing writes it, or None if it refuses it (once per record),

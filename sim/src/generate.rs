@@ -298,6 +298,7 @@ fn derive(
                     partition: r.partition,
                     offset: r.offset,
                     reason,
+                    to: atenex_contracts::topics::dlq_topic(from),
                 });
                 continue;
             }

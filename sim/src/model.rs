@@ -170,13 +170,14 @@ fn landing(
                     value: r.value.as_deref(),
                 };
                 task.record(&record, now).map(|handled| {
-                    if let Handled::DeadLetter { reason, .. } = handled {
+                    if let Handled::DeadLetter { topic: to, reason } = handled {
                         dead_letters.push(DeadLetter {
                             stage: "landing".into(),
                             topic: stream.topic.clone(),
                             partition: stream.partition,
                             offset: r.offset,
                             reason,
+                            to,
                         });
                     }
                     pos[s] += 1;
@@ -324,6 +325,7 @@ impl Kafka {
                 partition: d.partition,
                 offset: d.offset,
                 reason: d.reason,
+                to: atenex_contracts::topics::dlq_topic(EMBEDDINGS),
             }));
         for o in tx.offsets {
             self.offsets.insert(o.partition, o.into());

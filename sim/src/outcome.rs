@@ -36,6 +36,8 @@ pub struct DeadLetter {
     pub partition: i32,
     pub offset: i64,
     pub reason: String,
+    /// The dead-letter topic it was sent to (as the scenario names topics).
+    pub to: String,
 }
 
 /// One step of the landing job as the model driver ran it: what it handed the task, in order.

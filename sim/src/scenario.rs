@@ -270,6 +270,10 @@ pub struct Landing {
     /// Connect's default) or `all` (it goes to `<topic>.dlq`).
     #[serde(default)]
     pub errors_tolerance: Tolerance,
+    /// errors.deadletterqueue.topic.name of the connector (`.dlq` is added when it lacks it; by
+    /// default each record goes to `<its topic>.dlq`).
+    #[serde(default)]
+    pub dead_letter_topic: Option<String>,
     /// timestamp.extractor of the connector: `Wallclock` (the default, processing time: the
     /// driver's clock at each record's arrival) or `Record` (the Kafka record timestamp, which
     /// puts late records in their own hour's directory and rotates on record time).
@@ -336,6 +340,7 @@ impl Default for Landing {
         Self {
             flush_size: flush_size(),
             errors_tolerance: Tolerance::None,
+            dead_letter_topic: None,
             timestamp_extractor: Extractor::Wallclock,
             rotate_interval: rotate_interval(),
             rotate_schedule_interval: None,
@@ -498,6 +503,11 @@ pub fn landing_config(
         text.push_str(&format!(
             "rotate.schedule.interval.ms={}\n",
             every.as_millis()
+        ));
+    }
+    if let Some(name) = &l.dead_letter_topic {
+        text.push_str(&format!(
+            "errors.deadletterqueue.topic.name={prefix}{name}\n"
         ));
     }
     if let Some(idle) = l.idle_commit {
