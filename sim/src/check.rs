@@ -182,8 +182,46 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
             }
         }
     }
-    if !o.fs.list(&o.config.logs_dir).unwrap_or_default().is_empty() {
-        problems.push("commit logs left behind".into());
+    // Nothing but committed files is left: no temp file, no commit log, nothing elsewhere.
+    let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    for path in o.fs.paths() {
+        let committed = o.log.topics().into_iter().find_map(|(topic, _)| {
+            let prefixed = format!("{}{topic}", o.prefix);
+            path.starts_with(&format!("{}/{prefixed}/", o.config.topics_dir))
+                .then(|| atenex_landing::recovery::parse_committed(&path, &prefixed))
+                .flatten()
+                .map(|(p, _, end)| (topic, p, end))
+        });
+        match committed {
+            Some((topic, p, end)) => {
+                let e = ends.entry((topic, p)).or_insert(end);
+                *e = (*e).max(end);
+            }
+            None => problems.push(format!("left behind: {path:?}")),
+        }
+    }
+    // The positions the task reports (lag) are each partition's committed end + 1.
+    if let Some(positions) = &o.landing_positions {
+        let mut got: Vec<(String, i32, i64)> = positions
+            .iter()
+            .map(|(t, p, next)| {
+                (
+                    t.strip_prefix(o.prefix.as_str()).unwrap_or(t).to_owned(),
+                    *p,
+                    *next,
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, i32, i64)> = ends
+            .into_iter()
+            .map(|((t, p), end)| (t, p, end + 1))
+            .collect();
+        if got != want {
+            problems.push(format!(
+                "the landing reports committed positions {got:?}, the files say {want:?}"
+            ));
+        }
     }
     for c in &o.crashes {
         if c.resume != c.committed_end {
@@ -382,7 +420,16 @@ fn check_analytics_reference(o: &Outcome, problems: &mut Vec<String>) {
         None if o.analytics_crashes == 0 => (&o.windows, &o.late, settings),
         None => return, // the broker driver after crashes: rendered as the model's
     };
-    let (ref_windows, ref_late) = reference::windows(&o.log, &settings);
+    let (ref_windows, ref_late, ref_watermark) = reference::windows(&o.log, &settings);
+    // The watermark the job reports (metrics, logs) at the end of the input is Flink's.
+    if o.reference.is_none()
+        && let Some(watermark) = o.analytics_watermark
+        && watermark != ref_watermark
+    {
+        problems.push(format!(
+            "the analytics watermark at the end of input is {watermark:?}, by the rules {ref_watermark:?}"
+        ));
+    }
     compare(
         problems,
         "windows differ from Flink's rules: fired",

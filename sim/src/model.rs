@@ -94,7 +94,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
     };
 
-    let (fs, crashes, mut dead_letters, trace) = landing(&log, &plan, &config, first)?;
+    let Landed {
+        fs,
+        crashes,
+        mut dead_letters,
+        trace,
+        positions,
+    } = landing(&log, &plan, &config, first)?;
     dead_letters.extend(committed.dead_letters);
     dead_letters.extend(refused);
     let days: Vec<String> = scenario.report.days.iter().map(|d| d.to_string()).collect();
@@ -105,6 +111,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         late: committed.late,
         analytics_crashes: committed.lost.len(),
         analytics_lost: committed.lost,
+        analytics_watermark: Some(committed.watermark),
         reference,
         dead_letters,
         fs,
@@ -112,6 +119,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         prefix: String::new(),
         crashes,
         landing_trace: Some(trace),
+        landing_positions: Some(positions),
         broker_restarts: plan.broker.len(),
         openai: None,
         reports,
@@ -120,12 +128,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
 
 /// The landing job over every topic, through its own task, with the planned crashes.
 #[allow(clippy::type_complexity)]
-fn landing(
-    log: &Log,
-    plan: &Plan,
-    config: &LandingConfig,
-    first: i64,
-) -> anyhow::Result<(MemFs, Vec<Crash>, Vec<DeadLetter>, Vec<LandingStep>)> {
+fn landing(log: &Log, plan: &Plan, config: &LandingConfig, first: i64) -> anyhow::Result<Landed> {
     let mut task = LandingTask::new(MemFs::new(), config.clone());
     let mut trace = Vec::new();
     let mut pos = assign_all(&mut task, log)?;
@@ -210,7 +213,24 @@ fn landing(
             Err(refused @ Stop::Refused { .. }) => return Err(refused.into()),
         }
     }
-    Ok((task.into_fs(), crashes, dead_letters, trace))
+    let positions = task.committed_positions();
+    Ok(Landed {
+        fs: task.into_fs(),
+        crashes,
+        dead_letters,
+        trace,
+        positions,
+    })
+}
+
+/// What the landing job left: its files, crashes, dead letters, the steps it was handed, and the
+/// committed positions it reported after its final flush.
+struct Landed {
+    fs: MemFs,
+    crashes: Vec<Crash>,
+    dead_letters: Vec<DeadLetter>,
+    trace: Vec<LandingStep>,
+    positions: Vec<(String, i32, i64)>,
 }
 
 fn assign_all(task: &mut LandingTask<MemFs>, log: &Log) -> anyhow::Result<Vec<i64>> {
@@ -303,6 +323,8 @@ struct Committed {
     dead_letters: Vec<DeadLetter>,
     /// Per crash, the records in the open transaction.
     lost: Vec<usize>,
+    /// The task's watermark after the last record, before the drain.
+    watermark: Option<i64>,
 }
 
 /// What Kafka keeps of the analytics job's committed transactions.
@@ -418,6 +440,7 @@ fn analytics(
             kafka.commit(task.commit(false));
         }
     }
+    let watermark = task.watermark();
     // Drained: every window fires, in the last transaction.
     kafka.commit(task.commit(true));
     let (mut windows, mut late) = (Vec::new(), Vec::new());
@@ -432,5 +455,6 @@ fn analytics(
         late,
         dead_letters: kafka.dead_letters,
         lost,
+        watermark,
     })
 }

@@ -68,6 +68,9 @@ pub struct Outcome {
     /// Per analytics crash, the records its open transaction held (lost with it, handled again
     /// by the next instance): the same in both drivers when their transactions are the same.
     pub analytics_lost: Vec<usize>,
+    /// The model driver: the analytics task's watermark after the last record, before the drain
+    /// (`None`: not observed).
+    pub analytics_watermark: Option<Option<i64>>,
     /// With analytics crashes and partition idleness switched off: what the crashed run
     /// committed, and what a run without crashes committed (they must agree).
     #[allow(clippy::type_complexity)]
@@ -83,6 +86,9 @@ pub struct Outcome {
     /// per run; the model's are the names themselves).
     pub prefix: String,
     pub crashes: Vec<Crash>,
+    /// The model driver: what the landing task reported after its final flush as each partition's
+    /// committed position (`committed_positions`, the live job's lag metric). `None`: not observed.
+    pub landing_positions: Option<Vec<(String, i32, i64)>>,
     /// The model driver's landing steps (the broker driver's deliveries are Kafka's: `None`).
     pub landing_trace: Option<Vec<LandingStep>>,
     /// Broker restarts done (the model plans them and has nothing to restart).

@@ -28,14 +28,15 @@ use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
 
 /// The windows and late records of the analytics input (`embeddings.ready`) delivered in arrival
-/// order without a crash, every partition assigned when the run's first record arrives.
-pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>) {
+/// order without a crash, every partition assigned when the run's first record arrives, and the
+/// watermark after the last record (before the end of input fires every window).
+pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, Option<i64>) {
     let streams: Vec<usize> = (0..log.streams.len())
         .filter(|i| log.streams[*i].topic == EMBEDDINGS)
         .collect();
     let order = log.delivery();
     let Some(&(s0, o0)) = order.first() else {
-        return (Vec::new(), Vec::new());
+        return (Vec::new(), Vec::new(), None);
     };
     let started = log.get(s0, o0).arrival;
 
@@ -160,7 +161,7 @@ pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>) 
             count,
         });
     }
-    (fired, late)
+    (fired, late, watermark)
 }
 
 /// A committed file of the reference: the (stream, offset) of each record in it, in order.

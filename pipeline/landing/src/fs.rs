@@ -97,6 +97,11 @@ impl MemFs {
     }
 
     /// Effects (appends, syncs, renames, deletes) performed so far.
+    /// Every file's path, in order (what a check lists to see what was left behind).
+    pub fn paths(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
+    }
+
     pub fn effects(&self) -> usize {
         self.effects
     }
