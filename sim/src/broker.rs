@@ -603,6 +603,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         analytics_crashes: analytics_lost.len(),
         analytics_lost,
         analytics_watermark: None,
+        analytics_transactions: None,
         reference: None,
         dead_letters,
         fs,

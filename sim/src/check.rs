@@ -234,6 +234,34 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
 }
 
 fn check_analytics(o: &Outcome, problems: &mut Vec<String>) {
+    // Transactions: each committed one holds `--max-batch` records (the model ends a batch only
+    // when it is full), but the drain's last, which holds at most that; every record handed to a
+    // task is in a committed transaction or in one a crash lost.
+    if let Some(t) = &o.analytics_transactions {
+        let (last, full) = t
+            .committed
+            .split_last()
+            .map_or((0, &[][..]), |(l, f)| (*l, f));
+        if let Some(n) = full.iter().find(|n| **n != t.max_batch) {
+            problems.push(format!(
+                "an analytics transaction committed {n} records, not --max-batch {}",
+                t.max_batch
+            ));
+        }
+        if last > t.max_batch {
+            problems.push(format!(
+                "the last analytics transaction committed {last} records, more than --max-batch {}",
+                t.max_batch
+            ));
+        }
+        let accounted = t.committed.iter().sum::<usize>() + o.analytics_lost.iter().sum::<usize>();
+        if accounted != t.handed {
+            problems.push(format!(
+                "{} records handed to the analytics tasks, {accounted} committed or lost with a crash",
+                t.handed
+            ));
+        }
+    }
     // Crashes of the analytics job change nothing where event time alone decides (partition
     // idleness off): the crashed run's committed outputs equal a run without crashes.
     if let Some(((windows, late), (ref_windows, ref_late))) = &o.reference {

@@ -21,11 +21,11 @@
 use crate::faults::{Crash, Plan, plan, recovery};
 use crate::generate::full_log;
 use crate::log::{EMBEDDINGS, Log};
-use crate::outcome::{DailyReport, DeadLetter, LandingStep, Outcome, day_of};
+use crate::outcome::{DailyReport, DeadLetter, LandingStep, Outcome, Transactions, day_of};
 use crate::scenario::{Scenario, landing_config};
 use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
 use atenex_analytics::decode::decode_record;
-use atenex_analytics::task::{AnalyticsTask, CommittedOffset, Transaction};
+use atenex_analytics::task::{AnalyticsTask, CommittedOffset, InputRecord, Transaction};
 use atenex_contracts::ChunkKeys;
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs as _, MemFs};
@@ -64,23 +64,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let settings = Settings::default();
     let input = analytics_input(&log);
     let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
-    // Decoded once, with the job's own decoder, for the (up to three) analytics runs.
-    let decoded: Vec<Vec<Decoded<'_>>> = input
-        .iter()
-        .map(|s| {
-            log.streams[*s]
-                .records
-                .iter()
-                .map(|r| decode_record(r.value.as_deref(), Some(r.ts)))
-                .collect()
-        })
-        .collect();
-    let run_analytics = |crashes: &[usize], settings: Settings| {
-        analytics(
-            &log, &input, &decoded, &index, &arrivals, crashes, batch, settings,
-        )
-    };
-    let committed = run_analytics(&plan.analytics, settings)?;
+    // The scenario's run hands the task the records as Kafka delivers them (the task decodes).
+    let committed = analytics(
+        &log,
+        &input,
+        None,
+        &index,
+        &arrivals,
+        &plan.analytics,
+        batch,
+        settings,
+    )?;
     // Restarts are transparent where event time alone decides: with partition idleness (a
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
@@ -88,9 +82,32 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let reference = if plan.analytics.is_empty() {
         None
     } else {
-        let no_idle = crate::check::no_idleness(settings);
-        let crashed = run_analytics(&plan.analytics, no_idle)?;
-        let clean = run_analytics(&[], no_idle)?;
+        // Decoded once, with the job's own decoder, for the two comparison runs.
+        let decoded: Vec<Vec<Decoded<'_>>> = input
+            .iter()
+            .map(|s| {
+                log.streams[*s]
+                    .records
+                    .iter()
+                    .map(|r| decode_record(r.value.as_deref(), Some(r.ts)))
+                    .collect()
+            })
+            .collect();
+        let run = |crashes: &[usize]| {
+            let no_idle = crate::check::no_idleness(settings);
+            analytics(
+                &log,
+                &input,
+                Some(&decoded),
+                &index,
+                &arrivals,
+                crashes,
+                batch,
+                no_idle,
+            )
+        };
+        let crashed = run(&plan.analytics)?;
+        let clean = run(&[])?;
         Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
     };
 
@@ -112,6 +129,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         analytics_crashes: committed.lost.len(),
         analytics_lost: committed.lost,
         analytics_watermark: Some(committed.watermark),
+        analytics_transactions: Some(committed.transactions),
         reference,
         dead_letters,
         fs,
@@ -325,6 +343,7 @@ struct Committed {
     lost: Vec<usize>,
     /// The task's watermark after the last record, before the drain.
     watermark: Option<i64>,
+    transactions: Transactions,
 }
 
 /// What Kafka keeps of the analytics job's committed transactions.
@@ -335,10 +354,13 @@ struct Kafka {
     /// Per partition, the last committed offset and its metadata, as the broker returns them (a
     /// commit that does not name a partition leaves its earlier one).
     offsets: BTreeMap<i32, CommittedOffset>,
+    /// Records in each committed transaction.
+    transactions: Vec<usize>,
 }
 
 impl Kafka {
     fn commit(&mut self, tx: Transaction) {
+        self.transactions.push(tx.records);
         self.outputs.extend(tx.outputs);
         self.dead_letters
             .extend(tx.dead_letters.into_iter().map(|d| DeadLetter {
@@ -379,7 +401,7 @@ impl Kafka {
 fn analytics(
     log: &Log,
     input: &[usize],
-    decoded: &[Vec<Decoded<'_>>],
+    decoded: Option<&[Vec<Decoded<'_>>]>,
     index: &[Vec<usize>],
     arrivals: &[i64],
     crash_steps: &[usize],
@@ -397,6 +419,7 @@ fn analytics(
     let mut task = assign(&kafka, first)?;
     let mut pos: Vec<i64> = vec![0; input.len()];
     let mut lost = Vec::new();
+    let mut handed = 0usize;
     let mut steps = crash_steps.iter().peekable();
     let mut now = first;
     // Records delivered at least once, per partition.
@@ -434,15 +457,37 @@ fn analytics(
             fresh_below[p] = r.offset + 1;
         }
         now = now.max(r.arrival);
-        task.decoded(r.partition, r.offset, &decoded[p][pos[p] as usize], now);
+        match decoded {
+            Some(decoded) => {
+                task.decoded(r.partition, r.offset, &decoded[p][pos[p] as usize], now);
+            }
+            None => task.record(
+                &InputRecord {
+                    partition: r.partition,
+                    offset: r.offset,
+                    timestamp: Some(r.ts),
+                    value: r.value.as_deref(),
+                },
+                now,
+            ),
+        }
+        handed += 1;
         pos[p] += 1;
-        if task.is_full() {
-            kafka.commit(task.commit(false));
+        // A batch ends when it is full (the live job's other ends, a wait or a tick, only
+        // regroup the same outputs).
+        if task.is_full()
+            && let Some(tx) = task.end_batch(true, false, now)
+        {
+            kafka.commit(tx);
         }
     }
     let watermark = task.watermark();
-    // Drained: every window fires, in the last transaction.
-    kafka.commit(task.commit(true));
+    // Every partition is at its end: drained, every window fires in the last transaction.
+    let at_end: BTreeSet<i32> = (0..partitions).collect();
+    let received = task.open_records() > 0;
+    if let Some(tx) = task.end_batch(received, task.drained(&at_end), now) {
+        kafka.commit(tx);
+    }
     let (mut windows, mut late) = (Vec::new(), Vec::new());
     for o in kafka.outputs {
         match o {
@@ -454,6 +499,11 @@ fn analytics(
         windows,
         late,
         dead_letters: kafka.dead_letters,
+        transactions: Transactions {
+            max_batch: batch,
+            committed: std::mem::take(&mut kafka.transactions),
+            handed,
+        },
         lost,
         watermark,
     })

@@ -71,6 +71,8 @@ pub struct Outcome {
     /// The model driver: the analytics task's watermark after the last record, before the drain
     /// (`None`: not observed).
     pub analytics_watermark: Option<Option<i64>>,
+    /// The model driver: the analytics transactions' sizes (`None`: not observed).
+    pub analytics_transactions: Option<Transactions>,
     /// With analytics crashes and partition idleness switched off: what the crashed run
     /// committed, and what a run without crashes committed (they must agree).
     #[allow(clippy::type_complexity)]
@@ -98,6 +100,17 @@ pub struct Outcome {
     pub openai: Option<(u64, u64, u64)>,
     /// The daily report of each day: date (YYYY-MM-DD) → report.
     pub reports: BTreeMap<String, DailyReport>,
+}
+
+/// The sizes of the analytics job's transactions, as the model driver saw them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transactions {
+    /// `--max-batch`: the most records a transaction holds.
+    pub max_batch: usize,
+    /// Records in each committed transaction, in order.
+    pub committed: Vec<usize>,
+    /// Records handed to the tasks (replays after a crash included).
+    pub handed: usize,
 }
 
 /// The day (YYYY-MM-DD) of a landing path, from its `year=`, `month=` and `day=` directories.

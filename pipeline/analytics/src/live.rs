@@ -190,15 +190,9 @@ impl Job<'_> {
         loop {
             // The batch's records are already in the task's open transaction.
             let batch = self.collect(shutdown, health).await?;
-            let assigned = self.task.assigned();
-            let drained =
-                self.opts.drain && !assigned.is_empty() && assigned.is_subset(&self.at_end);
-            if batch.is_empty() {
-                // No record for a while: processing time alone may fire windows (idleness).
-                self.task.tick(self.opts.clock.now_ms());
-            }
-            if self.task.has_open_work() || drained {
-                let tx = self.task.commit(drained);
+            let drained = self.opts.drain && self.task.drained(&self.at_end);
+            let now = self.opts.clock.now_ms();
+            if let Some(tx) = self.task.end_batch(!batch.is_empty(), drained, now) {
                 self.transaction(&batch, tx).await?;
             }
             if drained {
@@ -291,7 +285,7 @@ impl Job<'_> {
                 }
                 Err(KafkaError::PartitionEOF(p)) => {
                     self.at_end.insert(p);
-                    if self.opts.drain && self.task.assigned().is_subset(&self.at_end) {
+                    if self.opts.drain && self.task.drained(&self.at_end) {
                         break;
                     }
                 }

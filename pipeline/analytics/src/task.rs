@@ -231,6 +231,23 @@ impl AnalyticsTask {
         self.open.records > 0 || !self.open.outputs.is_empty()
     }
 
+    /// Whether the input is drained: partitions are assigned and every one is in `at_end` (the
+    /// partitions whose end the consumer reached since their last record).
+    pub fn drained(&self, at_end: &BTreeSet<i32>) -> bool {
+        !self.assigned.is_empty() && self.assigned.is_subset(at_end)
+    }
+
+    /// The end of a batch at processing time `now`: `received` says whether the batch brought
+    /// records (if not, processing time alone may fire windows: idleness), `drained` whether the
+    /// input is drained (see [`drained`](Self::drained)). The transaction to carry out, when there
+    /// is anything to commit (records, outputs, or the drain's last windows).
+    pub fn end_batch(&mut self, received: bool, drained: bool, now: i64) -> Option<Transaction> {
+        if !received {
+            self.tick(now);
+        }
+        (self.has_open_work() || drained).then(|| self.commit(drained))
+    }
+
     /// Closes the open transaction: with `drain`, every open window fires first (end of input);
     /// the checkpoint of the assigned partitions goes with it as offsets and metadata.
     pub fn commit(&mut self, drain: bool) -> Transaction {
