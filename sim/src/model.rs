@@ -93,8 +93,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
                     .collect()
             })
             .collect();
+        let no_idle = crate::check::no_idleness(settings);
         let run = |crashes: &[usize]| {
-            let no_idle = crate::check::no_idleness(settings);
             analytics(
                 &log,
                 &input,
