@@ -178,10 +178,6 @@ pub struct WindowCore {
     windows: BTreeMap<i64, Window>,
     /// The watermark a restore started from (the cap while partitions catch up).
     restored_watermark: Option<i64>,
-    /// Before this processing time no partition can go idle (a cache of `next_deadline`).
-    idle_check_at: i64,
-    late: u64,
-    future: u64,
 }
 
 /// `ts - ts mod size`, flooring for negative timestamps as Flink's `TimeWindow.getWindowStartWithOffset`.
@@ -199,9 +195,6 @@ impl WindowCore {
             watermark: None,
             windows: BTreeMap::new(),
             restored_watermark: None,
-            idle_check_at: i64::MIN,
-            late: 0,
-            future: 0,
         }
     }
 
@@ -214,16 +207,6 @@ impl WindowCore {
         self.watermark
     }
 
-    /// Records not counted so far: (late, future timestamp).
-    pub fn rejected(&self) -> (u64, u64) {
-        (self.late, self.future)
-    }
-
-    /// Number of open windows.
-    pub fn open_windows(&self) -> usize {
-        self.windows.len()
-    }
-
     /// A partition was assigned at `now`: it holds the watermark back until it has a record or
     /// goes idle. (Partitions are also assigned implicitly by their first record.)
     pub fn assign(&mut self, partition: i32, now: i64) {
@@ -233,21 +216,13 @@ impl WindowCore {
         });
     }
 
-    /// A partition was revoked: it no longer holds the watermark back.
-    pub fn revoke(&mut self, partition: i32, now: i64, out: &mut Vec<Output>) {
-        self.partitions.remove(&partition);
-        self.advance(now, out);
-    }
-
     /// Handles one record at processing time `now`.
     pub fn handle(&mut self, ev: &Event<'_>, now: i64, out: &mut Vec<Output>) {
         let size = self.settings.window_ms;
         let p = self.partitions.entry(ev.partition).or_default();
         p.last_active = now;
         let replay = ev.offset < p.replay_below;
-        let was_catching_up = p.catching_up;
         p.advance_to(ev.offset + 1);
-        let caught_up = was_catching_up && !p.catching_up;
         // Replayed records were accepted before the restart iff they are within the restored
         // maximum (accepted records are what moved it); the others were future-skewed.
         let replayed_future = replay && p.max_ts.is_none_or(|m| ev.ts > m);
@@ -267,10 +242,6 @@ impl WindowCore {
             Some(reason) => {
                 // Before a restart these were already reported: rebuild state only.
                 if !replay {
-                    match reason {
-                        LateReason::Late => self.late += 1,
-                        LateReason::FutureTimestamp => self.future += 1,
-                    }
                     out.push(Output::Late(LateRecord {
                         chunk_id: ev.chunk_id.to_owned(),
                         document_id: ev.document_id.to_owned(),
@@ -305,13 +276,9 @@ impl WindowCore {
             .partitions
             .get_mut(&ev.partition)
             .expect("inserted above");
-        let raised = p.max_ts.is_none_or(|m| ev.ts > m);
         p.max_ts = Some(p.max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
         self.global_max_ts = Some(self.global_max_ts.map_or(ev.ts, |m| m.max(ev.ts)));
-        // The watermark can only move if a maximum rose or a partition may have gone idle.
-        if raised || caught_up || now >= self.idle_check_at {
-            self.advance(now, out);
-        }
+        self.advance(now, out);
     }
 
     /// Whether a record at this position was handled before the restart this core was restored
@@ -323,7 +290,8 @@ impl WindowCore {
     }
 
     /// A record that could not be decoded (it went to a dead-letter topic): it moves the
-    /// partition's position and activity, nothing else.
+    /// partition's position and activity, nothing else (the next tick or record moves the
+    /// watermark if its catching up after a restore ended).
     pub fn skip(&mut self, partition: i32, offset: i64, now: i64) {
         let p = self.partitions.entry(partition).or_default();
         p.last_active = now;
@@ -333,18 +301,6 @@ impl WindowCore {
     /// Processing time passed: partitions may have gone idle.
     pub fn on_tick(&mut self, now: i64, out: &mut Vec<Output>) {
         self.advance(now, out);
-    }
-
-    /// The next processing time at which a partition goes idle (for the driver's timer).
-    pub fn next_deadline(&self, now: i64) -> Option<i64> {
-        if self.settings.mode == WatermarkMode::Global {
-            return None;
-        }
-        self.partitions
-            .values()
-            .map(|p| p.last_active + self.settings.idle_timeout_ms)
-            .filter(|&t| t > now)
-            .min()
     }
 
     /// End of input: fires every open window.
@@ -379,13 +335,12 @@ impl WindowCore {
         candidate
     }
 
+    /// The watermark becomes the candidate if that is higher (it never goes back; `None` is
+    /// below any value), and every window it reaches fires.
     fn advance(&mut self, now: i64, out: &mut Vec<Output>) {
-        self.idle_check_at = self.next_deadline(now).unwrap_or(i64::MAX);
-        if let Some(c) = self.candidate(now)
-            && self.watermark.is_none_or(|w| c > w)
-        {
-            self.watermark = Some(c);
-            self.fire_until(c, out);
+        self.watermark = self.watermark.max(self.candidate(now));
+        if let Some(w) = self.watermark {
+            self.fire_until(w, out);
         }
     }
 

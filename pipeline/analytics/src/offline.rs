@@ -10,7 +10,7 @@
 //! The input is read whole into memory and decoded first (so a bad line stops the run before any
 //! output is written), then the core runs; the output is the same bytes for the same input.
 
-use crate::core::{Event, Output, Settings, WindowCore};
+use crate::core::{Event, LateReason, Output, Settings, WindowCore};
 use crate::decode::{Line, LineRecord, decode_line};
 use crate::output::{event_time_in_range, late_value, window_value};
 use memchr::memchr;
@@ -154,6 +154,10 @@ pub fn run(
                     windows.write_all(b"\n")?;
                 }
                 Output::Late(l) => {
+                    match l.reason {
+                        LateReason::Late => summary.late += 1,
+                        LateReason::FutureTimestamp => summary.future += 1,
+                    }
                     if let Some(late) = late.as_deref_mut() {
                         serde_json::to_writer(&mut *late, &late_value(&l))?;
                         late.write_all(b"\n")?;
@@ -179,7 +183,6 @@ pub fn run(
     }
     core.finish(&mut out);
     write(&mut out, &mut summary)?;
-    (summary.late, summary.future) = core.rejected();
     Ok(summary)
 }
 
