@@ -161,7 +161,7 @@ impl Names {
 fn start_analytics(
     kafka: &KafkaConfig,
     names: &Names,
-    batch: usize,
+    (batch, settings): (usize, Settings),
     drain: bool,
     clock: &Clock,
 ) -> Task<LiveSummary> {
@@ -170,7 +170,7 @@ fn start_analytics(
     let health = Health::default();
     let group = format!("{}analytics", names.prefix);
     let opts = LiveOptions {
-        settings: Settings::default(),
+        settings,
         input_topic: names.of(EMBEDDINGS),
         output_topic: names.windows.clone(),
         late_topic: names.late.clone(),
@@ -223,12 +223,16 @@ struct Driver<'a> {
     config: LandingConfig,
     fs: SharedFs,
     clock: Clock,
-    batch: usize,
+    /// The analytics instances' batch size and settings.
+    analytics_job: (usize, Settings),
     landing: Task<u64>,
     analytics: Task<LiveSummary>,
     crashes: Vec<Crash>,
     /// Per stream: records produced so far.
     produced: Vec<i64>,
+    /// Per stream: records handed to the jobs so far, in delivery order (produced by the driver
+    /// or by a service).
+    delivered: Vec<i64>,
 }
 
 impl Driver<'_> {
@@ -256,11 +260,25 @@ impl Driver<'_> {
         let topic = self.names.of(&s.topic);
         loop {
             match handled(&mut self.landing, &topic, s.partition, offset).await? {
-                None => return Ok(()),
-                Some(Ok(Err(e))) if is_simulated(&e) => self.landing_crashed(step).await?,
+                None => break,
+                Some(Ok(Err(e))) if is_simulated(&e) => {
+                    self.landing_crashed(step).await?;
+                    // The new instance lands again what every partition had been handed, at
+                    // this clock (as the model redelivers it all before the next record), before
+                    // the clock moves on.
+                    let resume = self.crashes.last().expect("just pushed").resume.clone();
+                    for (t, &next) in self.delivered.clone().iter().enumerate() {
+                        let other = &self.log.streams[t];
+                        let from = resume[&(other.topic.clone(), other.partition)].unwrap_or(0);
+                        if t != stream && next > from {
+                            Box::pin(self.landing_handled(step, t, next - 1)).await?;
+                        }
+                    }
+                }
                 Some(r) => anyhow::bail!("the landing job stopped: {r:?}"),
             }
         }
+        Ok(())
     }
 
     /// The analytics process dies (nothing of it runs any more) and a new instance starts from the
@@ -289,7 +307,13 @@ impl Driver<'_> {
     /// Starts an analytics instance and waits until it is assigned and has handled again what
     /// its predecessor left uncommitted (so that it restores and replays at this clock).
     async fn start_analytics(&mut self) -> anyhow::Result<()> {
-        self.analytics = start_analytics(self.kafka, &self.names, self.batch, false, &self.clock);
+        self.analytics = start_analytics(
+            self.kafka,
+            &self.names,
+            self.analytics_job,
+            false,
+            &self.clock,
+        );
         self.analytics_settled().await
     }
 
@@ -439,19 +463,23 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     let clock = Clock::manual(first);
     let fs = SharedFs::new(scenario.faults.disk_latency);
-    let batch = scenario.faults.analytics_batch.max(1);
+    let analytics_job = (
+        scenario.faults.analytics_batch.max(1),
+        scenario.analytics_settings(),
+    );
     let mut driver = Driver {
         kafka,
         log: &log,
         landing: start_landing(kafka, &config, &fs, &clock),
-        analytics: start_analytics(kafka, &names, batch, false, &clock),
+        analytics: start_analytics(kafka, &names, analytics_job, false, &clock),
         names,
         config,
         fs,
         clock,
-        batch,
+        analytics_job,
         crashes: Vec::new(),
         produced: vec![0; log.streams.len()],
+        delivered: vec![0; log.streams.len()],
     };
     // The first instance too is assigned at the first record's arrival.
     driver.analytics_settled().await?;
@@ -492,6 +520,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             driver.fs.lock().crash_after(*effects);
         }
         driver.clock.set(r.arrival);
+        driver.delivered[*s] = o + 1;
         let topic = driver.names.of(&stream.topic);
         if stream.stage > 0 {
             // Produced by a service (docproc, embedding) from a record delivered just before.
@@ -553,7 +582,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     (&mut driver.analytics.handle)
         .await?
         .context("the analytics job failed when stopped")?;
-    let drain = start_analytics(kafka, &driver.names, batch, true, &driver.clock);
+    let drain = start_analytics(kafka, &driver.names, analytics_job, true, &driver.clock);
     tokio::time::timeout(PATIENCE, drain.handle)
         .await
         .context("the analytics drain did not finish")??
@@ -602,6 +631,8 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         late,
         analytics_crashes: analytics_lost.len(),
         analytics_lost,
+        analytics_settings: analytics_job.1,
+        analytics_order: None,
         analytics_watermark: None,
         analytics_transactions: None,
         reference: None,

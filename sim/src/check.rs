@@ -224,6 +224,21 @@ fn check_landing(o: &Outcome, problems: &mut Vec<String>) {
         }
     }
     for c in &o.crashes {
+        for path in &c.strays {
+            problems.push(format!(
+                "crash at step {}: {path:?} is none of Connect's files (committed, temp, or <logs.dir>/<topic>/<partition>/log)",
+                c.step
+            ));
+        }
+        for (topic, p, next) in &c.reported {
+            let resumed = c.resume.get(&(topic.clone(), *p)).copied().flatten();
+            if resumed.is_none_or(|r| r < *next) {
+                problems.push(format!(
+                    "crash at step {}: {topic}[{p}] was reported committed up to {next} before it, recovery resumed at {resumed:?}",
+                    c.step
+                ));
+            }
+        }
         if c.resume != c.committed_end {
             problems.push(format!(
                 "crash at step {}: resumed at {:?}, committed ends + 1 are {:?}",
@@ -291,7 +306,7 @@ fn check_analytics(o: &Outcome, problems: &mut Vec<String>) {
             "analytics dead letter {p}[{off}] written {n} times"
         ));
     }
-    let window_ms = atenex_analytics::core::Settings::default().window_ms;
+    let window_ms = o.analytics_settings.window_ms;
     let mut recount: BTreeMap<(i64, String), u64> = BTreeMap::new();
     let mut input = 0u64;
     for s in o.log.of(EMBEDDINGS) {
@@ -442,13 +457,35 @@ fn check_landing_reference(o: &Outcome, problems: &mut Vec<String>) {
 /// none; else the model's run without crashes with idleness off (which must equal the crashed
 /// one, see [`check_analytics`]).
 fn check_analytics_reference(o: &Outcome, problems: &mut Vec<String>) {
-    let settings = Settings::default();
+    let settings = o.analytics_settings;
     let (windows, late, settings) = match &o.reference {
         Some((_, (windows, late))) => (windows, late, no_idleness(settings)),
         None if o.analytics_crashes == 0 => (&o.windows, &o.late, settings),
         None => return, // the broker driver after crashes: rendered as the model's
     };
-    let (ref_windows, ref_late, ref_watermark) = reference::windows(&o.log, &settings);
+    let reference::Windows {
+        fired: ref_windows,
+        late: ref_late,
+        order: ref_order,
+        watermark: ref_watermark,
+    } = reference::windows(&o.log, &settings);
+    // Each window is emitted when the watermark first reaches its end − 1, each late record
+    // when it arrives: the order of the two is the rules' (a window fired a record too late or
+    // too early shows here even when the counts agree).
+    if let Some(order) = &o.analytics_order
+        && order != &ref_order
+    {
+        let at = order
+            .iter()
+            .zip(&ref_order)
+            .position(|(a, b)| a != b)
+            .unwrap_or(order.len().min(ref_order.len()));
+        problems.push(format!(
+            "the analytics outputs were emitted in another order than the rules': at output #{at}, {:?} where the rules emit {:?}",
+            order.get(at),
+            ref_order.get(at)
+        ));
+    }
     // The watermark the job reports (metrics, logs) at the end of the input is Flink's.
     if o.reference.is_none()
         && let Some(watermark) = o.analytics_watermark

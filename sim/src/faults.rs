@@ -56,6 +56,14 @@ pub struct Crash {
     pub resume: BTreeMap<(String, i32), Option<i64>>,
     /// Max committed end + 1 per partition, read from the files after the crash.
     pub committed_end: BTreeMap<(String, i32), Option<i64>>,
+    /// Files the crash left that are none of what Connect's HDFS sink keeps: a committed file
+    /// (`<topics.dir>/<topic>/<dir>/<topic>+<partition>+<start>+<end>.json`), a temp file under
+    /// `<topics.dir>/+tmp/<topic>/`, or a partition's commit log `<logs.dir>/<topic>/<partition>/log`.
+    pub strays: Vec<String>,
+    /// The committed positions (`committed_positions`, what the live job commits to Kafka) the task
+    /// reported when the crash was armed, scenario names (model driver only): recovery must resume
+    /// each at or after it, or records the job called landed are gone.
+    pub reported: Vec<(String, i32, i64)>,
 }
 
 /// Recovery of every partition after a crash (what a restarted landing job does on assignment),
@@ -69,6 +77,7 @@ pub fn recovery(
 ) -> anyhow::Result<Crash> {
     let mut resume = BTreeMap::new();
     let mut committed = BTreeMap::new();
+    let strays = strays(task.fs(), log, config, prefix);
     for s in &log.streams {
         let topic = format!("{prefix}{}", s.topic);
         let key = (s.topic.clone(), s.partition);
@@ -79,7 +88,41 @@ pub fn recovery(
         step,
         resume,
         committed_end: committed,
+        strays,
+        reported: Vec::new(),
     })
+}
+
+/// The files in the store that are not where Connect's HDFS sink puts its files (see
+/// [`Crash::strays`]); the names are written here from Connect's layout, not taken from the job.
+fn strays(fs: &MemFs, log: &Log, config: &LandingConfig, prefix: &str) -> Vec<String> {
+    let topics: Vec<String> = log
+        .streams
+        .iter()
+        .map(|s| format!("{prefix}{}", s.topic))
+        .collect();
+    let logs: Vec<String> = log
+        .streams
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{prefix}{}/{}/log",
+                config.logs_dir, s.topic, s.partition
+            )
+        })
+        .collect();
+    fs.paths()
+        .into_iter()
+        .filter(|path| {
+            let known = logs.contains(path)
+                || topics.iter().any(|t| {
+                    path.starts_with(&format!("{}/+tmp/{t}/", config.topics_dir))
+                        || (path.starts_with(&format!("{}/{t}/", config.topics_dir))
+                            && atenex_landing::recovery::parse_committed(path, t).is_some())
+                });
+            !known
+        })
+        .collect()
 }
 
 /// Max committed end + 1 of a partition, from the committed file names.

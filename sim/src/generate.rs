@@ -89,6 +89,8 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
     let disorder = ms(g.disorder);
     let late_depth = ms(g.late_depth);
     let future_skew = ms(g.future_skew);
+    let grid = ms(g.grid).max(1);
+    let on_grid = |t: i64| t - t.rem_euclid(grid);
     let kinds: &[Malformed] = if g.malformed_kinds.is_empty() {
         &Malformed::ALL
     } else {
@@ -130,6 +132,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                 } else if g.future_fraction > 0.0 && rng.random_bool(g.future_fraction.min(1.0)) {
                     ts = arrival + future_skew;
                 }
+                let (arrival, ts) = (on_grid(arrival), on_grid(ts));
                 let bad = (g.malformed > 0.0 && rng.random_bool(g.malformed.min(1.0))).then(|| {
                     malformed += 1;
                     kinds[(malformed - 1) % kinds.len()]
@@ -137,7 +140,7 @@ pub fn generate(g: &Generate, seed: u64) -> anyhow::Result<Log> {
                 let chunk = format!("{document}_{k}");
                 let v = value(g.topic, &chunk, &document, &format!("c{c}"), bad);
                 if rng.random_bool(g.duplicates.clamp(0.0, 1.0)) {
-                    let again = arrival + rng.random_range(1_000..60_000);
+                    let again = on_grid(arrival + rng.random_range(1_000..60_000));
                     arrivals.push(Chunk {
                         arrival: again,
                         ts,

@@ -22,6 +22,7 @@ use crate::faults::{Crash, Plan, plan, recovery};
 use crate::generate::full_log;
 use crate::log::{EMBEDDINGS, Log};
 use crate::outcome::{DailyReport, DeadLetter, LandingStep, Outcome, Transactions, day_of};
+use crate::reference::Emitted;
 use crate::scenario::{Scenario, landing_config};
 use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
 use atenex_analytics::decode::decode_record;
@@ -61,7 +62,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let first = order.first().map_or(0, |(s, o)| log.get(*s, *o).arrival);
     // Analytics: with the scenario's crashes, and (when it has any) without, for the comparison.
     let batch = scenario.faults.analytics_batch.max(1);
-    let settings = Settings::default();
+    let settings = scenario.analytics_settings();
     let input = analytics_input(&log);
     let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
     // The scenario's run hands the task the records as Kafka delivers them (the task decodes).
@@ -79,6 +80,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
     // counting invariants hold.
+    // The emission order of a run without crashes (checked against the rules' order).
+    let mut clean_order = Vec::new();
     let reference = if plan.analytics.is_empty() {
         None
     } else {
@@ -108,6 +111,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         };
         let crashed = run(&plan.analytics)?;
         let clean = run(&[])?;
+        clean_order = clean.order;
         Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
     };
 
@@ -128,6 +132,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         late: committed.late,
         analytics_crashes: committed.lost.len(),
         analytics_lost: committed.lost,
+        analytics_settings: settings,
+        analytics_order: Some(if reference.is_some() {
+            clean_order
+        } else {
+            committed.order
+        }),
         analytics_watermark: Some(committed.watermark),
         analytics_transactions: Some(committed.transactions),
         reference,
@@ -155,6 +165,8 @@ fn landing(log: &Log, plan: &Plan, config: &LandingConfig, first: i64) -> anyhow
     let mut step = 0usize;
     let mut now = first;
     let mut armed = plan.landing.iter().peekable();
+    // What the task reported committed when the next crash was armed.
+    let mut reported = Vec::new();
     // Records delivered at least once, per stream, and in all.
     let mut fresh_below = vec![0i64; log.streams.len()];
     let mut fresh = 0usize;
@@ -168,6 +180,7 @@ fn landing(log: &Log, plan: &Plan, config: &LandingConfig, first: i64) -> anyhow
             && let Some((_, effects)) = armed.next_if(|(s, _)| *s <= fresh || next.is_none())
         {
             task.fs_mut().crash_after(*effects);
+            reported = task.committed_positions();
         }
         let result = match next {
             Some(s) => {
@@ -219,7 +232,8 @@ fn landing(log: &Log, plan: &Plan, config: &LandingConfig, first: i64) -> anyhow
                 let mut fs = task.into_fs();
                 fs.crash();
                 task = LandingTask::new(fs, config.clone());
-                let crash = recovery(step, &mut task, log, config, "")?;
+                let mut crash = recovery(step, &mut task, log, config, "")?;
+                crash.reported = std::mem::take(&mut reported);
                 pos = log
                     .streams
                     .iter()
@@ -338,6 +352,8 @@ type Decoded<'a> = Result<(ChunkKeys<'a>, i64), String>;
 struct Committed {
     windows: Vec<WindowResult>,
     late: Vec<LateRecord>,
+    /// Both, in the order they were emitted.
+    order: Vec<Emitted>,
     dead_letters: Vec<DeadLetter>,
     /// Per crash, the records in the open transaction.
     lost: Vec<usize>,
@@ -489,6 +505,7 @@ fn analytics(
         kafka.commit(tx);
     }
     let (mut windows, mut late) = (Vec::new(), Vec::new());
+    let order = kafka.outputs.iter().map(Emitted::of).collect();
     for o in kafka.outputs {
         match o {
             Output::Window(w) => windows.push(w),
@@ -498,6 +515,7 @@ fn analytics(
     Ok(Committed {
         windows,
         late,
+        order,
         dead_letters: kafka.dead_letters,
         transactions: Transactions {
             max_batch: batch,

@@ -4,7 +4,8 @@
 
 use crate::faults::Crash;
 use crate::log::Log;
-use atenex_analytics::core::{LateRecord, WindowResult};
+use crate::reference::Emitted;
+use atenex_analytics::core::{LateRecord, Settings, WindowResult};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::MemFs;
 use std::collections::BTreeMap;
@@ -68,6 +69,12 @@ pub struct Outcome {
     /// Per analytics crash, the records its open transaction held (lost with it, handled again
     /// by the next instance): the same in both drivers when their transactions are the same.
     pub analytics_lost: Vec<usize>,
+    /// The analytics job's settings (the scenario's `[analytics]`).
+    pub analytics_settings: Settings,
+    /// The model driver: the order in which a run without crashes emitted its windows and late
+    /// records (the scenario's run, or, when it has crashes, the comparison run without them and
+    /// without idleness); `None`: not observed.
+    pub analytics_order: Option<Vec<Emitted>>,
     /// The model driver: the analytics task's watermark after the last record, before the drain
     /// (`None`: not observed).
     pub analytics_watermark: Option<Option<i64>>,

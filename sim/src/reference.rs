@@ -21,22 +21,61 @@
 use crate::faults::Crash;
 use crate::log::{EMBEDDINGS, Log};
 use crate::outcome::LandingStep;
-use atenex_analytics::core::{LateReason, LateRecord, Settings, WatermarkMode, WindowResult};
+use atenex_analytics::core::{
+    LateReason, LateRecord, Output, Settings, WatermarkMode, WindowResult,
+};
 use atenex_analytics::decode::decode_record;
 use atenex_landing::config::{LandingConfig, Partitioner, TimestampExtractor};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
 
+/// An analytics output by its place in the order of emission: a window's result (emitted when
+/// the watermark reaches its end − 1) or a record not counted (emitted when it arrives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Emitted {
+    Window { start: i64, company_id: String },
+    Late { partition: i32, offset: i64 },
+}
+
+impl Emitted {
+    pub fn of(output: &Output) -> Self {
+        match output {
+            Output::Window(w) => Emitted::Window {
+                start: w.start,
+                company_id: w.company_id.clone(),
+            },
+            Output::Late(l) => Emitted::Late {
+                partition: l.partition,
+                offset: l.offset,
+            },
+        }
+    }
+}
+
+/// What the rules give for the analytics input: the windows, the records not counted, both in
+/// the order they are emitted, and the watermark after the last record.
+pub struct Windows {
+    pub fired: Vec<WindowResult>,
+    pub late: Vec<LateRecord>,
+    pub order: Vec<Emitted>,
+    pub watermark: Option<i64>,
+}
+
 /// The windows and late records of the analytics input (`embeddings.ready`) delivered in arrival
 /// order without a crash, every partition assigned when the run's first record arrives, and the
 /// watermark after the last record (before the end of input fires every window).
-pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, Option<i64>) {
+pub fn windows(log: &Log, s: &Settings) -> Windows {
     let streams: Vec<usize> = (0..log.streams.len())
         .filter(|i| log.streams[*i].topic == EMBEDDINGS)
         .collect();
     let order = log.delivery();
     let Some(&(s0, o0)) = order.first() else {
-        return (Vec::new(), Vec::new(), None);
+        return Windows {
+            fired: Vec::new(),
+            late: Vec::new(),
+            order: Vec::new(),
+            watermark: None,
+        };
     };
     let started = log.get(s0, o0).arrival;
 
@@ -55,20 +94,23 @@ pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, 
             (log.streams[*i].partition, p)
         })
         .collect();
-    let mut watermark: Option<i64> = None;
-    let mut open: BTreeMap<(i64, String), u64> = BTreeMap::new();
-    let (mut fired, mut late) = (Vec::new(), Vec::new());
+    /// The watermark, the open windows' counts, and what was emitted.
+    #[derive(Default)]
+    struct State {
+        watermark: Option<i64>,
+        open: BTreeMap<(i64, String), u64>,
+        fired: Vec<WindowResult>,
+        late: Vec<LateRecord>,
+        emitted: Vec<Emitted>,
+    }
+    let mut st = State::default();
     let size = s.window_ms;
     let start_of = |ts: i64| ts - ts.rem_euclid(size);
 
     // The watermark at `now`: the minimum of max − out-of-orderness − 1 over the partitions that
     // are not idle (one of them without a record yet: none); it never goes back. Windows whose
     // last millisecond it reaches fire, oldest first, companies in byte order.
-    let advance = |parts: &BTreeMap<i32, Part>,
-                   watermark: &mut Option<i64>,
-                   open: &mut BTreeMap<(i64, String), u64>,
-                   fired: &mut Vec<WindowResult>,
-                   now: i64| {
+    let advance = |parts: &BTreeMap<i32, Part>, st: &mut State, now: i64| {
         let active: Vec<&Part> = parts
             .values()
             .filter(|p| now - p.last_active < s.idle_timeout_ms)
@@ -89,17 +131,22 @@ pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, 
                 .min()
         };
         if let Some(c) = candidate
-            && watermark.is_none_or(|w| c > w)
+            && st.watermark.is_none_or(|w| c > w)
         {
-            *watermark = Some(c);
-            let due: Vec<(i64, String)> = open
+            st.watermark = Some(c);
+            let due: Vec<(i64, String)> = st
+                .open
                 .keys()
                 .filter(|(start, _)| start + size - 1 <= c)
                 .cloned()
                 .collect();
             for key in due {
-                let count = open.remove(&key).unwrap();
-                fired.push(WindowResult {
+                let count = st.open.remove(&key).unwrap();
+                st.emitted.push(Emitted::Window {
+                    start: key.0,
+                    company_id: key.1.clone(),
+                });
+                st.fired.push(WindowResult {
                     start: key.0,
                     end: key.0 + size,
                     company_id: key.1,
@@ -118,7 +165,7 @@ pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, 
         let partition = log.streams[stream].partition;
         now = now.max(r.arrival);
         // Processing time first: partitions may have gone idle since the last record.
-        advance(&parts, &mut watermark, &mut open, &mut fired, now);
+        advance(&parts, &mut st, now);
         let part = parts.get_mut(&partition).expect("assigned");
         part.last_active = now;
         let Ok((keys, ts)) = decode_record(r.value.as_deref(), Some(r.ts)) else {
@@ -133,35 +180,46 @@ pub fn windows(log: &Log, s: &Settings) -> (Vec<WindowResult>, Vec<LateRecord>, 
             offset,
             ts,
             window_start: start,
-            watermark,
+            watermark: st.watermark,
             reason,
         };
         if ts > now.saturating_add(s.max_future_skew_ms) {
             // Too far ahead of the clock: not counted, and it does not move the watermark.
-            late.push(not_counted(LateReason::FutureTimestamp));
+            st.late.push(not_counted(LateReason::FutureTimestamp));
+            st.emitted.push(Emitted::Late { partition, offset });
             continue;
         }
-        if watermark.is_some_and(|w| start + size - 1 <= w) {
-            late.push(not_counted(LateReason::Late));
+        if st.watermark.is_some_and(|w| start + size - 1 <= w) {
+            st.late.push(not_counted(LateReason::Late));
+            st.emitted.push(Emitted::Late { partition, offset });
         } else {
-            *open
+            *st.open
                 .entry((start, keys.company_id.to_string()))
                 .or_default() += 1;
         }
         // Late records move the watermark too (the watermark generator sees every record).
         part.max_ts = Some(part.max_ts.map_or(ts, |m| m.max(ts)));
-        advance(&parts, &mut watermark, &mut open, &mut fired, now);
+        advance(&parts, &mut st, now);
     }
     // End of input: every open window fires.
-    for ((start, company_id), count) in open {
-        fired.push(WindowResult {
+    for ((start, company_id), count) in std::mem::take(&mut st.open) {
+        st.emitted.push(Emitted::Window {
+            start,
+            company_id: company_id.clone(),
+        });
+        st.fired.push(WindowResult {
             start,
             end: start + size,
             company_id,
             count,
         });
     }
-    (fired, late, watermark)
+    Windows {
+        fired: st.fired,
+        late: st.late,
+        order: st.emitted,
+        watermark: st.watermark,
+    }
 }
 
 /// A committed file of the reference: the (stream, offset) of each record in it, in order.

@@ -32,6 +32,27 @@ pub struct Scenario {
     /// The OpenAI API the embedding stage calls (scenarios of `chunks.processed`).
     #[serde(default)]
     pub openai: OpenAi,
+    #[serde(default)]
+    pub analytics: Analytics,
+}
+
+/// The analytics job's settings that a scenario may change (the others are the job's defaults).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Analytics {
+    /// Its `--watermark`: `per-partition` (the default) or `global` (the seed job's one watermark
+    /// over all records).
+    #[serde(default)]
+    pub watermark: Watermark,
+}
+
+/// `--watermark` of the analytics job, spelled as on its command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Watermark {
+    #[default]
+    PerPartition,
+    Global,
 }
 
 /// Faults of the mock OpenAI, counted in requests (each chunk is one request in the broker
@@ -106,6 +127,11 @@ pub struct Generate {
     /// Event time runs up to this much behind arrival order (e.g. "4s": within the watermark).
     #[serde(default, deserialize_with = "duration")]
     pub disorder: Duration,
+    /// Arrival and event times are rounded down to a whole multiple of this (e.g. "5s"; by
+    /// default, to the millisecond): records then fall exactly on window ends, watermarks and
+    /// idle timeouts, where `<` and `<=` differ.
+    #[serde(default, deserialize_with = "duration")]
+    pub grid: Duration,
     /// Fraction of records that arrive `late_depth` after their event time.
     #[serde(default)]
     pub late_fraction: f64,
@@ -456,6 +482,19 @@ impl Scenario {
                 InputTopic::ChunksProcessed | InputTopic::DocumentsRaw
             )
         })
+    }
+
+    /// The analytics job's settings in this scenario: its defaults, with the scenario's
+    /// `[analytics]` keys.
+    pub fn analytics_settings(&self) -> atenex_analytics::core::Settings {
+        use atenex_analytics::core::{Settings, WatermarkMode};
+        Settings {
+            mode: match self.analytics.watermark {
+                Watermark::PerPartition => WatermarkMode::PerPartition,
+                Watermark::Global => WatermarkMode::Global,
+            },
+            ..Settings::default()
+        }
     }
 
     /// Whether docproc runs (the input is `documents.raw`).
