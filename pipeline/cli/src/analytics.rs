@@ -123,10 +123,13 @@ enum WatermarkArg {
     Global,
 }
 
+/// A window size: whole milliseconds (event times are milliseconds), at least one.
 fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
-    if d.is_zero() {
-        return Err("must be longer than 0".to_owned());
+    if d.as_millis() == 0 || d.subsec_nanos() % 1_000_000 != 0 {
+        return Err(format!(
+            "{s:?}: a window is a whole number of milliseconds, at least 1ms (e.g. 60s)"
+        ));
     }
     Ok(d)
 }

@@ -113,6 +113,24 @@ fn offline_windows_late_and_future_records_of_the_worked_example() {
 }
 
 #[test]
+fn a_window_below_a_millisecond_is_refused_with_the_flag_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("streams/analytics-late.jsonl");
+    let output = dir.path().join("w.jsonl");
+    for window in ["1ns", "999us", "1500us", "0s"] {
+        let out = offline(&input, &output, &["--window", window]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--window {window}: {err}");
+        assert!(
+            err.contains("--window") && err.contains("whole number of milliseconds"),
+            "--window {window}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!output.exists(), "nothing written");
+    }
+}
+
+#[test]
 fn offline_bad_lines_stop_the_run_or_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
