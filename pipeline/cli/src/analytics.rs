@@ -185,7 +185,42 @@ fn write_atomically(
     Ok(Some(tmp))
 }
 
+/// Whether two paths name one existing file (the same device and inode: hard links and symlinks
+/// included).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// The results replace their files whole: none of them may be the input, nor each other.
+fn check_distinct(input: &Path, output: &Path, late: Option<&Path>) -> anyhow::Result<()> {
+    for (flag, path) in [("--output", Some(output)), ("--late-output", late)] {
+        if let Some(path) = path
+            && input.as_os_str() != "-"
+            && same_file(input, path)
+        {
+            anyhow::bail!(
+                "{flag} {}: that is the --input file, which the results would replace; write them elsewhere",
+                path.display()
+            );
+        }
+    }
+    if let Some(late) = late
+        && (late == output || same_file(late, output))
+    {
+        anyhow::bail!(
+            "--late-output {}: the same file as --output; give each its own",
+            late.display()
+        );
+    }
+    Ok(())
+}
+
 fn run_offline(args: &AnalyticsArgs, input: &Path, output: &Path) -> anyhow::Result<()> {
+    check_distinct(input, output, args.late_output.as_deref())?;
     let started = Instant::now();
     let data = if input.as_os_str() == "-" {
         let mut v = Vec::new();

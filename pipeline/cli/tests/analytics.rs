@@ -131,6 +131,43 @@ fn a_window_below_a_millisecond_is_refused_with_the_flag_not_a_panic() {
 }
 
 #[test]
+fn the_results_never_replace_the_input_or_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    let original = std::fs::read(fixture("streams/analytics-late.jsonl")).unwrap();
+    std::fs::write(&input, &original).unwrap();
+    let link = dir.path().join("link.jsonl");
+    std::fs::hard_link(&input, &link).unwrap();
+    let other = dir.path().join("w.jsonl");
+    let cases: [(&Path, &[&str], &str); 4] = [
+        (&input, &[], "--output"),
+        (&link, &[], "--output"),
+        (
+            &other,
+            &["--late-output", input.to_str().unwrap()],
+            "--late-output",
+        ),
+        (
+            &other,
+            &["--late-output", other.to_str().unwrap()],
+            "the same file as --output",
+        ),
+    ];
+    for (output, extra, says) in cases {
+        let out = offline(&input, output, extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{output:?} {extra:?}: {err}");
+        assert!(err.contains(says), "{output:?} {extra:?}: {err}");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            original,
+            "the input is intact"
+        );
+        assert!(!other.exists(), "nothing written");
+    }
+}
+
+#[test]
 fn offline_bad_lines_stop_the_run_or_are_skipped_and_counted() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.jsonl");
