@@ -183,10 +183,31 @@ pub fn place<'v>(
     Ok((ts, one_line(value)?))
 }
 
+/// The first millisecond of year 1 and the last of year 9999 (UTC): the time buckets a path format
+/// can name with a four-digit year.
+pub const TIMESTAMP_RANGE: std::ops::RangeInclusive<i64> =
+    -62_135_596_800_000..=253_402_300_799_999;
+
 /// The timestamp the configured extractor gives for a record: the record's own (`Record`), the
 /// wall clock (`Wallclock`), or a field of the value (`RecordField`: epoch ms, or RFC 3339 text;
-/// dotted paths for nested objects).
+/// dotted paths for nested objects). One outside [`TIMESTAMP_RANGE`] is refused: no time bucket
+/// holds it.
 pub fn extract_timestamp(
+    extractor: &TimestampExtractor,
+    record_ts: Option<i64>,
+    value: &[u8],
+    now: i64,
+) -> Result<i64, String> {
+    let ts = extractor_timestamp(extractor, record_ts, value, now)?;
+    if !TIMESTAMP_RANGE.contains(&ts) {
+        return Err(format!(
+            "timestamp {ts} is outside years 1 to 9999 (UTC): no time bucket holds it"
+        ));
+    }
+    Ok(ts)
+}
+
+fn extractor_timestamp(
     extractor: &TimestampExtractor,
     record_ts: Option<i64>,
     value: &[u8],
@@ -251,6 +272,39 @@ mod tests {
             extract_timestamp(&TimestampExtractor::RecordField("ms".into()), None, b"{", 0)
                 .unwrap_err()
                 .contains("not JSON")
+        );
+    }
+
+    #[test]
+    fn a_timestamp_no_time_bucket_holds_is_refused_and_the_range_ends_are_not() {
+        let record = |ts| extract_timestamp(&TimestampExtractor::Record, Some(ts), b"{}", 0);
+        for ts in [i64::MIN, -62_135_596_800_001, 253_402_300_800_000, i64::MAX] {
+            assert!(
+                record(ts).unwrap_err().contains("outside years 1 to 9999"),
+                "{ts}"
+            );
+        }
+        assert_eq!(record(-62_135_596_800_000), Ok(-62_135_596_800_000));
+        assert_eq!(record(253_402_300_799_999), Ok(253_402_300_799_999));
+        let field =
+            |v: &[u8]| extract_timestamp(&TimestampExtractor::RecordField("at".into()), None, v, 0);
+        assert!(field(br#"{"at":-9223372036854775808}"#).is_err());
+        // The ends, as the partitioner names their buckets.
+        let pattern = "'year'=YYYY/'month'=MM/'day'=dd/'hour'=HH".to_owned();
+        let hourly = crate::config::Partitioner::TimeBased {
+            duration_ms: 3_600_000,
+            path_format: crate::path_format::PathFormat::parse(&pattern).unwrap(),
+            pattern,
+            timezone: chrono_tz::UTC,
+            locale: "en_US".into(),
+        };
+        assert_eq!(
+            crate::partitioner::encode(&hourly, 0, -62_135_596_800_000),
+            "year=0001/month=01/day=01/hour=00"
+        );
+        assert_eq!(
+            crate::partitioner::encode(&hourly, 0, 253_402_300_799_999),
+            "year=9999/month=12/day=31/hour=23"
         );
     }
 }
