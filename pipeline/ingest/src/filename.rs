@@ -1,5 +1,7 @@
 //! Client file names made safe to use in an object key: no path components, no control
-//! characters, no leading dots, and short enough (the extension kept). Pure.
+//! characters, no invisible ones that reorder or hide what a reader sees (Unicode's bidirectional
+//! controls, as in "Trojan Source", CVE-2021-42574, and zero-width characters), no leading dots,
+//! and short enough (the extension kept). Pure.
 //!
 //! object_store percent-encodes every non-ASCII byte of a key (`ñ` is stored as `%C3%B1`), so the
 //! length that matters is the encoded one: at most [`MAX_ENCODED`] bytes, under the 255 of most
@@ -13,13 +15,31 @@ pub fn encoded_len(s: &str) -> usize {
     s.bytes().map(|b| if b.is_ascii() { 1 } else { 3 }).sum()
 }
 
+/// Unicode's `Bidi_Control` characters (they make `cod\u{202E}fdp.exe` read as `codexe.pdf`) and
+/// the invisible ones people use to make two names look alike (zero-width space, joiners, word
+/// joiner, byte-order mark, soft hyphen).
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{200B}'..='\u{200D}'
+            | '\u{2060}'
+            | '\u{FEFF}'
+            | '\u{00AD}'
+    )
+}
+
 /// The safe name, or why there is none left.
 pub fn sanitize(raw: &str) -> Result<String, String> {
     // The last path component, for `/` and `\` alike (Windows browsers send full paths).
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
     let mut name: String = last
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_invisible(*c))
         .map(|c| match c {
             // Characters object stores, shells and URLs treat specially.
             ':' | '*' | '?' | '"' | '<' | '>' | '|' | '#' | '%' | '{' | '}' | '^' | '`' | '['
@@ -70,6 +90,15 @@ mod tests {
         assert!(sanitize("../..").is_err());
         assert!(sanitize("/").is_err());
         assert!(sanitize("\u{1}\u{2}").is_err());
+        // Bidirectional overrides and isolates, marks, zero-width characters: removed.
+        assert_eq!(sanitize("cod\u{202E}fdp.exe").unwrap(), "codfdp.exe");
+        assert_eq!(
+            sanitize("\u{2066}a\u{2069}\u{200F}b\u{200B}c\u{FEFF}\u{00AD}.txt").unwrap(),
+            "abc.txt"
+        );
+        assert!(sanitize("\u{202E}\u{200D}").is_err());
+        // Letters of right-to-left scripts stay.
+        assert_eq!(sanitize("تقرير.pdf").unwrap(), "تقرير.pdf");
         let long = format!("{}.pdf", "é".repeat(3000));
         let s = sanitize(&long).unwrap();
         assert!(
