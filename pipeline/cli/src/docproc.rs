@@ -100,7 +100,7 @@ pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let mut settings = GroupSettings::new(&args.group, &[Topic::DocumentsRaw.name()]);
     settings.max_batch = 50;
     let consumer = GroupConsumer::new(&kafka, settings)?;
-    tracing::info!(storage = %args.storage.storage, group = %args.group, "docproc running");
+    tracing::info!(storage = %atenex_kafka::observe::redacted(&args.storage.storage), group = %args.group, "docproc running");
     let summary = consumer
         .run(shutdown, async |batch| {
             docproc.handle(batch).await.map(drop)

@@ -138,7 +138,7 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
     settings.max_batch = args.max_batch.saturating_mul(args.concurrency).max(1);
     settings.max_wait = Duration::from_millis(args.linger_ms);
     let consumer = GroupConsumer::new(&kafka, settings)?;
-    tracing::info!(base_url = %args.openai_base_url, model = %args.model, group = %args.group, "embedding running");
+    tracing::info!(base_url = %atenex_kafka::observe::redacted(&args.openai_base_url), model = %args.model, group = %args.group, "embedding running");
     let summary = consumer
         .run(shutdown, async |batch| {
             embedding.handle(batch).await.map(drop)

@@ -77,7 +77,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, ingest = %args.ingest_url, "gateway serving");
+    tracing::info!(listen = %listener.local_addr()?, ingest = %atenex_kafka::observe::redacted(&args.ingest_url), "gateway serving");
     axum::serve(listener, router(Arc::new(gw))?)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;

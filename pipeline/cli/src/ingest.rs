@@ -61,7 +61,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, storage = %args.storage.storage, "ingest serving");
+    tracing::info!(listen = %listener.local_addr()?, storage = %atenex_kafka::observe::redacted(&args.storage.storage), "ingest serving");
     // SIGTERM: stop accepting, let in-flight uploads finish (each is stored and announced, or
     // answered with an error and cleaned up).
     axum::serve(listener, router(app))

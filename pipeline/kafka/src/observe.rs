@@ -47,6 +47,20 @@ impl FromStr for LogFormat {
     }
 }
 
+/// `url` as it may be logged: the credentials of its authority (`scheme://user:secret@host/...`)
+/// replaced by `***`. Anything else is returned as it is.
+pub fn redacted(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.into();
+    };
+    let rest = &url[scheme_end..];
+    let authority = rest.find(['/', '?', '#']).map_or(rest, |end| &rest[..end]);
+    match authority.rfind('@') {
+        Some(at) => format!("{}***{}", &url[..scheme_end], &rest[at..]).into(),
+        None => url.into(),
+    }
+}
+
 /// Logs to stderr. The level filter comes from `RUST_LOG` (default `info`).
 pub fn init_logging(format: LogFormat) {
     init_logging_with_default(format, "info")
@@ -138,4 +152,33 @@ pub async fn serve_admin(
     });
     tracing::info!(%bound, "admin server: /health and /metrics");
     Ok(bound)
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted;
+
+    #[test]
+    fn urls_are_logged_without_their_credentials() {
+        assert_eq!(
+            redacted("https://user:sk-secret@api.example.com/v1"),
+            "https://***@api.example.com/v1"
+        );
+        assert_eq!(
+            redacted("s3://key:secret@bucket/pre@fix"),
+            "s3://***@bucket/pre@fix"
+        );
+        assert_eq!(
+            redacted("http://a:b@host:8080?x=@y"),
+            "http://***@host:8080?x=@y"
+        );
+        for plain in [
+            "http://127.0.0.1:9/v1",
+            "file:///data/objects",
+            "/data",
+            "mailto@x",
+        ] {
+            assert_eq!(redacted(plain), plain);
+        }
+    }
 }
