@@ -263,19 +263,30 @@ impl Driver<'_> {
                 None => break,
                 Some(Ok(Err(e))) if is_simulated(&e) => {
                     self.landing_crashed(step).await?;
-                    // The new instance lands again what every partition had been handed, at
-                    // this clock (as the model redelivers it all before the next record), before
-                    // the clock moves on.
-                    let resume = self.crashes.last().expect("just pushed").resume.clone();
-                    for (t, &next) in self.delivered.clone().iter().enumerate() {
-                        let other = &self.log.streams[t];
-                        let from = resume[&(other.topic.clone(), other.partition)].unwrap_or(0);
-                        if t != stream && next > from {
-                            Box::pin(self.landing_handled(step, t, next - 1)).await?;
-                        }
-                    }
+                    Box::pin(self.landed_again(step)).await?;
                 }
                 Some(r) => anyhow::bail!("the landing job stopped: {r:?}"),
+            }
+        }
+        Ok(())
+    }
+
+    /// After a landing crash: waits until the new instance has landed again what every
+    /// partition had been handed (from where recovery resumed it), the clock held, as the model
+    /// redelivers it all before the next record.
+    async fn landed_again(&mut self, step: usize) -> anyhow::Result<()> {
+        let log = self.log;
+        let resume = self
+            .crashes
+            .last()
+            .expect("a crash was recovered")
+            .resume
+            .clone();
+        for (t, &next) in self.delivered.clone().iter().enumerate() {
+            let s = &log.streams[t];
+            let from = resume[&(s.topic.clone(), s.partition)].unwrap_or(0);
+            if next > from {
+                self.landing_handled(step, t, next - 1).await?;
             }
         }
         Ok(())
@@ -599,15 +610,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             Ok(_) => break,
             Err(e) if is_simulated(&e) => {
                 driver.landing_crashed(end).await?;
-                // The new instance lands what was not committed, then is stopped again.
-                let resume = driver.crashes.last().expect("just pushed").resume.clone();
-                for (i, s) in log.streams.iter().enumerate() {
-                    let len = s.records.len() as i64;
-                    let from = resume[&(s.topic.clone(), s.partition)].unwrap_or(0);
-                    if from < len {
-                        driver.landing_handled(end, i, len - 1).await?;
-                    }
-                }
+                // The new instance lands what was not committed (every record was handed over
+                // by now), then is stopped again.
+                driver.landed_again(end).await?;
             }
             Err(e) => return Err(e.context("the landing job failed when stopped")),
         }

@@ -1,7 +1,7 @@
 //! The invariants (docs/semantics.md, what the simulator checks), checked on every run; each violation is a sentence.
 
 use crate::log::EMBEDDINGS;
-use crate::outcome::{DailyReport, Outcome};
+use crate::outcome::{DailyReport, Outcome, split_outputs};
 use crate::reference;
 use atenex_analytics::core::Settings;
 use atenex_analytics::core::window_start;
@@ -464,11 +464,10 @@ fn check_analytics_reference(o: &Outcome, problems: &mut Vec<String>) {
         None => return, // the broker driver after crashes: rendered as the model's
     };
     let reference::Windows {
-        fired: ref_windows,
-        late: ref_late,
-        order: ref_order,
+        outputs: ref_order,
         watermark: ref_watermark,
     } = reference::windows(&o.log, &settings);
+    let (ref_windows, ref_late) = split_outputs(&ref_order);
     // Each window is emitted when the watermark first reaches its end − 1, each late record
     // when it arrives: the order of the two is the rules' (a window fired a record too late or
     // too early shows here even when the counts agree).

@@ -21,10 +21,11 @@
 use crate::faults::{Crash, Plan, plan, recovery};
 use crate::generate::full_log;
 use crate::log::{EMBEDDINGS, Log};
-use crate::outcome::{DailyReport, DeadLetter, LandingStep, Outcome, Transactions, day_of};
-use crate::reference::Emitted;
+use crate::outcome::{
+    DailyReport, DeadLetter, LandingStep, Outcome, Transactions, day_of, split_outputs,
+};
 use crate::scenario::{Scenario, landing_config};
-use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
+use atenex_analytics::core::{Output, Settings};
 use atenex_analytics::decode::decode_record;
 use atenex_analytics::task::{AnalyticsTask, CommittedOffset, InputRecord, Transaction};
 use atenex_contracts::ChunkKeys;
@@ -79,11 +80,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     // Restarts are transparent where event time alone decides: with partition idleness (a
     // processing-time rule) switched off, the crashed run must equal a run without crashes. With
     // idleness on they may differ (a replay happens later in processing time), and only the
-    // counting invariants hold.
-    // The emission order of a run without crashes (checked against the rules' order).
-    let mut clean_order = Vec::new();
-    let reference = if plan.analytics.is_empty() {
-        None
+    // counting invariants hold. The outputs of the run without crashes, in emission order, are
+    // checked against the rules' order.
+    let (reference, clean_outputs) = if plan.analytics.is_empty() {
+        (None, None)
     } else {
         // Decoded once, with the job's own decoder, for the two comparison runs.
         let decoded: Vec<Vec<Decoded<'_>>> = input
@@ -111,8 +111,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         };
         let crashed = run(&plan.analytics)?;
         let clean = run(&[])?;
-        clean_order = clean.order;
-        Some(((crashed.windows, crashed.late), (clean.windows, clean.late)))
+        let compared = (
+            split_outputs(&crashed.outputs),
+            split_outputs(&clean.outputs),
+        );
+        (Some(compared), Some(clean.outputs))
     };
 
     let Landed {
@@ -126,18 +129,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     dead_letters.extend(refused);
     let days: Vec<String> = scenario.report.days.iter().map(|d| d.to_string()).collect();
     let reports = daily_reports(&fs, &config, "", &days);
+    let (windows, late) = split_outputs(&committed.outputs);
     Ok(Outcome {
         log,
-        windows: committed.windows,
-        late: committed.late,
+        windows,
+        late,
         analytics_crashes: committed.lost.len(),
         analytics_lost: committed.lost,
         analytics_settings: settings,
-        analytics_order: Some(if reference.is_some() {
-            clean_order
-        } else {
-            committed.order
-        }),
+        analytics_order: Some(clean_outputs.unwrap_or(committed.outputs)),
         analytics_watermark: Some(committed.watermark),
         analytics_transactions: Some(committed.transactions),
         reference,
@@ -350,10 +350,8 @@ type Decoded<'a> = Result<(ChunkKeys<'a>, i64), String>;
 
 /// What the analytics job committed.
 struct Committed {
-    windows: Vec<WindowResult>,
-    late: Vec<LateRecord>,
-    /// Both, in the order they were emitted.
-    order: Vec<Emitted>,
+    /// Window results and records not counted, in the order they were emitted.
+    outputs: Vec<Output>,
     dead_letters: Vec<DeadLetter>,
     /// Per crash, the records in the open transaction.
     lost: Vec<usize>,
@@ -504,18 +502,8 @@ fn analytics(
     if let Some(tx) = task.end_batch(received, task.drained(&at_end), now) {
         kafka.commit(tx);
     }
-    let (mut windows, mut late) = (Vec::new(), Vec::new());
-    let order = kafka.outputs.iter().map(Emitted::of).collect();
-    for o in kafka.outputs {
-        match o {
-            Output::Window(w) => windows.push(w),
-            Output::Late(l) => late.push(l),
-        }
-    }
     Ok(Committed {
-        windows,
-        late,
-        order,
+        outputs: kafka.outputs,
         dead_letters: kafka.dead_letters,
         transactions: Transactions {
             max_batch: batch,

@@ -4,8 +4,7 @@
 
 use crate::faults::Crash;
 use crate::log::Log;
-use crate::reference::Emitted;
-use atenex_analytics::core::{LateRecord, Settings, WindowResult};
+use atenex_analytics::core::{LateRecord, Output, Settings, WindowResult};
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::MemFs;
 use std::collections::BTreeMap;
@@ -74,7 +73,7 @@ pub struct Outcome {
     /// The model driver: the order in which a run without crashes emitted its windows and late
     /// records (the scenario's run, or, when it has crashes, the comparison run without them and
     /// without idleness); `None`: not observed.
-    pub analytics_order: Option<Vec<Emitted>>,
+    pub analytics_order: Option<Vec<Output>>,
     /// The model driver: the analytics task's watermark after the last record, before the drain
     /// (`None`: not observed).
     pub analytics_watermark: Option<Option<i64>>,
@@ -132,4 +131,17 @@ pub fn day_of(path: &str) -> Option<String> {
         part("month")?,
         part("day")?
     ))
+}
+
+/// Analytics outputs apart: the window results and the records not counted, each in the order
+/// they were emitted.
+pub fn split_outputs(outputs: &[Output]) -> (Vec<WindowResult>, Vec<LateRecord>) {
+    let (mut windows, mut late) = (Vec::new(), Vec::new());
+    for o in outputs {
+        match o {
+            Output::Window(w) => windows.push(w.clone()),
+            Output::Late(l) => late.push(l.clone()),
+        }
+    }
+    (windows, late)
 }

@@ -29,35 +29,11 @@ use atenex_landing::config::{LandingConfig, Partitioner, TimestampExtractor};
 use chrono::{TimeZone, Utc};
 use std::collections::BTreeMap;
 
-/// An analytics output by its place in the order of emission: a window's result (emitted when
-/// the watermark reaches its end − 1) or a record not counted (emitted when it arrives).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Emitted {
-    Window { start: i64, company_id: String },
-    Late { partition: i32, offset: i64 },
-}
-
-impl Emitted {
-    pub fn of(output: &Output) -> Self {
-        match output {
-            Output::Window(w) => Emitted::Window {
-                start: w.start,
-                company_id: w.company_id.clone(),
-            },
-            Output::Late(l) => Emitted::Late {
-                partition: l.partition,
-                offset: l.offset,
-            },
-        }
-    }
-}
-
-/// What the rules give for the analytics input: the windows, the records not counted, both in
-/// the order they are emitted, and the watermark after the last record.
+/// What the rules give for the analytics input: the window results and the records not counted,
+/// in the order they are emitted (a window when the watermark reaches its end − 1, a record not
+/// counted when it arrives), and the watermark after the last record.
 pub struct Windows {
-    pub fired: Vec<WindowResult>,
-    pub late: Vec<LateRecord>,
-    pub order: Vec<Emitted>,
+    pub outputs: Vec<Output>,
     pub watermark: Option<i64>,
 }
 
@@ -71,9 +47,7 @@ pub fn windows(log: &Log, s: &Settings) -> Windows {
     let order = log.delivery();
     let Some(&(s0, o0)) = order.first() else {
         return Windows {
-            fired: Vec::new(),
-            late: Vec::new(),
-            order: Vec::new(),
+            outputs: Vec::new(),
             watermark: None,
         };
     };
@@ -94,14 +68,12 @@ pub fn windows(log: &Log, s: &Settings) -> Windows {
             (log.streams[*i].partition, p)
         })
         .collect();
-    /// The watermark, the open windows' counts, and what was emitted.
+    /// The watermark, the open windows' counts, and what was emitted, in order.
     #[derive(Default)]
     struct State {
         watermark: Option<i64>,
         open: BTreeMap<(i64, String), u64>,
-        fired: Vec<WindowResult>,
-        late: Vec<LateRecord>,
-        emitted: Vec<Emitted>,
+        outputs: Vec<Output>,
     }
     let mut st = State::default();
     let size = s.window_ms;
@@ -142,16 +114,12 @@ pub fn windows(log: &Log, s: &Settings) -> Windows {
                 .collect();
             for key in due {
                 let count = st.open.remove(&key).unwrap();
-                st.emitted.push(Emitted::Window {
-                    start: key.0,
-                    company_id: key.1.clone(),
-                });
-                st.fired.push(WindowResult {
+                st.outputs.push(Output::Window(WindowResult {
                     start: key.0,
                     end: key.0 + size,
                     company_id: key.1,
                     count,
-                });
+                }));
             }
         }
     };
@@ -185,13 +153,12 @@ pub fn windows(log: &Log, s: &Settings) -> Windows {
         };
         if ts > now.saturating_add(s.max_future_skew_ms) {
             // Too far ahead of the clock: not counted, and it does not move the watermark.
-            st.late.push(not_counted(LateReason::FutureTimestamp));
-            st.emitted.push(Emitted::Late { partition, offset });
+            st.outputs
+                .push(Output::Late(not_counted(LateReason::FutureTimestamp)));
             continue;
         }
         if st.watermark.is_some_and(|w| start + size - 1 <= w) {
-            st.late.push(not_counted(LateReason::Late));
-            st.emitted.push(Emitted::Late { partition, offset });
+            st.outputs.push(Output::Late(not_counted(LateReason::Late)));
         } else {
             *st.open
                 .entry((start, keys.company_id.to_string()))
@@ -203,21 +170,15 @@ pub fn windows(log: &Log, s: &Settings) -> Windows {
     }
     // End of input: every open window fires.
     for ((start, company_id), count) in std::mem::take(&mut st.open) {
-        st.emitted.push(Emitted::Window {
-            start,
-            company_id: company_id.clone(),
-        });
-        st.fired.push(WindowResult {
+        st.outputs.push(Output::Window(WindowResult {
             start,
             end: start + size,
             company_id,
             count,
-        });
+        }));
     }
     Windows {
-        fired: st.fired,
-        late: st.late,
-        order: st.emitted,
+        outputs: st.outputs,
         watermark: st.watermark,
     }
 }

@@ -43,16 +43,7 @@ pub struct Analytics {
     /// Its `--watermark`: `per-partition` (the default) or `global` (the seed job's one watermark
     /// over all records).
     #[serde(default)]
-    pub watermark: Watermark,
-}
-
-/// `--watermark` of the analytics job, spelled as on its command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Watermark {
-    #[default]
-    PerPartition,
-    Global,
+    pub watermark: atenex_analytics::core::WatermarkMode,
 }
 
 /// Faults of the mock OpenAI, counted in requests (each chunk is one request in the broker
@@ -487,13 +478,9 @@ impl Scenario {
     /// The analytics job's settings in this scenario: its defaults, with the scenario's
     /// `[analytics]` keys.
     pub fn analytics_settings(&self) -> atenex_analytics::core::Settings {
-        use atenex_analytics::core::{Settings, WatermarkMode};
-        Settings {
-            mode: match self.analytics.watermark {
-                Watermark::PerPartition => WatermarkMode::PerPartition,
-                Watermark::Global => WatermarkMode::Global,
-            },
-            ..Settings::default()
+        atenex_analytics::core::Settings {
+            mode: self.analytics.watermark,
+            ..Default::default()
         }
     }
 

@@ -27,8 +27,10 @@
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
-/// How the operator watermark is derived.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the operator watermark is derived (deserialized as `--watermark` spells it:
+/// `per-partition`, `global`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum WatermarkMode {
     /// Per Kafka partition, combined by minimum over non-idle partitions (Flink with a Kafka source).
     #[default]
@@ -290,8 +292,8 @@ impl WindowCore {
     }
 
     /// A record that could not be decoded (it went to a dead-letter topic): it moves the
-    /// partition's position and activity, nothing else (the next tick or record moves the
-    /// watermark if its catching up after a restore ended).
+    /// partition's position and activity, nothing else (if that ends the partition's catching up
+    /// after a restore, the next tick or record moves the watermark).
     pub fn skip(&mut self, partition: i32, offset: i64, now: i64) {
         let p = self.partitions.entry(partition).or_default();
         p.last_active = now;

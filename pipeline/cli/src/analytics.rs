@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 #[derive(Args, Debug)]
 pub struct AnalyticsArgs {
     /// Tumbling window size.
-    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_WINDOW", default_value = "60s", value_parser = positive_duration)]
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_WINDOW", default_value = "60s", value_parser = window_size)]
     window: Duration,
 
     /// Bounded out-of-orderness of the watermark: W = max event time − this − 1 ms.
@@ -124,7 +124,7 @@ enum WatermarkArg {
 }
 
 /// A window size: whole milliseconds (event times are milliseconds), at least one.
-fn positive_duration(s: &str) -> Result<Duration, String> {
+fn window_size(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
     if d.as_millis() == 0 || d.subsec_nanos() % 1_000_000 != 0 {
         return Err(format!(
