@@ -426,7 +426,12 @@ async fn start_services(
         format!("127.0.0.1:{p_ingest}"),
         format!("127.0.0.1:{p_gateway}"),
     );
-    let secret = uuid::Uuid::new_v4().simple().to_string();
+    // 64 random hex digits (256 bits), as `openssl rand -hex 32` makes.
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
     let objects_s = objects.to_str().context("a UTF-8 --data path")?;
     let c = children.command(
         "ingest",

@@ -10,9 +10,15 @@ use std::time::Duration;
 /// The HS256 secret shared by the gateway and whoever issues tokens.
 pub const SECRET_ENV: &str = "GATEWAY_JWT_SECRET";
 
+/// The secret, checked ([`atenex_gateway::jwt::check_secret`]): a weak one is refused with the
+/// variable's name and how to make a good one.
 fn secret(value: Option<String>) -> anyhow::Result<Vec<u8>> {
     match value {
-        Some(s) if !s.is_empty() => Ok(s.into_bytes()),
+        Some(s) if !s.is_empty() => {
+            atenex_gateway::jwt::check_secret(s.as_bytes())
+                .map_err(|e| anyhow::anyhow!("{SECRET_ENV}: {e}"))?;
+            Ok(s.into_bytes())
+        }
         _ => anyhow::bail!(
             "{SECRET_ENV} is not set: the HS256 secret tokens are signed with (e.g. export {SECRET_ENV}=$(openssl rand -hex 32))"
         ),

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-const SECRET: &str = "e2e-secret";
+const SECRET: &str = "e2e-7d1f3a9c5b8e2d4f6a0c9b7e1d3f5a8c";
 const COMPANY: &str = "3f2e1d0c-9b8a-4765-8432-10fedcba9876";
 
 fn wait_healthy(addr: &str) {
@@ -85,6 +85,34 @@ fn an_upload_through_gateway_and_ingest_survives_sigterm_in_flight() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("GATEWAY_JWT_SECRET is not set"));
+    // The deploy template's value and other weak secrets: refused at start, named, with the fix.
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/env/gateway.env"
+    ))
+    .unwrap();
+    let templated = template
+        .lines()
+        .find_map(|l| l.strip_prefix("GATEWAY_JWT_SECRET="))
+        .expect("the template names the secret");
+    for weak in [templated, "change-me", "change-me-change-me-change-me-change-me"] {
+        for args in [
+            &["gateway", "--listen", "127.0.0.1:0"][..],
+            &["token", "--company", COMPANY, "--user", "ana"],
+        ] {
+            let out = atenex()
+                .args(args)
+                .env("GATEWAY_JWT_SECRET", weak)
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{weak:?} {args:?}: {err}");
+            assert!(
+                err.contains("GATEWAY_JWT_SECRET") && err.contains("openssl rand -hex 32"),
+                "{weak:?} {args:?}: {err}"
+            );
+        }
+    }
 
     // Half of an upload, then SIGTERM to both services, then the other half.
     let content = format!("in flight {}\n", uuid::Uuid::new_v4()).repeat(2000);

@@ -244,9 +244,7 @@ impl Envelope {
             }
             reason
         })?;
-        if envelope.topic.is_empty() {
-            return Err("`topic` must not be empty".to_owned());
-        }
+        crate::topics::check_topic_name(&envelope.topic).map_err(|e| format!("`topic`: {e}"))?;
         if envelope.partition < 0 {
             return Err(format!(
                 "`partition` must be ≥ 0, got {}",
@@ -367,7 +365,7 @@ mod tests {
         );
         assert_eq!(errors[3].0, 6);
         assert!(
-            errors[3].1.contains("`topic` must not be empty"),
+            errors[3].1.contains("`topic`: topic name must not be empty"),
             "{errors:?}"
         );
         assert_eq!(r[5].as_ref().unwrap().offset, 5);

@@ -191,7 +191,7 @@ impl<'a> RawEnvelope<'a> {
                     topic = Some(
                         std::str::from_utf8(s.raw_str()?)
                             .ok()
-                            .filter(|t| !t.contains('\\'))?,
+                            .filter(|t| crate::topics::check_topic_name(t).is_ok())?,
                     )
                 }
                 b"partition" => partition = Some(i32::try_from(s.int()?).ok().filter(|p| *p >= 0)?),

@@ -67,6 +67,33 @@ pub fn dlq_topic(topic: &str) -> String {
     format!("{topic}{DLQ_SUFFIX}")
 }
 
+/// Kafka's rule for a topic name (`org.apache.kafka.common.internals.Topic.validate`): 1 to 249
+/// characters of `[a-zA-Z0-9._-]`, and not `.` or `..`. A name that passes is also a safe single
+/// directory name, which is why the landing's paths rely on it.
+pub fn check_topic_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("topic name must not be empty".to_owned());
+    }
+    if name == "." || name == ".." {
+        return Err(format!("topic name {name:?} is not allowed (Kafka refuses `.` and `..`)"));
+    }
+    if name.len() > 249 {
+        return Err(format!(
+            "topic name is {} characters long (Kafka's limit: 249)",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return Err(format!(
+            "topic name {name:?} has {c:?}: Kafka allows only ASCII letters, digits, '.', '_' and '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// Every topic the pipeline creates: the four data topics, their dead-letter topics and
 /// `analytics.late`.
 pub fn all_pipeline_topics() -> Vec<String> {
@@ -106,5 +133,18 @@ mod tests {
         assert_eq!(all.len(), 9);
         assert!(all.contains(&"analytics.late".to_owned()));
         assert!(all.contains(&"analytics.flink.dlq".to_owned()));
+        for t in &all {
+            assert_eq!(check_topic_name(t), Ok(()), "{t}");
+        }
+    }
+
+    #[test]
+    fn topic_names_follow_kafkas_rule() {
+        for ok in ["a", "A-b_c.9", &"x".repeat(249), "..a", "a.."] {
+            assert_eq!(check_topic_name(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", "a\\b", &"x".repeat(250)] {
+            assert!(check_topic_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

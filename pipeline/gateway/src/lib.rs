@@ -45,7 +45,9 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// Refuses a weak `jwt_secret` ([`jwt::check_secret`]).
     pub fn new(config: Config) -> anyhow::Result<Self> {
+        jwt::check_secret(&config.jwt_secret).map_err(anyhow::Error::msg)?;
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .read_timeout(config.upstream_timeout)

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const SECRET: &[u8] = b"test-secret";
+const SECRET: &[u8] = b"test-9b3e7d1a5c0f8e2d4b6a9c1e3f7d5b0a";
 const COMPANY: &str = "6a1c2b3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 fn now() -> u64 {

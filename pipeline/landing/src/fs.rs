@@ -1,6 +1,8 @@
 //! Filesystems behind one trait: local disk ([`LocalFs`]), in memory with crash semantics for tests
 //! and the simulator ([`MemFs`]), and HDFS through hdfs-native ([`hdfs::HdfsFs`]). Paths are
-//! `/`-separated, relative to the store root; `..` never appears (the configuration refuses it).
+//! `/`-separated, relative to the store root; `..` never appears: the configuration proves it of
+//! `topics.dir`, `logs.dir` and `path.format`, topic names follow Kafka's rule, and the real stores
+//! refuse such a path all the same ([`confined`]).
 
 pub mod hdfs;
 pub mod pipelined;
@@ -57,6 +59,18 @@ impl<F: Fs + ?Sized> Fs for Box<F> {
     fn barrier(&mut self) -> io::Result<()> {
         (**self).barrier()
     }
+}
+
+/// `path`, unless one of its segments is `.` or `..` or it holds NUL: then an `InvalidInput`
+/// error, so that no path, however it was built, reaches outside the store root.
+pub fn confined(path: &str) -> io::Result<&str> {
+    if path.contains('\0') || path.split('/').any(|s| s == "." || s == "..") {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refused path {path:?}: it would leave the store root"),
+        ));
+    }
+    Ok(path)
 }
 
 /// Runs one command.
@@ -214,8 +228,8 @@ impl LocalFs {
         }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
-        self.root.join(p.trim_start_matches('/'))
+    fn path(&self, p: &str) -> io::Result<PathBuf> {
+        Ok(self.root.join(confined(p)?.trim_start_matches('/')))
     }
 }
 
@@ -226,7 +240,7 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Fs for LocalFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
-        let p = self.path(path);
+        let p = self.path(path)?;
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -238,16 +252,16 @@ impl Fs for LocalFs {
     }
 
     fn sync(&mut self, path: &str) -> io::Result<()> {
-        std::fs::File::open(self.path(path))?.sync_all()
+        std::fs::File::open(self.path(path)?)?.sync_all()
     }
 
     fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        let to = self.path(to);
+        let to = self.path(to)?;
         let parent = to.parent().map(Path::to_path_buf);
         if let Some(parent) = &parent {
             std::fs::create_dir_all(parent)?;
         }
-        std::fs::rename(self.path(from), &to)?;
+        std::fs::rename(self.path(from)?, &to)?;
         match parent {
             Some(parent) => sync_dir(&parent),
             None => Ok(()),
@@ -256,14 +270,14 @@ impl Fs for LocalFs {
 
     fn delete(&mut self, path: &str) -> io::Result<()> {
         self.open.remove(path);
-        match std::fs::remove_file(self.path(path)) {
+        match std::fs::remove_file(self.path(path)?) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
         }
     }
 
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        match std::fs::read(self.path(path)) {
+        match std::fs::read(self.path(path)?) {
             Ok(b) => Ok(Some(b)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
@@ -290,7 +304,7 @@ impl Fs for LocalFs {
             Ok(())
         }
         let mut out = Vec::new();
-        walk(&self.path(dir), dir.trim_end_matches('/'), &mut out)?;
+        walk(&self.path(dir)?, dir.trim_end_matches('/'), &mut out)?;
         out.sort();
         Ok(out)
     }

@@ -104,6 +104,9 @@ impl PathFormat {
         if !literal.is_empty() {
             tokens.push(Token::Literal(literal));
         }
+        confined(&tokens).map_err(|why| {
+            format!("path.format {pattern:?}: {why}: every directory it names must stay under <topics.dir>/<topic>")
+        })?;
         Ok(Self { tokens })
     }
 
@@ -138,6 +141,42 @@ impl PathFormat {
             }
         }
         out
+    }
+}
+
+/// Proves, once for every instant, that a formatted path stays under its base directory: it does
+/// not start with `/`, holds no NUL, and none of its `/`-separated segments is `.` or `..`.
+/// A field formats to digits, English names, `+hh:mm` offsets or zone names, never to a
+/// segment of dots, so only a segment of literal text alone can be `.` or `..`: checking the
+/// literal segments checks every path the pattern will ever format.
+fn confined(tokens: &[Token]) -> Result<(), String> {
+    // Each segment as (its literal text, whether a field is in it).
+    let mut segments = vec![(String::new(), false)];
+    for token in tokens {
+        match token {
+            Token::Field { .. } => segments.last_mut().expect("one at least").1 = true,
+            Token::Literal(text) if text.contains('\0') => {
+                return Err("it holds a NUL character".to_owned());
+            }
+            Token::Literal(text) => {
+                for (i, part) in text.split('/').enumerate() {
+                    if i > 0 {
+                        segments.push((String::new(), false));
+                    }
+                    segments.last_mut().expect("one at least").0.push_str(part);
+                }
+            }
+        }
+    }
+    if segments.len() > 1 && segments[0] == (String::new(), false) {
+        return Err("it starts with '/'".to_owned());
+    }
+    match segments
+        .iter()
+        .find(|(text, has_field)| !has_field && (text == "." || text == ".."))
+    {
+        Some((text, _)) => Err(format!("it has a {text:?} directory")),
+        None => Ok(()),
     }
 }
 
@@ -258,5 +297,35 @@ mod tests {
                 .unwrap_err()
                 .contains("unterminated")
         );
+    }
+
+    #[test]
+    fn a_pattern_that_could_leave_its_directory_is_refused() {
+        for (pattern, why) in [
+            ("'..'/yyyy", "\"..\" directory"),
+            ("yyyy/'..'", "\"..\" directory"),
+            ("yyyy/../MM", "\"..\" directory"),
+            ("'year'=yyyy/'.'/HH", "\".\" directory"),
+            ("'../..'/'x'", "\"..\" directory"),
+            ("'.'.", "\"..\" directory"),
+            ("/yyyy", "starts with '/'"),
+            ("'/tmp/x'", "starts with '/'"),
+            ("yyyy/'a\0b'", "NUL"),
+        ] {
+            let e = PathFormat::parse(pattern).unwrap_err();
+            assert!(e.contains(why) && e.contains("stay under"), "{pattern}: {e}");
+        }
+        // Dots beside a field, or more than two, name a real directory.
+        let t = at(1_795_823_999_999, chrono_tz::UTC);
+        for (pattern, path) in [
+            ("'..'yyyy", "..2026"),
+            ("yyyy'..'", "2026.."),
+            ("'...'/MM", ".../11"),
+            ("'.hidden'/dd", ".hidden/27"),
+            ("yyyy/", "2026/"),
+            ("ZZZ/HH", "UTC/23"),
+        ] {
+            assert_eq!(PathFormat::parse(pattern).unwrap().format(&t), path, "{pattern}");
+        }
     }
 }

@@ -103,6 +103,21 @@ fn contract(fs: &mut dyn Fs) {
     );
 }
 
+/// The real stores refuse a path that would leave their root, whatever built it.
+fn confined(fs: &mut dyn Fs) {
+    for path in ["/../escape.json", "/d/../../x", "/d/./x", "/d/a\0b"] {
+        for e in [
+            fs.append(path, b"x").unwrap_err(),
+            fs.rename("/d/a", path).unwrap_err(),
+            fs.read(path).unwrap_err(),
+            fs.list(path).unwrap_err(),
+            fs.delete(path).unwrap_err(),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{path:?}: {e}");
+        }
+    }
+}
+
 #[test]
 fn in_memory() {
     contract(&mut MemFs::new());
@@ -111,7 +126,11 @@ fn in_memory() {
 #[test]
 fn local_disk() {
     let dir = tempfile::tempdir().unwrap();
-    contract(&mut LocalFs::new(dir.path()));
+    let root = dir.path().join("root");
+    contract(&mut LocalFs::new(&root));
+    confined(&mut LocalFs::new(&root));
+    assert!(!dir.path().join("escape.json").exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the root");
 }
 
 fn hdfs_at(dir: &str) -> HdfsFs {
@@ -122,6 +141,7 @@ fn hdfs_at(dir: &str) -> HdfsFs {
 #[test]
 fn hdfs_minidfscluster() {
     contract(&mut hdfs_at(&testing::unique_dir("contract")));
+    confined(&mut hdfs_at(&testing::unique_dir("confined")));
 }
 
 #[test]

@@ -478,7 +478,7 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
         },
     )))
     .await?;
-    let secret = b"bench-secret".to_vec();
+    let secret = b"bench-2c8f4a6e0d9b1f3a7c5e8d2b4f6a0c9e".to_vec();
     let gateway = spawn(atenex_gateway::router(std::sync::Arc::new(
         atenex_gateway::Gateway::new(atenex_gateway::Config {
             ingest_url: format!("http://{ingest}"),

@@ -138,6 +138,19 @@ fn every_problem_is_reported_with_key_value_and_fix() {
 }
 
 #[test]
+fn a_path_format_that_leaves_the_topic_directory_is_refused_with_the_fix() {
+    for pattern in ["'..'/'..'/'..'/'escaped'", "YYYY/'.'/HH", "'/etc'/YYYY"] {
+        let text = format!("{ATENEX}\npartition.duration.ms=3600000\npath.format={pattern}\n");
+        let err = LandingConfig::from_properties(&text, vec![]).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].key, "path.format");
+        let text = err.to_string();
+        assert!(text.contains("must stay under <topics.dir>/<topic>"), "{text}");
+        assert!(text.contains("no '.' or '..' segment"), "{text}");
+    }
+}
+
+#[test]
 fn defaults_and_other_partitioners() {
     let base = "name=x\nconnector.class=io.confluent.connect.hdfs.HdfsSinkConnector\ntopics.regex=emb.*\nhdfs.url=./data/hdfs\nformat.class=io.confluent.connect.hdfs.json.JsonFormat\nflush.size=3\n";
     let c = LandingConfig::from_properties(base, vec![]).unwrap();

@@ -81,8 +81,8 @@ impl HdfsFs {
         }
     }
 
-    fn abs(&self, p: &str) -> String {
-        self.hdfs.url().path(p)
+    fn abs(&self, p: &str) -> io::Result<String> {
+        Ok(self.hdfs.url().path(super::confined(p)?))
     }
 }
 
@@ -99,7 +99,7 @@ impl Fs for HdfsFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
         let f = files(&mut self.files);
         if !f.open.contains_key(path) {
-            let writer = self.hdfs.open_writer(&self.hdfs.url().path(path))?;
+            let writer = self.hdfs.open_writer(&self.abs(path)?)?;
             f.closed.remove(path);
             f.open.insert(
                 path.to_owned(),
@@ -133,15 +133,15 @@ impl Fs for HdfsFs {
                 out
             }
             // Not open here: a closed file is complete and durable; a missing one is an error.
-            None if self.hdfs.exists(&self.hdfs.url().path(path))? => Ok(()),
+            None if self.hdfs.exists(&self.abs(path)?)? => Ok(()),
             None => Err(io::Error::new(io::ErrorKind::NotFound, path.to_owned())),
         }
     }
 
     fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        let (abs_from, abs_to) = (self.abs(from)?, self.abs(to)?);
         let f = files(&mut self.files);
         f.close_synced(from)?;
-        let (abs_from, abs_to) = (self.hdfs.url().path(from), self.hdfs.url().path(to));
         if !f.closed.remove(from) {
             // Possibly left open by a writer that died: close it before it becomes visible.
             match self
@@ -168,7 +168,7 @@ impl Fs for HdfsFs {
         // An open writer is abandoned: its lease goes with the file.
         f.open.remove(path);
         f.closed.remove(path);
-        self.hdfs.delete(&self.hdfs.url().path(path))
+        self.hdfs.delete(&self.abs(path)?)
     }
 
     /// A file this process is writing is closed first (its synced content is what is read).
@@ -182,11 +182,11 @@ impl Fs for HdfsFs {
                 f.close_synced(path)?;
             }
         }
-        self.hdfs.read(&self.abs(path))
+        self.hdfs.read(&self.abs(path)?)
     }
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         let rel = dir.trim_end_matches('/');
-        let abs = self.abs(rel);
+        let abs = self.abs(rel)?;
         Ok(self
             .hdfs
             .list_files(&abs)?
