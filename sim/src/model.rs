@@ -307,7 +307,13 @@ pub fn daily_reports(
                     .trim_start_matches(&config.topics_dir)
                     .trim_start_matches('/')
                     .replacen(prefix, "", 1);
-                match scan_file(&name, &bytes, true, &mut columns) {
+                match scan_file(
+                    &name,
+                    &bytes,
+                    true,
+                    atenex_report::DEFAULT_MAX_LINE_BYTES,
+                    &mut columns,
+                ) {
                     Ok(stats) => skipped += stats.bad,
                     Err(e) => {
                         return (

@@ -1,5 +1,6 @@
 //! `atenex analytics`: offline over a recorded stream (`--input`), or live against Kafka.
 
+use crate::limits::ShutdownArgs;
 use crate::{KafkaArgs, Observability};
 use anyhow::Context as _;
 use atenex_analytics::core::{Settings, WatermarkMode};
@@ -115,6 +116,9 @@ pub struct AnalyticsArgs {
 
     #[command(flatten)]
     observability: Observability,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -284,7 +288,7 @@ fn run_offline(args: &AnalyticsArgs, input: &Path, output: &Path) -> anyhow::Res
 }
 
 async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     let health = args.observability.start(&shutdown).await?;
     let opts = LiveOptions {
         settings: args.settings(),

@@ -1,5 +1,6 @@
 //! `atenex broker`: a real Apache Kafka broker for development and tests.
 
+use crate::limits::ShutdownArgs;
 use atenex_kafka::broker::{BrokerOptions, EmbeddedBroker, JvmBroker};
 use clap::Args;
 use std::io::Write;
@@ -27,10 +28,13 @@ pub struct BrokerArgs {
 
     #[command(flatten)]
     jvm: crate::jvm::JvmArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     if args.embedded {
         let broker = EmbeddedBroker::start(1)?;
         // The mock cluster does not answer topic creation: the pipeline's topics exist from the

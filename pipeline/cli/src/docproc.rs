@@ -2,6 +2,7 @@
 
 use crate::KafkaArgs;
 use crate::ingest::StorageArgs;
+use crate::limits::ShutdownArgs;
 use atenex_contracts::Topic;
 use atenex_docproc::chunker::{ChunkerConfig, Unit};
 use atenex_docproc::extract::Limits;
@@ -76,10 +77,13 @@ pub struct DocprocArgs {
 
     #[command(flatten)]
     kafka: KafkaArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     let kafka = args.kafka.config();
     let docproc = Docproc::new(
         Storage::open(&args.storage.storage)?,

@@ -1,5 +1,6 @@
 //! `atenex gateway` and `atenex token` (docs/services.md).
 
+use crate::limits::{HttpLimitsArgs, ShutdownArgs};
 use atenex_gateway::jwt::{Claims, sign};
 use atenex_gateway::{Config, DEFAULT_MAX_BODY_BYTES, Gateway, router};
 use clap::Args;
@@ -62,13 +63,21 @@ pub struct GatewayArgs {
     #[arg(long, value_name = "DURATION", env = "ATENEX_UPSTREAM_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
     upstream_timeout: Duration,
 
-    /// The HS256 secret tokens are verified with.
+    /// The HS256 secret tokens are verified with: at least 32 bytes, not a placeholder (make one
+    /// with `openssl rand -hex 32`).
     #[arg(long, value_name = "SECRET", env = SECRET_ENV, hide_env_values = true)]
     jwt_secret: Option<String>,
+
+    #[command(flatten)]
+    http: HttpLimitsArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let limits = args.http.limits(&args.shutdown)?;
+    let shutdown = args.shutdown.signals();
     let gw = Gateway::new(Config {
         ingest_url: args.ingest_url.clone(),
         jwt_secret: secret(args.jwt_secret)?,
@@ -84,9 +93,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, ingest = %atenex_kafka::observe::redacted(&args.ingest_url), "gateway serving");
-    axum::serve(listener, router(Arc::new(gw))?)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    atenex_http::serve(listener, router(Arc::new(gw))?, limits, shutdown).await?;
     tracing::info!("gateway stopped");
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! `atenex hdfs`: a real HDFS (Apache Hadoop's MiniDFSCluster) for development and tests.
 
+use crate::limits::ShutdownArgs;
 use atenex_hdfs::minidfs::{MiniDfs, MiniDfsOptions};
 use clap::Args;
 use std::io::Write;
@@ -24,10 +25,13 @@ pub struct HdfsArgs {
 
     #[command(flatten)]
     jvm: crate::jvm::JvmArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: HdfsArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     let opts = MiniDfsOptions {
         port: args.port,
         data_dir: args.data_dir,

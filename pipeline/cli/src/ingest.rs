@@ -1,6 +1,7 @@
 //! `atenex ingest`: the upload service behind the gateway (docs/services.md).
 
 use crate::KafkaArgs;
+use crate::limits::{HttpLimitsArgs, ShutdownArgs};
 use atenex_ingest::storage::Storage;
 use atenex_ingest::{App, DEFAULT_MAX_UPLOAD_BYTES, router};
 use atenex_kafka::Producer;
@@ -43,10 +44,17 @@ pub struct IngestArgs {
 
     #[command(flatten)]
     kafka: KafkaArgs,
+
+    #[command(flatten)]
+    http: HttpLimitsArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let limits = args.http.limits(&args.shutdown)?;
+    let shutdown = args.shutdown.signals();
     // An upload waits for the broker's acknowledgement: bound that wait (KAFKA_MESSAGE_TIMEOUT_MS
     // overrides), so that a broker outage answers 503 instead of hanging clients.
     let kafka = args
@@ -64,9 +72,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %listener.local_addr()?, storage = %atenex_kafka::observe::redacted(&args.storage.storage), "ingest serving");
     // SIGTERM: stop accepting, let in-flight uploads finish (each is stored and announced, or
     // answered with an error and cleaned up).
-    axum::serve(listener, router(app))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    atenex_http::serve(listener, router(app), limits, shutdown).await?;
     tracing::info!("ingest stopped");
     Ok(())
 }

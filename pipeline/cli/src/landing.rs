@@ -1,5 +1,6 @@
 //! `atenex landing`: the Kafka Connect HDFS sink's tree from the same properties file.
 
+use crate::limits::ShutdownArgs;
 use crate::{KafkaArgs, Observability};
 use anyhow::Context as _;
 use atenex_hdfs::Hdfs;
@@ -33,6 +34,9 @@ pub struct LandingArgs {
 
     #[command(flatten)]
     observability: Observability,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
@@ -55,7 +59,7 @@ pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
         config.topics_dir.trim_start_matches('/')
     );
     let Some(input_path) = &args.input else {
-        let shutdown = atenex_kafka::shutdown::on_signals();
+        let shutdown = args.shutdown.signals();
         let health = args.observability.start(&shutdown).await?;
         health.set_ready(true);
         let landed = atenex_landing::live::run(&args.kafka.config(), &config, fs, shutdown).await?;

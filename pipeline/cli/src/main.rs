@@ -14,6 +14,7 @@ mod hdfs;
 mod ingest;
 mod jvm;
 mod landing;
+mod limits;
 mod mock_openai;
 mod record;
 mod replay;
@@ -196,6 +197,13 @@ fn main() -> ExitCode {
         _ => "info",
     };
     observe::init_logging_with_default(format, default_log);
+    // Every connection, file and Kafka socket takes a descriptor: the soft limit (1,024 under
+    // systemd by default) is raised to the hard one, so that the servers' connection bound
+    // (--max-connections), not the descriptor table, is what turns clients away.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(nofile = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,5 +1,6 @@
 //! `atenex mock-openai`: the OpenAI embeddings mock as a server (docs/services.md).
 
+use crate::limits::{HttpLimitsArgs, ShutdownArgs};
 use atenex_mock_openai::{Config, Faults, Server};
 use clap::Args;
 use std::net::SocketAddr;
@@ -49,6 +50,12 @@ pub struct MockOpenAiArgs {
         hide_env_values = true
     )]
     api_key: Option<String>,
+
+    #[command(flatten)]
+    http: HttpLimitsArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: MockOpenAiArgs) -> anyhow::Result<()> {
@@ -57,7 +64,9 @@ pub async fn run(args: MockOpenAiArgs) -> anyhow::Result<()> {
         "--error-rate {}: use a fraction between 0.0 and 1.0",
         args.error_rate
     );
-    let server = Server::serve(
+    let limits = args.http.limits(&args.shutdown)?;
+    let shutdown = args.shutdown.signals();
+    let server = Server::serve_until(
         Config {
             api_key: args.api_key,
             faults: Faults {
@@ -71,14 +80,12 @@ pub async fn run(args: MockOpenAiArgs) -> anyhow::Result<()> {
             },
         },
         args.listen,
+        limits,
+        shutdown,
     )
     .await?;
     println!("{}", server.base_url);
     tracing::info!(base_url = %server.base_url, "mock OpenAI serving (OPENAI_BASE_URL)");
-    let shutdown = atenex_kafka::shutdown::on_signals();
-    tokio::select! {
-        _ = shutdown.cancelled() => {}
-        _ = server.wait() => {}
-    }
+    server.wait().await;
     Ok(())
 }

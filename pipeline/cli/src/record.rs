@@ -1,5 +1,6 @@
 //! `atenex record`.
 
+use crate::limits::ShutdownArgs;
 use crate::{KafkaArgs, Observability};
 use anyhow::Context as _;
 use atenex_contracts::EnvelopeWriter;
@@ -35,10 +36,13 @@ pub struct RecordArgs {
 
     #[command(flatten)]
     observability: Observability,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     let health = args.observability.start(&shutdown).await?;
     let out: Box<dyn Write> = if args.output.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())

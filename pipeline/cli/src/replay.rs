@@ -1,5 +1,6 @@
 //! `atenex replay`.
 
+use crate::limits::ShutdownArgs;
 use crate::{KafkaArgs, Observability};
 use anyhow::{Context as _, bail};
 use atenex_contracts::{Envelope, EnvelopeReader};
@@ -43,6 +44,9 @@ pub struct ReplayArgs {
 
     #[command(flatten)]
     observability: Observability,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -109,7 +113,7 @@ fn time(ms: Option<i64>) -> String {
 }
 
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
     let health = args.observability.start(&shutdown).await?;
     let records = read_input(&args.input)?;
     let opts = ReplayOptions {

@@ -42,8 +42,17 @@ pub struct ReportArgs {
     skip_bad_records: bool,
 
     /// Files read and scanned at once [default: the number of cores].
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    threads: Option<u16>,
+
+    /// A landing file larger than this stops the run (exit 5). Each file is read whole, so the
+    /// run takes at most about --threads times this in memory.
+    #[arg(long, value_name = "BYTES", env = "ATENEX_REPORT_MAX_FILE_BYTES", default_value_t = atenex_report::DEFAULT_MAX_FILE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    max_file_bytes: u64,
+
+    /// A line longer than this is malformed (exit 5, or skipped with --skip-bad-records).
+    #[arg(long, value_name = "BYTES", env = "ATENEX_REPORT_MAX_LINE_BYTES", default_value_t = atenex_report::DEFAULT_MAX_LINE_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
+    max_line_bytes: u64,
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
@@ -66,7 +75,9 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
         topic: args.topic,
         allow_empty: args.allow_empty,
         skip_bad_records: args.skip_bad_records,
-        threads: args.threads.unwrap_or(defaults.threads),
+        threads: args.threads.map_or(defaults.threads, usize::from),
+        max_file_bytes: args.max_file_bytes,
+        max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
         ..defaults
     };
     let s = atenex_report::run(&opts).await?;

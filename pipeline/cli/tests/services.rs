@@ -95,7 +95,11 @@ fn an_upload_through_gateway_and_ingest_survives_sigterm_in_flight() {
         .lines()
         .find_map(|l| l.strip_prefix("GATEWAY_JWT_SECRET="))
         .expect("the template names the secret");
-    for weak in [templated, "change-me", "change-me-change-me-change-me-change-me"] {
+    for weak in [
+        templated,
+        "change-me",
+        "change-me-change-me-change-me-change-me",
+    ] {
         for args in [
             &["gateway", "--listen", "127.0.0.1:0"][..],
             &["token", "--company", COMPANY, "--user", "ana"],

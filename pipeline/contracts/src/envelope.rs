@@ -365,7 +365,9 @@ mod tests {
         );
         assert_eq!(errors[3].0, 6);
         assert!(
-            errors[3].1.contains("`topic`: topic name must not be empty"),
+            errors[3]
+                .1
+                .contains("`topic`: topic name must not be empty"),
             "{errors:?}"
         );
         assert_eq!(r[5].as_ref().unwrap().offset, 5);

@@ -75,7 +75,9 @@ pub fn check_topic_name(name: &str) -> Result<(), String> {
         return Err("topic name must not be empty".to_owned());
     }
     if name == "." || name == ".." {
-        return Err(format!("topic name {name:?} is not allowed (Kafka refuses `.` and `..`)"));
+        return Err(format!(
+            "topic name {name:?} is not allowed (Kafka refuses `.` and `..`)"
+        ));
     }
     if name.len() > 249 {
         return Err(format!(
@@ -143,7 +145,17 @@ mod tests {
         for ok in ["a", "A-b_c.9", &"x".repeat(249), "..a", "a.."] {
             assert_eq!(check_topic_name(ok), Ok(()), "{ok}");
         }
-        for bad in ["", ".", "..", "../x", "a/b", "a b", "é", "a\\b", &"x".repeat(250)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a b",
+            "é",
+            "a\\b",
+            &"x".repeat(250),
+        ] {
             assert!(check_topic_name(bad).is_err(), "{bad:?}");
         }
     }

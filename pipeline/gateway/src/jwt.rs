@@ -190,9 +190,13 @@ mod tests {
     #[test]
     fn a_token_is_refused_before_its_nbf_and_accepted_from_it() {
         let token = |nbf: u64| {
-            let claims = serde_json::json!({"sub": "u", "company_id": "c", "exp": now() + 60, "nbf": nbf});
-            let key = EncodingKey::from_secret(SECRET);
-            format!("Bearer {}", encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap())
+            let claims =
+                serde_json::json!({"sub": "u", "company_id": "c", "exp": now() + 60, "nbf": nbf});
+            let key = EncodingKey::from_secret(SECRET).unwrap();
+            format!(
+                "Bearer {}",
+                encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+            )
         };
         assert_eq!(
             authenticate(Some(&token(now() + 30)), SECRET),
@@ -210,11 +214,17 @@ mod tests {
             (b"change-me-change-me-change-me-change-me", "placeholder"),
             (b"CHANGE_ME_to_a_random_value_of_32_bytes", "placeholder"),
             (b"your-256-bit-secret-your-256-bit-secret", "placeholder"),
-            (b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "only 1 different"),
+            (
+                b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                "only 1 different",
+            ),
             (b"abcabcabcabcabcabcabcabcabcabcabcabc", "only 3 different"),
         ] {
             let e = check_secret(secret).unwrap_err();
-            assert!(e.contains(why) && e.contains("openssl rand -hex 32"), "{secret:?}: {e}");
+            assert!(
+                e.contains(why) && e.contains("openssl rand -hex 32"),
+                "{secret:?}: {e}"
+            );
         }
         check_secret(SECRET).unwrap();
         check_secret(uuid_like().as_bytes()).unwrap();

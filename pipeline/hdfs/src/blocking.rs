@@ -304,6 +304,18 @@ impl Hdfs {
         }
     }
 
+    /// The length of the file at `path`; `None` if nothing is there.
+    pub fn len(&self, path: &str) -> io::Result<Option<u64>> {
+        match self.call(
+            path,
+            |client, p| async move { client.get_file_info(&p).await },
+        ) {
+            Ok(status) => Ok(Some(status.length as u64)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(io_error(path, e)),
+        }
+    }
+
     /// Creates `dir` and its parents (no error if it exists).
     pub fn mkdirs(&self, dir: &str) -> io::Result<()> {
         self.call(dir, |client, d| async move {
@@ -328,6 +340,19 @@ impl Hdfs {
             client.rename(&f, &t, overwrite).await
         })
         .map_err(|e| io_error(&format!("{from} -> {to}"), e))
+    }
+
+    /// Creates `path` (and its parent directories) for writing; `AlreadyExists` if something is
+    /// there already: the name node decides, so of two callers exactly one succeeds.
+    pub fn create_new(&self, path: &str) -> io::Result<Writer> {
+        let writer = self.call(path, |client, p| async move {
+            client.create(&p, WriteOptions::default()).await
+        });
+        Ok(Writer {
+            hdfs: self.clone(),
+            path: path.to_owned(),
+            inner: Some(writer.map_err(|e| io_error(path, e))?),
+        })
     }
 
     /// Opens `path` for writing: created (with its parent directories) if it does not exist,

@@ -97,16 +97,47 @@ pub fn metrics() -> &'static PrometheusHandle {
     })
 }
 
-/// Whether the process is ready; `/health` answers 503 until it is.
-#[derive(Clone, Default)]
-pub struct Health(Arc<AtomicBool>);
+/// Whether the process is ready; `/health` answers 503 until it is, and while it is paused
+/// (with the reason: e.g. an endpoint that answers nothing usable).
+#[derive(Clone, Debug, Default)]
+pub struct Health {
+    ready: Arc<AtomicBool>,
+    paused: Arc<std::sync::Mutex<Option<String>>>,
+}
 
 impl Health {
     pub fn set_ready(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
     }
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.ready.load(Ordering::Relaxed)
+    }
+    /// Paused for `reason` (`None`: working again).
+    pub fn set_paused(&self, reason: Option<String>) {
+        *self
+            .paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = reason;
+    }
+    pub fn paused(&self) -> Option<String> {
+        self.paused
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+    /// The `/health` answer: 200 `{"status":"ok"}`, or 503 with `starting` or `paused` and why.
+    pub fn answer(&self) -> (StatusCode, String) {
+        match (self.is_ready(), self.paused()) {
+            (_, Some(reason)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                serde_json::json!({"status": "paused", "reason": reason}).to_string(),
+            ),
+            (true, None) => (StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+            (false, None) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                r#"{"status":"starting"}"#.to_owned(),
+            ),
+        }
     }
 }
 
@@ -127,14 +158,8 @@ pub async fn serve_admin(
         .route(
             "/health",
             get(move || {
-                let ready = health.is_ready();
-                async move {
-                    if ready {
-                        (StatusCode::OK, r#"{"status":"ok"}"#)
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, r#"{"status":"starting"}"#)
-                    }
-                }
+                let answer = health.answer();
+                async move { answer }
             }),
         )
         .route("/metrics", get(render_metrics));
@@ -142,10 +167,14 @@ pub async fn serve_admin(
         .await
         .with_context(|| format!("--admin-listen {addr}: cannot bind"))?;
     let bound = listener.local_addr()?;
+    // Small answers to a few scrapers: the default limits, fewer connections, a short drain.
+    let limits = atenex_http::Limits {
+        max_connections: 64,
+        shutdown_timeout: std::time::Duration::from_secs(5),
+        ..atenex_http::Limits::default()
+    };
     tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
+        let served = atenex_http::serve(listener, app, limits, shutdown).await;
         if let Err(e) = served {
             tracing::error!(error = %e, "admin server failed");
         }

@@ -313,7 +313,10 @@ mod tests {
             ("yyyy/'a\0b'", "NUL"),
         ] {
             let e = PathFormat::parse(pattern).unwrap_err();
-            assert!(e.contains(why) && e.contains("stay under"), "{pattern}: {e}");
+            assert!(
+                e.contains(why) && e.contains("stay under"),
+                "{pattern}: {e}"
+            );
         }
         // Dots beside a field, or more than two, name a real directory.
         let t = at(1_795_823_999_999, chrono_tz::UTC);
@@ -325,7 +328,11 @@ mod tests {
             ("yyyy/", "2026/"),
             ("ZZZ/HH", "UTC/23"),
         ] {
-            assert_eq!(PathFormat::parse(pattern).unwrap().format(&t), path, "{pattern}");
+            assert_eq!(
+                PathFormat::parse(pattern).unwrap().format(&t),
+                path,
+                "{pattern}"
+            );
         }
     }
 }

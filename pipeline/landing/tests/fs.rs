@@ -130,7 +130,11 @@ fn local_disk() {
     contract(&mut LocalFs::new(&root));
     confined(&mut LocalFs::new(&root));
     assert!(!dir.path().join("escape.json").exists());
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only the root");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the root"
+    );
 }
 
 fn hdfs_at(dir: &str) -> HdfsFs {

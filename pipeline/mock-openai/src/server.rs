@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use rand::SeedableRng;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// The mock's routes: `POST /v1/embeddings` (and `/embeddings`), `GET /health`.
 pub fn router(config: Config) -> anyhow::Result<(Router, Arc<Stats>)> {
@@ -43,14 +44,34 @@ impl Server {
         Self::serve(config, "127.0.0.1:0".parse()?).await
     }
 
+    /// Serves on `addr` with the default limits ([`atenex_http::Limits`]) until dropped.
     pub async fn serve(config: Config, addr: std::net::SocketAddr) -> anyhow::Result<Self> {
+        Self::serve_until(
+            config,
+            addr,
+            atenex_http::Limits::default(),
+            CancellationToken::new(),
+        )
+        .await
+    }
+
+    /// Serves on `addr` under `limits` until `shutdown` is cancelled (then shuts down within
+    /// `limits.shutdown_timeout`: see [`Server::wait`]) or the server is dropped.
+    pub async fn serve_until(
+        config: Config,
+        addr: std::net::SocketAddr,
+        limits: atenex_http::Limits,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         let (router, stats) = router(config)?;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
         let addr = listener.local_addr()?;
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            if let Err(e) = atenex_http::serve(listener, router, limits, shutdown).await {
+                tracing::error!(error = %e, "mock OpenAI server failed");
+            }
         });
         Ok(Self {
             base_url: format!("http://{addr}/v1"),
@@ -59,7 +80,7 @@ impl Server {
         })
     }
 
-    /// Serves until the task is cancelled (for `atenex mock-openai`).
+    /// Returns once the server has shut down (for `atenex mock-openai`).
     pub async fn wait(mut self) {
         let _ = (&mut self.task).await;
     }

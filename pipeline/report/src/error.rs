@@ -30,6 +30,19 @@ pub enum ReportError {
         line: usize,
         reason: String,
     },
+    /// A file of the day that cannot be landing output: not a regular file, or over
+    /// `--max-file-bytes` (exit 5, as a malformed line).
+    #[error("{file}: {reason}")]
+    BadFile { file: String, reason: String },
+    /// Another run for the same date holds its lock (exit 7).
+    #[error(
+        "another atenex report for {date} is running (it holds {lock}); run again once it has finished{stale}"
+    )]
+    Busy {
+        date: String,
+        lock: String,
+        stale: String,
+    },
     /// The filesystem cannot be reached, read or written (exit 6).
     #[error("{what}: {source}")]
     Storage {
@@ -55,7 +68,8 @@ impl ReportError {
         match self {
             ReportError::NoData { .. } => 3,
             ReportError::MissingIds { .. } => 4,
-            ReportError::Malformed { .. } => 5,
+            ReportError::Malformed { .. } | ReportError::BadFile { .. } => 5,
+            ReportError::Busy { .. } => 7,
             ReportError::Storage { .. } => 6,
             ReportError::Other(_) => 1,
         }

@@ -141,14 +141,24 @@ fn fast(line: &[u8]) -> Option<(&str, &str, Option<&str>)> {
 const QUOTED_BAD: usize = 5;
 
 /// Appends the ids of every record of `bytes` (the file `file`) to `out`.
+/// A line over `max_line` bytes is malformed.
 pub fn scan_file(
     file: &str,
     bytes: &[u8],
     skip_bad: bool,
+    max_line: usize,
     out: &mut Columns,
 ) -> Result<FileStats, ReportError> {
     let mut stats = FileStats::default();
     for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if line.len() > max_line {
+            let reason = format!(
+                "the line is {} bytes long, over --max-line-bytes ({max_line})",
+                line.len()
+            );
+            malformed(file, i + 1, reason, skip_bad, &mut stats)?;
+            continue;
+        }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -193,22 +203,32 @@ pub fn scan_file(
                     found: fields(line),
                 });
             }
-            Err(reason) => {
-                if !skip_bad {
-                    return Err(ReportError::Malformed {
-                        file: file.to_owned(),
-                        line: n,
-                        reason,
-                    });
-                }
-                stats.bad += 1;
-                if stats.first_bad.len() < QUOTED_BAD {
-                    stats.first_bad.push(format!("{file}:{n}: {reason}"));
-                }
-            }
+            Err(reason) => malformed(file, n, reason, skip_bad, &mut stats)?,
         }
     }
     Ok(stats)
+}
+
+/// A malformed line: the run's error, or counted (and quoted, the first few) when skipping.
+fn malformed(
+    file: &str,
+    line: usize,
+    reason: String,
+    skip_bad: bool,
+    stats: &mut FileStats,
+) -> Result<(), ReportError> {
+    if !skip_bad {
+        return Err(ReportError::Malformed {
+            file: file.to_owned(),
+            line,
+            reason,
+        });
+    }
+    stats.bad += 1;
+    if stats.first_bad.len() < QUOTED_BAD {
+        stats.first_bad.push(format!("{file}:{line}: {reason}"));
+    }
+    Ok(())
 }
 
 /// The top-level field names of a JSON object line (sorted), for messages.
@@ -227,7 +247,7 @@ mod tests {
 
     fn scan(text: &str, skip: bool) -> Result<(Vec<Row>, FileStats), ReportError> {
         let mut cols = Columns::default();
-        let stats = scan_file("f.json", text.as_bytes(), skip, &mut cols)?;
+        let stats = scan_file("f.json", text.as_bytes(), skip, 1000, &mut cols)?;
         let (c, d, k) = (
             cols.company_id.finish(),
             cols.document_id.finish(),
@@ -243,6 +263,31 @@ mod tests {
             })
             .collect();
         Ok((rows, stats))
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_malformed_with_its_line_number() {
+        let ok = r#"{"company_id":"c","document_id":"d","chunk_id":"k"}"#;
+        let long = format!(
+            r#"{{"company_id":"c","document_id":"d","pad":"{}"}}"#,
+            "x".repeat(1000)
+        );
+        let text = format!("{ok}\n{long}\n{ok}\n");
+        match scan(&text, false) {
+            Err(ReportError::Malformed {
+                line: 2, reason, ..
+            }) => {
+                assert!(reason.contains("over --max-line-bytes (1000)"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let (rows, stats) = scan(&text, true).unwrap();
+        assert_eq!((rows.len(), stats.bad), (2, 1));
+        assert!(
+            stats.first_bad[0].starts_with("f.json:2: the line is 1045 bytes"),
+            "{:?}",
+            stats.first_bad
+        );
     }
 
     /// The ids as serde reads them (the reference path).

@@ -18,5 +18,5 @@ pub mod store;
 
 pub use datafusion::arrow;
 pub use error::ReportError;
-pub use report::{Options, Summary, run};
+pub use report::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES, Options, Summary, run};
 pub use store::Location;

@@ -31,7 +31,17 @@ pub struct Options {
     pub skip_bad_records: bool,
     /// Files scanned at once (default: the number of cores).
     pub threads: usize,
+    /// A landing file larger than this stops the run (each file is read whole: memory is
+    /// about `threads` × this at most).
+    pub max_file_bytes: u64,
+    /// A line longer than this is malformed (skipped with `skip_bad_records`).
+    pub max_line_bytes: usize,
 }
+
+/// 1 GiB.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 30;
+/// 16 MiB (an `embeddings.ready` record with 3,072 floats is about 70 kB).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 16 << 20;
 
 impl Options {
     /// The report of `date` for `embeddings.ready`, failing on missing data and bad lines, one
@@ -45,6 +55,8 @@ impl Options {
             allow_empty: false,
             skip_bad_records: false,
             threads: std::thread::available_parallelism().map_or(2, usize::from),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -93,6 +105,14 @@ pub fn day_dir(date: NaiveDate) -> String {
         date.month(),
         date.day()
     )
+}
+
+/// The lock of `target`'s date: a hidden sibling, `.date=D.lock`.
+fn lock_file(target: &str) -> String {
+    match target.rsplit_once('/') {
+        Some((parent, name)) => format!("{parent}/.{name}.lock"),
+        None => format!(".{target}.lock"),
+    }
 }
 
 /// The files of the day: `hour=*/<name>.json`, names not starting with `.` or `_` (hidden, as
@@ -158,15 +178,24 @@ fn scan_all(opts: &Options, files: &[(String, u64)]) -> Result<Scanned, ReportEr
                     }
                     let (path, _) = &files[i];
                     let outcome = store
-                        .read(path)
-                        .map_err(|e| {
-                            ReportError::storage(format!("reading {}", store.describe(path)), e)
+                        .read(path, opts.max_file_bytes)
+                        .map_err(|e| match e.kind() {
+                            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
+                                ReportError::BadFile {
+                                    file: store.describe(path),
+                                    reason: e.to_string(),
+                                }
+                            }
+                            _ => {
+                                ReportError::storage(format!("reading {}", store.describe(path)), e)
+                            }
                         })
                         .and_then(|bytes| {
                             scan_file(
                                 &store.describe(path),
                                 &bytes,
                                 opts.skip_bad_records,
+                                opts.max_line_bytes,
                                 &mut cols,
                             )
                         });
@@ -332,16 +361,36 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
             let what = format!("{what} {}", reports.describe(&target));
             move |e| ReportError::storage(what, e)
         };
+        // One run per date at a time: a second one's repair would take the first one's staging
+        // directory for a crash's leftover.
+        let lock_path = lock_file(&target);
+        let _lock = reports.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => ReportError::Busy {
+                date: opts.date.to_string(),
+                lock: reports.describe(&lock_path),
+                stale: if reports.describe(&lock_path).starts_with("hdfs://") {
+                    " (if none is, a crashed run left the lock: remove it)".to_owned()
+                } else {
+                    String::new()
+                },
+            },
+            _ => storage("locking the report for")(e),
+        })?;
         let repaired = repair(reports.as_ref(), &target).map_err(storage("repairing"))?;
         let nonce = uuid::Uuid::new_v4().simple().to_string();
         let staging = staging_dir(&target, &nonce);
-        reports
+        let written = reports
             .write(&format!("{staging}/{PART}"), &parquet)
-            .map_err(storage("writing the report for"))?;
-        reports
-            .write(&format!("{staging}/{SUCCESS}"), b"")
-            .map_err(storage("writing the report for"))?;
-        publish(reports.as_ref(), &staging, &target, &nonce).map_err(storage("publishing"))?;
+            .and_then(|()| reports.write(&format!("{staging}/{SUCCESS}"), b""))
+            .map_err(storage("writing the report for"))
+            .and_then(|()| {
+                publish(reports.as_ref(), &staging, &target, &nonce).map_err(storage("publishing"))
+            });
+        if written.is_err() {
+            // What a failed run staged is of no use to anyone (the next run would remove it).
+            let _ = reports.remove_all(&staging);
+        }
+        written?;
         Ok(repaired)
     })?;
 

@@ -14,7 +14,13 @@ pub trait Store: Send + Sync {
     fn list(&self, dir: &str) -> io::Result<Vec<(String, u64)>>;
     /// The names of the directories directly in `dir`; empty if it does not exist.
     fn subdirs(&self, dir: &str) -> io::Result<Vec<String>>;
-    fn read(&self, path: &str) -> io::Result<Vec<u8>>;
+    /// The file's bytes, if it is a regular file (a FIFO, device or socket is refused with
+    /// `InvalidInput`, without being opened for long) of at most `limit` bytes (else
+    /// `FileTooLarge`): a reader of files it did not write never hangs nor takes unbounded memory.
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>>;
+    /// Takes the lock `path` (a file) for this process until the guard is dropped; `WouldBlock`
+    /// if another process holds it.
+    fn lock(&self, path: &str) -> io::Result<Box<dyn std::any::Any + Send>>;
     /// Creates the file (and its directories) with `data`, durably.
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()>;
     fn exists(&self, path: &str) -> io::Result<bool>;
@@ -132,8 +138,50 @@ impl Store for LocalStore {
         Ok(out)
     }
 
-    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        use std::os::unix::fs::OpenOptionsExt;
+        // Checked before opening (opening a FIFO waits for a writer), and again on what was
+        // opened (O_NONBLOCK: never waits) in case the name was swapped in between.
+        regular(path, &std::fs::metadata(path)?)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        regular(path, &meta)?;
+        too_large(path, meta.len(), limit)?;
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        file.take(limit + 1).read_to_end(&mut bytes)?;
+        too_large(path, bytes.len() as u64, limit)?;
+        Ok(bytes)
+    }
+
+    fn lock(&self, path: &str) -> io::Result<Box<dyn std::any::Any + Send>> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(parent) = Path::new(path).parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)?;
+            file.try_lock().map_err(|e| match e {
+                std::fs::TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
+                std::fs::TryLockError::Error(e) => e,
+            })?;
+            // The holder before us removes the file while it holds the lock: if ours is no
+            // longer the file at `path`, another process may lock that one, so start again.
+            let (held, named) = (file.metadata()?, std::fs::metadata(path));
+            if named.is_ok_and(|n| n.dev() == held.dev() && n.ino() == held.ino()) {
+                return Ok(Box::new(LocalLock {
+                    path: path.to_owned(),
+                    _file: file,
+                }));
+            }
+        }
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
@@ -211,6 +259,66 @@ impl Store for LocalStore {
     }
 }
 
+/// A held lock of [`LocalStore`]: the file is removed, then unlocked, when dropped.
+struct LocalLock {
+    path: String,
+    _file: std::fs::File,
+}
+
+impl Drop for LocalLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+fn regular(path: &str, meta: &std::fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let kind = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() || t.is_block_device() {
+        "a device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{path} is {kind}, not a regular file (the landing writes regular files only)"),
+    ))
+}
+
+fn too_large(path: &str, len: u64, limit: u64) -> io::Result<()> {
+    if len > limit {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("{path} is over {limit} bytes (--max-file-bytes)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A held lock of [`HdfsStore`]: a file created only if it did not exist, open while held,
+/// removed when dropped. A process that dies holding it leaves it: the next run is refused, and
+/// its message says to remove the file once no run is active.
+struct HdfsLock {
+    hdfs: Hdfs,
+    path: String,
+    _writer: atenex_hdfs::blocking::Writer,
+}
+
+impl Drop for HdfsLock {
+    fn drop(&mut self) {
+        let _ = self.hdfs.delete(&self.path);
+    }
+}
+
 /// HDFS through hdfs-native.
 pub struct HdfsStore {
     pub hdfs: Hdfs,
@@ -229,10 +337,28 @@ impl Store for HdfsStore {
         self.hdfs.subdirs(dir)
     }
 
-    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        self.hdfs.read(path)?.ok_or_else(|| {
+    /// HDFS has only regular files and directories; the length is checked before reading.
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        if let Some(len) = self.hdfs.len(path)? {
+            too_large(&self.describe(path), len, limit)?;
+        }
+        let bytes = self.hdfs.read(path)?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("hdfs {path}: not found"))
-        })
+        })?;
+        too_large(&self.describe(path), bytes.len() as u64, limit)?;
+        Ok(bytes)
+    }
+
+    fn lock(&self, path: &str) -> io::Result<Box<dyn std::any::Any + Send>> {
+        let writer = self.hdfs.create_new(path).map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => io::Error::from(io::ErrorKind::WouldBlock),
+            _ => e,
+        })?;
+        Ok(Box::new(HdfsLock {
+            hdfs: self.hdfs.clone(),
+            path: path.to_owned(),
+            _writer: writer,
+        }))
     }
 
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {

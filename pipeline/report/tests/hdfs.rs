@@ -78,7 +78,7 @@ async fn the_report_reads_and_writes_hdfs() {
     );
     let part = |loc: &Location| {
         let p = loc.join("daily_chunk_count/date=2026-11-27/part-00000.parquet");
-        tokio::task::block_in_place(|| loc.store.read(&p)).unwrap()
+        tokio::task::block_in_place(|| loc.store.read(&p, u64::MAX)).unwrap()
     };
     let local_reports = Location::open(dir.path().join("reports").to_str().unwrap()).unwrap();
     assert_eq!(

@@ -257,8 +257,11 @@ impl Store for Crashing {
     fn subdirs(&self, dir: &str) -> io::Result<Vec<String>> {
         LocalStore.subdirs(dir)
     }
-    fn read(&self, path: &str) -> io::Result<Vec<u8>> {
-        LocalStore.read(path)
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        LocalStore.read(path, limit)
+    }
+    fn lock(&self, path: &str) -> io::Result<Box<dyn std::any::Any + Send>> {
+        LocalStore.lock(path)
     }
     fn write(&self, path: &str, data: &[u8]) -> io::Result<()> {
         self.effect()?;

@@ -145,7 +145,10 @@ fn a_path_format_that_leaves_the_topic_directory_is_refused_with_the_fix() {
         assert_eq!(err.problems.len(), 1, "{err}");
         assert_eq!(err.problems[0].key, "path.format");
         let text = err.to_string();
-        assert!(text.contains("must stay under <topics.dir>/<topic>"), "{text}");
+        assert!(
+            text.contains("must stay under <topics.dir>/<topic>"),
+            "{text}"
+        );
         assert!(text.contains("no '.' or '..' segment"), "{text}");
     }
 }

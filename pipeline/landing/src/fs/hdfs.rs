@@ -97,9 +97,10 @@ fn files(m: &mut Mutex<Files>) -> &mut Files {
 
 impl Fs for HdfsFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        let abs = self.abs(path)?;
         let f = files(&mut self.files);
         if !f.open.contains_key(path) {
-            let writer = self.hdfs.open_writer(&self.abs(path)?)?;
+            let writer = self.hdfs.open_writer(&abs)?;
             f.closed.remove(path);
             f.open.insert(
                 path.to_owned(),
@@ -120,6 +121,7 @@ impl Fs for HdfsFs {
     }
 
     fn sync(&mut self, path: &str) -> io::Result<()> {
+        let abs = self.abs(path)?;
         let f = files(&mut self.files);
         match f.open.get_mut(path) {
             Some(o) => {
@@ -133,7 +135,7 @@ impl Fs for HdfsFs {
                 out
             }
             // Not open here: a closed file is complete and durable; a missing one is an error.
-            None if self.hdfs.exists(&self.abs(path)?)? => Ok(()),
+            None if self.hdfs.exists(&abs)? => Ok(()),
             None => Err(io::Error::new(io::ErrorKind::NotFound, path.to_owned())),
         }
     }

@@ -1,0 +1,353 @@
+//! The hostile-input suite (issue 15): each way an attacker or an unlucky operator took a part of
+//! the pipeline down, kept as a regression test against the `atenex` binary itself. What each
+//! case must show: a clear error or the request served, nothing lost or written outside its
+//! root, memory bounded, every shutdown within its timeout. Parser-level cases (arbitrary bytes
+//! into every parser of untrusted input) are property tests beside each parser.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "hostile-4e8b2f6a1c9d3e7b5a0f8c2d6e4b1a9f";
+const COMPANY: &str = "3f2e1d0c-9b8a-4765-8432-10fedcba9876";
+
+fn token() -> String {
+    let out = atenex()
+        .args(["token", "--company", COMPANY, "--user", "mallory"])
+        .env("GATEWAY_JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    String::from_utf8(ok(&out).stdout.clone())
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn wait_healthy(addr: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(TcpStream::connect(addr).is_ok() && http_get(addr, "/health").0 == 200) {
+        assert!(Instant::now() < deadline, "{addr} never became healthy");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A stand-in ingest that reads whatever it is sent and never answers: the gateway's upstream
+/// is not what these cases test.
+fn black_hole() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while matches!(s.read(&mut buf), Ok(n) if n > 0) {}
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn connect(addr: &str) -> TcpStream {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s
+}
+
+/// What the server sends until it closes the connection; panics if it keeps it open 15 s.
+fn until_closed(mut s: TcpStream) -> String {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server kept the connection open: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn gateway(addr: &str, ingest: &str, extra: &[&str]) -> Child {
+    atenex()
+        .args(["gateway", "--listen", addr, "--ingest-url", ingest])
+        .args(extra)
+        .env("GATEWAY_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn upload_head(token: &str, length: usize) -> String {
+    format!(
+        "POST /api/v1/ingest/upload HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {token}\r\nContent-Type: multipart/form-data; boundary=xyz\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
+
+/// Slow and idle clients are cut by the header timeout and the minimum body rate; more
+/// connections than the bound are answered 503 at once and never starve the process of file
+/// descriptors; once the slow clients are cut, uploads and /health are served again.
+#[test]
+fn slow_idle_and_too_many_clients_do_not_hold_the_gateway() {
+    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let mut gw = gateway(
+        &addr,
+        &black_hole(),
+        &[
+            "--header-timeout",
+            "1s",
+            "--body-grace",
+            "1s",
+            "--min-body-rate",
+            "1000",
+            "--max-connections",
+            "32",
+        ],
+    );
+    wait_healthy(&addr);
+    let token = token();
+
+    // Idle, half a head, and a body that stalls: each closed by the server, the body with 408.
+    let idle = connect(&addr);
+    let mut half = connect(&addr);
+    half.write_all(b"POST /api/v1/ingest/upload HTTP/1.1\r\nHost: gw\r\n")
+        .unwrap();
+    let mut stalled = connect(&addr);
+    stalled
+        .write_all(upload_head(&token, 1_000_000).as_bytes())
+        .unwrap();
+    stalled.write_all(b"--xyz\r\n").unwrap();
+    assert_eq!(until_closed(idle), "");
+    assert!(!until_closed(half).contains("HTTP/1.1 2"));
+    let answer = until_closed(stalled);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("slower than 1000 bytes/s"), "{answer}");
+
+    // Far more half-open connections than the bound (systemd's 1,024 descriptors took the
+    // gateway down before): the ones over the bound get 503 at once.
+    let flood: Vec<TcpStream> = (0..200).map(|_| connect(&addr)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut refused = connect(&addr);
+    refused
+        .write_all(b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let answer = until_closed(refused);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("too many connections"), "{answer}");
+    // The flood is cut by the header timeout; then the gateway serves again, without the
+    // flood leaving.
+    let t = Instant::now();
+    loop {
+        let mut s = connect(&addr);
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        if until_closed(s).starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "still refused");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(flood);
+    signal(&gw, "-TERM");
+    assert!(wait_exit(&mut gw, Duration::from_secs(10)).success());
+}
+
+/// SIGTERM while a client is still sending (fast enough to be allowed, too slow to finish):
+/// the gateway stops within --shutdown-timeout, cuts the client, and exits 0.
+#[test]
+fn sigterm_with_a_slow_upload_in_flight_stops_within_the_shutdown_timeout() {
+    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let mut gw = gateway(
+        &addr,
+        &black_hole(),
+        &["--shutdown-timeout", "2s", "--min-body-rate", "100"],
+    );
+    wait_healthy(&addr);
+    let mut slow = connect(&addr);
+    slow.write_all(upload_head(&token(), 10_000_000).as_bytes())
+        .unwrap();
+    let sender = std::thread::spawn(move || {
+        // 2,000 bytes/s: allowed, and hours from the end.
+        let chunk = [b'a'; 200];
+        while slow.write_all(&chunk).is_ok() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    signal(&gw, "-TERM");
+    let status = wait_exit(&mut gw, Duration::from_secs(15));
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took >= Duration::from_millis(1500),
+        "it waited for the upload: {took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "bounded by --shutdown-timeout: {took:?}"
+    );
+    sender.join().unwrap();
+}
+
+/// `atenex report` in a landing tree with a day of one good file.
+fn report_day() -> (tempfile::TempDir, std::path::PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let hour = root
+        .path()
+        .join("atenex/kafka-landing/embeddings.ready/year=2026/month=11/day=27/hour=00");
+    std::fs::create_dir_all(&hour).unwrap();
+    std::fs::write(
+        hour.join("embeddings.ready+0+0000000000+0000000000.json"),
+        "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"d_0\"}\n",
+    )
+    .unwrap();
+    (root, hour)
+}
+
+/// `atenex report` (for 2026-11-27 unless `extra` names a date).
+fn report(root: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
+    let date = if extra.contains(&"--date") {
+        &[][..]
+    } else {
+        &["--date", "2026-11-27"][..]
+    };
+    let mut c = atenex();
+    c.arg("report")
+        .args(date)
+        .args(extra)
+        .env("ATENEX_HDFS_ROOT", root)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null());
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A hung run is a failure of this test, not a hung suite.
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.code(), err)
+}
+
+/// What is left beside the report after a run: hidden staging, lock or old directories.
+fn leftovers(root: &std::path::Path) -> Vec<String> {
+    let dir = root.join("atenex/reports/daily_chunk_count");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A `*.json` that is a link to /dev/zero (endless, no newline), a FIFO (no writer), or a file
+/// over --max-file-bytes: each is named with exit 5, in bounded time and memory, and nothing is
+/// published or left behind.
+#[test]
+fn the_report_refuses_endless_blocking_and_oversized_files() {
+    let (root, hour) = report_day();
+    let zero = hour.join("embeddings.ready+1+0000000000+0000000000.json");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let (code, err) = report(root.path(), &[]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(
+        err.contains(&format!("{}", zero.display()))
+            && err.contains("a device, not a regular file"),
+        "{err}"
+    );
+    std::fs::remove_file(&zero).unwrap();
+
+    let fifo = hour.join("embeddings.ready+2+0000000000+0000000000.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (code, err) = report(root.path(), &[]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("a FIFO, not a regular file"), "{err}");
+    std::fs::remove_file(&fifo).unwrap();
+
+    let big = hour.join("embeddings.ready+3+0000000000+0000000000.json");
+    std::fs::write(
+        &big,
+        "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"d_1\"}\n".repeat(100),
+    )
+    .unwrap();
+    let (code, err) = report(root.path(), &["--max-file-bytes", "1000"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(
+        err.contains("is over 1000 bytes (--max-file-bytes)"),
+        "{err}"
+    );
+    // A line without end, cut by --max-line-bytes and skippable.
+    std::fs::write(
+        &big,
+        format!("{{\"company_id\":\"c\",\"pad\":\"{}", "z".repeat(5000)),
+    )
+    .unwrap();
+    let (code, err) = report(root.path(), &["--max-line-bytes", "1000"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(
+        err.contains(":1: malformed record: the line is ")
+            && err.contains(" bytes long, over --max-line-bytes (1000)"),
+        "{err}"
+    );
+    assert!(
+        !root
+            .path()
+            .join("atenex/reports/daily_chunk_count/date=2026-11-27")
+            .exists()
+    );
+    assert_eq!(leftovers(root.path()), Vec::<String>::new());
+    let (code, err) = report(
+        root.path(),
+        &["--max-line-bytes", "1000", "--skip-bad-records"],
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(leftovers(root.path()), Vec::<String>::new());
+}
+
+/// Two runs for one date: the second is refused at once with exit 7, naming the lock, instead
+/// of failing the first one; once the first is done, a run goes through and leaves no lock.
+#[test]
+fn a_second_report_run_for_the_same_date_is_refused_clearly() {
+    let (root, _) = report_day();
+    let dir = root.path().join("atenex/reports/daily_chunk_count");
+    std::fs::create_dir_all(&dir).unwrap();
+    let lock_path = dir.join(".date=2026-11-27.lock");
+    let held = std::fs::File::create(&lock_path).unwrap();
+    held.lock().unwrap();
+    let (code, err) = report(root.path(), &[]);
+    assert_eq!(code, Some(7), "{err}");
+    assert!(
+        err.contains("another atenex report for 2026-11-27 is running")
+            && err.contains(&lock_path.display().to_string()),
+        "{err}"
+    );
+    // Another date is not held up.
+    let (code, err) = report(root.path(), &["--date", "2026-11-28", "--allow-empty"]);
+    assert_eq!(code, Some(0), "{err}");
+    drop(held);
+    let (code, err) = report(root.path(), &[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(dir.join("date=2026-11-27/part-00000.parquet").exists());
+    assert_eq!(leftovers(root.path()), Vec::<String>::new());
+}
