@@ -2,6 +2,8 @@
 //! (docs/services.md).
 
 use crate::KafkaArgs;
+use crate::Observability;
+use crate::limits::ShutdownArgs;
 use atenex_contracts::Topic;
 use atenex_embedding::batcher::Limits;
 use atenex_embedding::client::{ApiKey, Client, ClientConfig};
@@ -101,6 +103,12 @@ pub struct EmbeddingArgs {
 
     #[command(flatten)]
     kafka: KafkaArgs,
+
+    #[command(flatten)]
+    shutdown: ShutdownArgs,
+
+    #[command(flatten)]
+    observability: Observability,
 }
 
 pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
@@ -108,7 +116,8 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
         !args.openai_api_key.trim().is_empty(),
         "OPENAI_API_KEY is empty: set it (or point OPENAI_BASE_URL at `atenex mock-openai`, which accepts any key)"
     );
-    let shutdown = atenex_kafka::shutdown::on_signals();
+    let shutdown = args.shutdown.signals();
+    let health = args.observability.start(&shutdown).await?;
     let kafka = args.kafka.config();
     let client = Client::new(ClientConfig {
         base_url: args.openai_base_url.clone(),
@@ -130,6 +139,8 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
                 max_attempts: args.max_attempts,
                 ..RetryPolicy::default()
             },
+            health: health.clone(),
+            shutdown: shutdown.clone(),
             ..EmbeddingConfig::default()
         },
     )?;
@@ -139,6 +150,7 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
     settings.max_wait = Duration::from_millis(args.linger_ms);
     let consumer = GroupConsumer::new(&kafka, settings)?;
     tracing::info!(base_url = %atenex_kafka::observe::redacted(&args.openai_base_url), model = %args.model, group = %args.group, "embedding running");
+    health.set_ready(true);
     let summary = consumer
         .run(shutdown, async |batch| {
             embedding.handle(batch).await.map(drop)

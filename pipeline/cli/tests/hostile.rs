@@ -351,3 +351,157 @@ fn a_second_report_run_for_the_same_date_is_refused_clearly() {
     assert!(dir.join("date=2026-11-27/part-00000.parquet").exists());
     assert_eq!(leftovers(root.path()), Vec::<String>::new());
 }
+
+/// An HTTP server that answers 404 with an HTML page to everything (a mistyped OPENAI_BASE_URL),
+/// or, with `answer` false, reads requests and never answers (a hung endpoint). Returns its URL
+/// and the number of connections it has had.
+fn fake_endpoint(answer: bool) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let mut got = Vec::new();
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+                        continue;
+                    };
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length: ")
+                                .map(str::to_owned)
+                        })
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if body.len() >= length && answer {
+                        let page = "<html>Not Found</html>";
+                        let _ = write!(
+                            s,
+                            "HTTP/1.1 404 Not Found\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\r\n{page}",
+                            page.len()
+                        );
+                        got.clear();
+                    }
+                }
+            });
+        }
+    });
+    (url, seen)
+}
+
+fn embedding(base_url: &str, group: &str, admin: &str) -> Child {
+    atenex()
+        .args([
+            "embedding",
+            "--bootstrap-servers",
+            atenex_kafka::testing::bootstrap(),
+            "--group",
+            group,
+            "--admin-listen",
+            admin,
+            "--shutdown-timeout",
+            "5s",
+        ])
+        .env("OPENAI_BASE_URL", base_url)
+        .env("OPENAI_API_KEY", "sk-hostile-test")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// A mistyped OPENAI_BASE_URL (404 with an HTML page) pauses the embedding service: /health says
+/// why, nothing goes to chunks.processed.dlq and nothing is committed. SIGTERM ends the pause at
+/// once; SIGTERM during a request that never returns ends it at once too (the batch abandoned,
+/// consumed again on restart), exit 0 both times.
+#[test]
+fn the_embedding_service_pauses_on_a_wrong_endpoint_and_stops_promptly() {
+    use std::sync::atomic::Ordering;
+    let rt = runtime();
+    let doc = uuid::Uuid::new_v4().to_string();
+    let payload = serde_json::json!({"chunk_id": format!("{doc}_0"), "document_id": doc, "company_id": COMPANY, "text": "some text", "page": 1});
+    let record = atenex_contracts::Envelope {
+        topic: "chunks.processed".into(),
+        partition: 0,
+        offset: 0,
+        tstype: None,
+        ts: None,
+        broker: -1,
+        headers: vec![],
+        key: Some(doc.clone()),
+        payload: Some(payload.to_string()),
+    };
+    let created = atenex()
+        .args([
+            "topics",
+            "create",
+            "--bootstrap-servers",
+            atenex_kafka::testing::bootstrap(),
+        ])
+        .output()
+        .unwrap();
+    ok(&created);
+    replay_all(&rt, &[record]);
+    let group = atenex_kafka::testing::unique("hostile-embedding");
+    let [admin_port] = atenex_kafka::broker::free_ports::<1>().unwrap();
+    let admin = format!("127.0.0.1:{admin_port}");
+
+    let (wrong, _) = fake_endpoint(true);
+    let mut service = embedding(&wrong, &group, &admin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        if TcpStream::connect(&admin).is_ok() {
+            let (status, body) = http_get(&admin, "/health");
+            if body.contains("paused") {
+                assert_eq!(status, 503);
+                break body;
+            }
+        }
+        assert!(Instant::now() < deadline, "never paused");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        health.contains("404") && health.contains("OPENAI_BASE_URL"),
+        "{health}"
+    );
+    let t = Instant::now();
+    signal(&service, "-TERM");
+    assert!(wait_exit(&mut service, Duration::from_secs(10)).success());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let letters = record_topic(&rt, "chunks.processed.dlq");
+    assert!(
+        !letters
+            .iter()
+            .any(|e| e.key.as_deref() == Some(doc.as_str())),
+        "nothing dead-lettered"
+    );
+
+    let (hung, connections) = fake_endpoint(false);
+    let mut service = embedding(&hung, &group, &admin);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while connections.load(Ordering::SeqCst) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the batch was committed before: nothing to embed"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    signal(&service, "-TERM");
+    assert!(wait_exit(&mut service, Duration::from_secs(10)).success());
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}

@@ -50,13 +50,19 @@ impl ClientConfig {
     }
 }
 
-/// A failed request.
+/// A failed request, by whose fault it is: only [`Failure::Permanent`] is the input's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Worth trying again (429 rate limit, 5xx, timeout, connection): with the server's hints.
     Retryable { reason: String, hints: Hints },
-    /// Will fail again (4xx, 429 insufficient_quota): the reason for the dead letters.
+    /// The input caused it and would cause it again: OpenAI's own error answer to a 400, 413 or
+    /// 422 (too long, empty, ...). The reason for the dead letters.
     Permanent { status: u16, reason: String },
+    /// The endpoint or the configuration, not the input: a key or project refused (401, 403),
+    /// no such endpoint or model (404, 405), the quota used up, any other answer that is not
+    /// OpenAI's (an HTML page, a 200 without embeddings), vectors of another dimension. Every
+    /// input would fail the same way: consumption pauses, nothing is dead-lettered or committed.
+    Endpoint { status: u16, reason: String },
 }
 
 pub struct Client {
@@ -129,7 +135,10 @@ impl Client {
             return Err(classify(status, &bytes, hints));
         }
         self.vectors(&bytes, inputs.len())
-            .map_err(|reason| Failure::Permanent { status, reason })
+            .map_err(|reason| Failure::Endpoint {
+                status,
+                reason: format!("{reason} (is OPENAI_BASE_URL an OpenAI embeddings API?)"),
+            })
     }
 
     fn vectors(&self, body: &[u8], n: usize) -> Result<Vec<Box<RawValue>>, String> {
@@ -209,20 +218,42 @@ pub fn classify(status: u16, body: &[u8], hints: Hints) -> Failure {
         #[serde(rename = "type")]
         kind: Option<String>,
     }
-    let detail = serde_json::from_slice::<Body>(body)
+    // OpenAI's error body: `{"error": {"message", "type", "code"}}`; anything else is not OpenAI.
+    let openai = serde_json::from_slice::<Body>(body)
         .ok()
-        .and_then(|b| b.error)
-        .unwrap_or_default();
+        .and_then(|b| b.error);
+    let from_openai = openai.is_some();
+    let detail = openai.unwrap_or_default();
     let code = detail.code.or(detail.kind).unwrap_or_default();
-    let message = detail
-        .message
-        .unwrap_or_else(|| String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned());
+    let message = detail.message.unwrap_or_else(|| {
+        String::from_utf8_lossy(&body[..floor_char_boundary(body, 200)]).into_owned()
+    });
     let reason = format!("OpenAI {status} {code}: {message}");
+    let endpoint = |fix: &str| Failure::Endpoint {
+        status,
+        reason: format!("{reason} ({fix})"),
+    };
     match status {
-        429 if code == "insufficient_quota" => Failure::Permanent { status, reason },
+        429 if code == "insufficient_quota" => {
+            endpoint("the account's quota is used up: add credit or raise the limit")
+        }
         408 | 409 | 429 | 500..=599 => Failure::Retryable { reason, hints },
-        _ => Failure::Permanent { status, reason },
+        401 | 403 => endpoint("the API key or project was refused: check OPENAI_API_KEY"),
+        404 | 405 => endpoint(
+            "no embeddings endpoint or model there: check OPENAI_BASE_URL (it ends in /v1) and OPENAI_EMBEDDING_MODEL",
+        ),
+        400 | 413 | 422 if from_openai => Failure::Permanent { status, reason },
+        _ => endpoint("not an answer of OpenAI's embeddings API: check OPENAI_BASE_URL"),
     }
+}
+
+/// The largest index ≤ `max` that does not cut a UTF-8 character of `bytes` in two.
+fn floor_char_boundary(bytes: &[u8], max: usize) -> usize {
+    let mut end = max.min(bytes.len());
+    while end > 0 && end < bytes.len() && (bytes[end] & 0xC0) == 0x80 {
+        end -= 1;
+    }
+    end
 }
 
 #[cfg(test)]
@@ -255,7 +286,7 @@ mod tests {
         let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
         assert!(matches!(
             classify(429, quota, Hints::default()),
-            Failure::Permanent { status: 429, .. }
+            Failure::Endpoint { status: 429, .. }
         ));
         let rl = br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#;
         assert!(matches!(
@@ -276,7 +307,60 @@ mod tests {
         }
         assert!(matches!(
             classify(401, b"{}", Hints::default()),
-            Failure::Permanent { status: 401, .. }
+            Failure::Endpoint { status: 401, .. }
         ));
+    }
+
+    #[test]
+    fn only_openais_answer_to_the_input_blames_the_input() {
+        let e = |status, body: &[u8]| classify(status, body, Hints::default());
+        let quota = br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#;
+        for (status, body, fix) in [
+            (429, &quota[..], "quota is used up"),
+            (
+                401,
+                br#"{"error":{"message":"Incorrect API key","code":"invalid_api_key"}}"#,
+                "OPENAI_API_KEY",
+            ),
+            (403, b"forbidden", "OPENAI_API_KEY"),
+            (
+                404,
+                b"<html>Not Found</html>",
+                "OPENAI_BASE_URL (it ends in /v1)",
+            ),
+            (
+                404,
+                br#"{"error":{"message":"The model `x` does not exist","code":"model_not_found"}}"#,
+                "OPENAI_EMBEDDING_MODEL",
+            ),
+            (405, b"", "OPENAI_BASE_URL"),
+            (
+                400,
+                b"<html>Bad Request</html>",
+                "not an answer of OpenAI's",
+            ),
+            (418, b"teapot", "not an answer of OpenAI's"),
+        ] {
+            match e(status, body) {
+                Failure::Endpoint { status: s, reason } => {
+                    assert_eq!(s, status);
+                    assert!(reason.contains(fix), "{status}: {reason}");
+                }
+                other => panic!("{status} {}: {other:?}", String::from_utf8_lossy(body)),
+            }
+        }
+        let refused = br#"{"error":{"message":"'$.input' is invalid","type":"invalid_request_error","code":null}}"#;
+        for status in [400, 413, 422] {
+            assert!(
+                matches!(e(status, refused), Failure::Permanent { .. }),
+                "{status}"
+            );
+        }
+        // A message cut at 200 bytes never splits a character.
+        let long = "é".repeat(300);
+        match e(418, long.as_bytes()) {
+            Failure::Endpoint { reason, .. } => assert!(reason.contains(&"é".repeat(100))),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -113,11 +113,17 @@ impl RetryPolicy {
         if let Some(w) = hints.wait() {
             return Some(w.min(self.max));
         }
+        Some(self.backoff(attempt, draw))
+    }
+
+    /// The exponential backoff before attempt `attempt + 1`, with jitter, whatever the attempts
+    /// left (pauses for an endpoint that answers nothing usable wait this, for ever).
+    pub fn backoff(&self, attempt: u32, draw: f64) -> Duration {
         let step = self
             .base
-            .saturating_mul(1u32 << (attempt - 1).min(20))
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20))
             .min(self.max);
-        Some(step.mul_f64(0.5 + 0.5 * draw.clamp(0.0, 1.0)))
+        step.mul_f64(0.5 + 0.5 * draw.clamp(0.0, 1.0))
     }
 }
 
@@ -164,5 +170,8 @@ mod tests {
         assert_eq!(p.wait(3, &none, 1.0), Some(Duration::from_secs(1)));
         assert_eq!(p.wait(11, &none, 1.0), Some(Duration::from_secs(30)));
         assert_eq!(p.wait(12, &none, 1.0), None);
+        assert_eq!(p.backoff(12, 1.0), Duration::from_secs(30));
+        assert_eq!(p.backoff(0, 1.0), Duration::from_millis(250));
+        assert_eq!(p.backoff(u32::MAX, 0.0), Duration::from_secs(15));
     }
 }

@@ -7,19 +7,27 @@
 //!
 //! A 400 for a request of several inputs is split in halves and retried, so one bad input goes
 //! to the dead letters alone instead of taking its neighbours with it.
+//!
+//! Only a failure the input caused dead-letters ([`Failure::Permanent`]). When the endpoint or
+//! the configuration is at fault ([`Failure::Endpoint`]: a wrong URL, key or model, no quota,
+//! an answer that is not OpenAI's) every input would fail alike: the service pauses — the
+//! request is tried again with backoff for as long as it takes, health says why, nothing is
+//! dead-lettered or committed — so one misconfiguration never discards a backlog.
 
 use crate::batcher::{self, token_bound};
 use crate::client::{Client, Failure};
 use crate::retry::RetryPolicy;
 use atenex_contracts::{ChunkProcessed, EmbeddingReady, Topic};
-use atenex_kafka::consumer::Record;
+use atenex_kafka::consumer::{Abandoned, Record};
 use atenex_kafka::dead_letter::DeadLetters;
+use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
 use atenex_kafka::{Clock, OutRecord, Producer};
 use futures::{StreamExt, stream};
 use serde_json::value::RawValue;
 use std::future::Future;
 use std::pin::Pin;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct EmbeddingConfig {
@@ -31,6 +39,11 @@ pub struct EmbeddingConfig {
     pub output_topic: String,
     /// Stamps each output record's timestamp (its event time downstream): when it was embedded.
     pub clock: Clock,
+    /// Says why consumption is paused (an endpoint failure), and that it is working again.
+    pub health: Health,
+    /// Cancelled at shutdown: requests in flight, retry waits and pauses stop at once and the
+    /// batch is [`Abandoned`] (nothing of it produced, nothing committed).
+    pub shutdown: CancellationToken,
 }
 
 impl Default for EmbeddingConfig {
@@ -41,6 +54,8 @@ impl Default for EmbeddingConfig {
             retry: RetryPolicy::default(),
             output_topic: Topic::EmbeddingsReady.name().to_owned(),
             clock: Clock::System,
+            health: Health::default(),
+            shutdown: CancellationToken::new(),
         }
     }
 }
@@ -215,17 +230,44 @@ impl Embedding {
         Ok(report)
     }
 
+    /// Sleeps `wait`, unless shutdown comes first ([`Abandoned`]).
+    async fn wait(&self, wait: std::time::Duration) -> anyhow::Result<()> {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = self.config.shutdown.cancelled() => Err(Abandoned.into()),
+        }
+    }
+
     /// One planned request with its retries (and halving on 400): an outcome per input, the
     /// requests made and the retries among them.
     fn request<'a>(&'a self, texts: &'a [&'a str]) -> Boxed<'a> {
         Box::pin(async move {
             let mut attempt = 1;
             let mut retries = 0;
+            let mut pauses = 0;
             loop {
                 metrics::counter!("embedding_requests_total").increment(1);
-                match self.client.embed(texts).await {
+                let answer = tokio::select! {
+                    answer = self.client.embed(texts) => answer,
+                    () = self.config.shutdown.cancelled() => return Err(Abandoned.into()),
+                };
+                if pauses > 0 && !matches!(answer, Err(Failure::Endpoint { .. })) {
+                    tracing::info!("the endpoint answers again: resuming");
+                    self.config.health.set_paused(None);
+                    metrics::gauge!("embedding_paused").set(0.0);
+                }
+                match answer {
                     Ok(vectors) => {
                         return Ok((vectors.into_iter().map(Ok).collect(), attempt, retries));
+                    }
+                    Err(Failure::Endpoint { reason, .. }) => {
+                        pauses += 1;
+                        let wait = self.config.retry.backoff(pauses, rand::random::<f64>());
+                        tracing::error!(%reason, wait_ms = wait.as_millis() as u64, "paused: the endpoint or the configuration fails every input; nothing is dead-lettered or committed");
+                        self.config.health.set_paused(Some(reason));
+                        metrics::gauge!("embedding_paused").set(1.0);
+                        self.wait(wait).await?;
+                        retries += 1;
                     }
                     Err(Failure::Permanent { status: 400, .. }) if texts.len() > 1 => {
                         let (a, b) = texts.split_at(texts.len() / 2);
@@ -251,7 +293,7 @@ impl Embedding {
                         };
                         tracing::info!(attempt, wait_ms = wait.as_millis() as u64, %reason, "retrying an embedding request");
                         metrics::counter!("embedding_retries_total").increment(1);
-                        tokio::time::sleep(wait).await;
+                        self.wait(wait).await?;
                         attempt += 1;
                         retries += 1;
                     }

@@ -60,7 +60,8 @@ async fn sends_openais_request_and_maps_indexes_back() {
 }
 
 #[tokio::test]
-async fn wrong_dimensions_and_missing_indexes_are_permanent() {
+/// Not the input's fault: the endpoint's or the configuration's (the service pauses on these).
+async fn wrong_dimensions_and_missing_indexes_are_the_endpoints_fault() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
@@ -70,14 +71,14 @@ async fn wrong_dimensions_and_missing_indexes_are_permanent() {
         .await;
     let c = client(&server, None);
     match c.embed(&["a"]).await {
-        Err(Failure::Permanent { reason, .. }) => {
+        Err(Failure::Endpoint { reason, .. }) => {
             assert!(reason.contains("3 dimensions, expected 1536"), "{reason}")
         }
         other => panic!("{other:?}"),
     }
     let c = client(&server, Some(3));
     match c.embed(&["a", "b"]).await {
-        Err(Failure::Permanent { reason, .. }) => {
+        Err(Failure::Endpoint { reason, .. }) => {
             assert!(reason.contains("no embedding for input 1"), "{reason}")
         }
         other => panic!("{other:?}"),

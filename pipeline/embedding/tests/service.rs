@@ -1,13 +1,15 @@
 //! The embedding service against the test broker and the OpenAI mock: a 429 storm and a 500
 //! burst lose nothing and duplicate nothing, every vector is the one the mock derives from its
-//! text, refusals go to chunks.processed.dlq with the reason, and quota exhaustion dead-letters
-//! instead of looping.
+//! text, refusals go to chunks.processed.dlq with the reason, and an endpoint or configuration
+//! failure (quota used up, a wrong key, URL or endpoint) pauses the service instead of
+//! dead-lettering a backlog.
 
 use atenex_contracts::topics::dlq_headers;
 use atenex_embedding::batcher::Limits;
 use atenex_embedding::client::{ApiKey, Client, ClientConfig};
 use atenex_embedding::retry::RetryPolicy;
 use atenex_embedding::service::{Embedding, EmbeddingConfig};
+use atenex_kafka::observe::Health;
 use atenex_kafka::{GroupConsumer, GroupSettings, OutRecord, Producer, testing};
 use atenex_mock_openai::{Config, Faults, Server};
 use serde_json::{Value, json};
@@ -27,6 +29,10 @@ fn service(mock: &Server) -> Embedding {
 }
 
 fn service_at(base_url: &str) -> Embedding {
+    service_with(base_url, Health::default(), CancellationToken::new())
+}
+
+fn service_with(base_url: &str, health: Health, shutdown: CancellationToken) -> Embedding {
     let client = Client::new(ClientConfig {
         base_url: base_url.to_owned(),
         api_key: ApiKey::new("sk-test"),
@@ -49,6 +55,8 @@ fn service_at(base_url: &str) -> Embedding {
                 max: Duration::from_millis(200),
                 max_attempts: 30,
             },
+            health,
+            shutdown,
             ..EmbeddingConfig::default()
         },
     )
@@ -186,46 +194,6 @@ async fn storms_lose_nothing_duplicate_nothing_and_refusals_are_dead_letters() {
     );
     assert!(mine[1].contains("too long: 9001 tokens"), "{mine:?}");
     assert!(mine[2].starts_with("chunks.processed: field"), "{mine:?}");
-
-    // Quota exhausted: the next chunks are dead-lettered with OpenAI's reason, once, and the
-    // group goes on from its committed offsets (nothing of the first run again).
-    let broke = Server::start(Config {
-        api_key: None,
-        faults: Faults {
-            quota_requests: Some(0),
-            ..Faults::default()
-        },
-    })
-    .await
-    .unwrap();
-    let late = uuid::Uuid::new_v4().to_string();
-    let more: Vec<_> = (0..5)
-        .map(|i| chunk(&late, &company, i, "more text"))
-        .collect();
-    produce(&more).await;
-    run_until(
-        &service(&broke),
-        &group,
-        std::slice::from_ref(&late),
-        more.len(),
-    )
-    .await;
-    assert_eq!(
-        broke.stats.requests.load(Ordering::Relaxed),
-        1,
-        "one request, not retried"
-    );
-    let letters = testing::read_topics(&["chunks.processed.dlq"]).await;
-    let quota: Vec<_> = letters
-        .iter()
-        .filter(|e| e.key.as_deref() == Some(late.as_str()))
-        .collect();
-    assert_eq!(quota.len(), 5);
-    for e in quota {
-        let reason = testing::header(e, dlq_headers::REASON).unwrap();
-        assert!(reason.contains("insufficient_quota"), "{reason}");
-        assert!(!reason.contains("sk-test"));
-    }
 }
 
 /// Answers like OpenAI, except that a request with an input containing "poison" is a 400.
@@ -255,9 +223,9 @@ impl wiremock::Respond for Poison {
 }
 
 /// A 400 for a request of many inputs is halved until the bad inputs stand alone: only they are
-/// dead-lettered. A wrong API key (401) dead-letters with OpenAI's reason, the key not in it.
+/// dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_bad_input_is_isolated_and_a_bad_key_dead_letters() {
+async fn a_bad_input_is_isolated_and_dead_lettered_alone() {
     let _serial = SERIAL.lock().await;
     let company = uuid::Uuid::new_v4().to_string();
     let doc = uuid::Uuid::new_v4().to_string();
@@ -339,23 +307,121 @@ async fn a_bad_input_is_isolated_and_a_bad_key_dead_letters() {
             .all(|(_, r)| r.contains("400") && r.contains("poison is not allowed")),
         "{letters:?}"
     );
+}
 
-    // A wrong key: permanent, dead-lettered, the key redacted out of the reason.
+/// Runs a service at `base_url` in `group` until it pauses, lets it try a few times more, then
+/// shuts it down: the run must end at once and cleanly. Returns the reason health gave.
+async fn paused(base_url: &str, group: &str) -> String {
+    let health = Health::default();
+    let shutdown = CancellationToken::new();
+    let embedding = service_with(base_url, health.clone(), shutdown.clone());
+    let consumer = GroupConsumer::new(
+        &testing::config(),
+        GroupSettings::new(group, &["chunks.processed"]),
+    )
+    .unwrap();
+    let run = consumer.run(shutdown.clone(), async |batch| {
+        embedding.handle(batch).await.map(drop)
+    });
+    let watch = async {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(reason) = health.paused() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                shutdown.cancel();
+                return reason;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never paused");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (ran, reason) = tokio::join!(tokio::time::timeout(Duration::from_secs(90), run), watch);
+    let summary = ran.expect("the shutdown ended the pause at once").unwrap();
+    assert_eq!(summary.commits, 0, "nothing committed while paused");
+    reason
+}
+
+/// One misconfiguration must never discard a backlog: the quota used up, a wrong key, a mistyped
+/// URL (404), a 200 that is an HTML page — each pauses the service with the reason in its health
+/// and the fix; nothing is dead-lettered or committed, shutdown ends the pause at once, and once
+/// the endpoint is right the same group embeds every chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_failure_pauses_and_loses_nothing() {
+    let _serial = SERIAL.lock().await;
+    let company = uuid::Uuid::new_v4().to_string();
+    let doc = uuid::Uuid::new_v4().to_string();
+    let records: Vec<_> = (0..5)
+        .map(|i| chunk(&doc, &company, i, "text that deserves a vector"))
+        .collect();
+    produce(&records).await;
+    let group = testing::unique("embedding-paused");
+
+    let broke = Server::start(Config {
+        api_key: None,
+        faults: Faults {
+            quota_requests: Some(0),
+            ..Faults::default()
+        },
+    })
+    .await
+    .unwrap();
     let locked = Server::start(Config {
         api_key: Some("sk-the-right-key-0000".into()),
         faults: Faults::default(),
     })
     .await
     .unwrap();
-    let other = uuid::Uuid::new_v4().to_string();
-    produce(&[chunk(&other, &company, 0, "some text")]).await;
-    run_until(&service(&locked), &group, std::slice::from_ref(&other), 1).await;
-    let letter = testing::read_topics(&["chunks.processed.dlq"])
+    let good = Server::start(Config::default()).await.unwrap();
+    let html = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_raw("<html>Welcome</html>", "text/html"),
+        )
+        .mount(&html)
+        .await;
+    for (url, expected) in [
+        (broke.base_url.clone(), "insufficient_quota"),
+        (locked.base_url.clone(), "401 invalid_api_key"),
+        (
+            good.base_url.replace("/v1", "/v2"),
+            "check OPENAI_BASE_URL (it ends in /v1)",
+        ),
+        (
+            format!("{}/v1", html.uri()),
+            "is OPENAI_BASE_URL an OpenAI embeddings API?",
+        ),
+    ] {
+        let reason = paused(&url, &group).await;
+        assert!(reason.contains(expected), "{url}: {reason}");
+        assert!(!reason.contains("sk-test"), "{reason}");
+    }
+    assert!(
+        broke.stats.requests.load(Ordering::Relaxed) > 1,
+        "tried again while paused"
+    );
+    let letters = testing::read_topics(&["chunks.processed.dlq"]).await;
+    assert!(
+        !letters
+            .iter()
+            .any(|e| e.key.as_deref() == Some(doc.as_str())),
+        "nothing dead-lettered"
+    );
+
+    run_until(
+        &service(&good),
+        &group,
+        std::slice::from_ref(&doc),
+        records.len(),
+    )
+    .await;
+    let embedded = testing::read_topics(&["embeddings.ready"])
         .await
-        .into_iter()
-        .find(|e| e.key.as_deref() == Some(other.as_str()))
-        .expect("dead-lettered");
-    let reason = testing::header(&letter, dlq_headers::REASON).unwrap();
-    assert!(reason.contains("401 invalid_api_key"), "{reason}");
-    assert!(!reason.contains("sk-test"), "{reason}");
+        .iter()
+        .filter(|e| e.key.as_deref() == Some(doc.as_str()))
+        .count();
+    assert_eq!(
+        embedded,
+        records.len(),
+        "every chunk of the backlog embedded"
+    );
 }

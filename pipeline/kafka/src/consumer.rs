@@ -28,6 +28,15 @@ pub fn committed_offset(offset: rdkafka::Offset) -> Option<i64> {
     }
 }
 
+/// A batch handler's answer to shutdown in the middle of a batch: it stopped before producing
+/// anything of it, so the batch is not committed (it is consumed again on restart) and the run
+/// ends cleanly.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "shutting down: the batch in flight was abandoned uncommitted; it is consumed again on restart"
+)]
+pub struct Abandoned;
+
 /// A consumed record, owned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -195,7 +204,8 @@ impl GroupConsumer {
     }
 
     /// Runs until `shutdown` is cancelled or `handler` fails. `handler` gets each batch; when it
-    /// returns `Ok`, the batch's offsets are committed.
+    /// returns `Ok`, the batch's offsets are committed. A handler that returns [`Abandoned`] ends
+    /// the run cleanly without committing that batch.
     pub async fn run<H>(
         &self,
         shutdown: CancellationToken,
@@ -229,13 +239,19 @@ impl GroupConsumer {
                 for r in &batch {
                     metrics::counter!(names::RECORDS_IN, "topic" => r.topic.clone()).increment(1);
                 }
-                handler(&batch).await.with_context(|| {
-                    format!(
-                        "group {}: processing a batch of {} records failed; its offsets were not committed",
-                        self.settings.group_id,
-                        batch.len()
-                    )
-                })?;
+                match handler(&batch).await {
+                    Err(e) if e.is::<Abandoned>() => {
+                        tracing::info!(group = %self.settings.group_id, records = batch.len(), "{e}");
+                        return Ok(());
+                    }
+                    other => other.with_context(|| {
+                        format!(
+                            "group {}: processing a batch of {} records failed; its offsets were not committed",
+                            self.settings.group_id,
+                            batch.len()
+                        )
+                    })?,
+                }
                 self.commit(&batch)?;
                 summary.batches += 1;
                 summary.records += batch.len() as u64;
