@@ -42,6 +42,11 @@ pub struct IngestArgs {
     #[arg(long, value_name = "BYTES", env = "ATENEX_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
     max_upload_bytes: usize,
 
+    /// Uploads received at once; more are answered 503 at once. Each holds one 5 MiB part in
+    /// memory (and up to two more in flight), whatever the file's size.
+    #[arg(long, value_name = "N", env = "ATENEX_INGEST_MAX_CONCURRENT_UPLOADS", default_value_t = atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS as u32, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    max_concurrent_uploads: u32,
+
     #[command(flatten)]
     kafka: KafkaArgs,
 
@@ -61,11 +66,12 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .kafka
         .config()
         .with_default("message.timeout.ms", "10000");
-    let app = Arc::new(App {
-        storage: Storage::open(&args.storage.storage)?,
-        producer: Producer::new(&kafka)?,
-        max_upload_bytes: args.max_upload_bytes,
-    });
+    let app = Arc::new(App::new(
+        Storage::open(&args.storage.storage)?,
+        Producer::new(&kafka)?,
+        args.max_upload_bytes,
+        args.max_concurrent_uploads as usize,
+    ));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;

@@ -42,11 +42,12 @@ async fn spawn(router: axum::Router) -> String {
 }
 
 async fn ingest(dir: &std::path::Path) -> String {
-    let app = Arc::new(App {
-        storage: Storage::open(dir.to_str().unwrap()).unwrap(),
-        producer: Producer::new(&testing::config()).unwrap(),
-        max_upload_bytes: 10_000_000,
-    });
+    let app = Arc::new(App::new(
+        Storage::open(dir.to_str().unwrap()).unwrap(),
+        Producer::new(&testing::config()).unwrap(),
+        10_000_000,
+        atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
+    ));
     spawn(ingest_router(app)).await
 }
 

@@ -2,17 +2,20 @@
 //! and announces it on `documents.raw`. The tenant comes from the gateway's `X-Company-ID` and
 //! `X-User-ID` headers (ingest is not exposed to clients). See docs/services.md.
 //!
-//! Order, so that nothing half-stored is announced and nothing announced is missing: checks →
-//! claim the content hash for the company (409 if it is already there) → store the object durably
-//! → produce `documents.raw` and wait for the broker's acknowledgement → 202. A failure after the
-//! claim removes what was done (object, claim) and answers 5xx.
+//! Order, so that nothing half-stored is announced and nothing announced is missing: the tenant
+//! and the file's declared name and type are checked → the file is streamed to its object while
+//! its size, SHA-256 and content are checked (memory: one part per upload, whatever the size; at
+//! most `max_concurrent_uploads` at once, 503 beyond) → claim the content hash for the company
+//! (409 if it is already there) → produce `documents.raw` and wait for the broker's
+//! acknowledgement → 202. Any failure removes what was done (object, claim): a refused or failed
+//! upload leaves nothing behind.
 
 pub mod file_type;
 pub mod filename;
 pub mod group_sync;
 pub mod storage;
 
-use crate::file_type::{ACCEPTED, DocType};
+use crate::file_type::{ACCEPTED, ContentCheck, DocType};
 use crate::storage::{Claim, Storage};
 use atenex_contracts::{DocumentId, DocumentRaw, Topic};
 use atenex_kafka::{OutRecord, Producer};
@@ -24,6 +27,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 
 /// 50 MB, as the gateway's default.
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 50_000_000;
@@ -33,6 +37,29 @@ pub struct App {
     pub producer: Producer,
     /// The largest file accepted.
     pub max_upload_bytes: usize,
+    /// Uploads in progress at once; more are answered 503.
+    uploads: Arc<Semaphore>,
+    max_concurrent_uploads: usize,
+}
+
+/// Uploads received at once by default.
+pub const DEFAULT_MAX_CONCURRENT_UPLOADS: usize = 16;
+
+impl App {
+    pub fn new(
+        storage: Storage,
+        producer: Producer,
+        max_upload_bytes: usize,
+        max_concurrent_uploads: usize,
+    ) -> Self {
+        Self {
+            storage,
+            producer,
+            max_upload_bytes,
+            uploads: Arc::new(Semaphore::new(max_concurrent_uploads.max(1))),
+            max_concurrent_uploads: max_concurrent_uploads.max(1),
+        }
+    }
 }
 
 /// An error answer: `{"detail": ...}` with its status (and extra fields, e.g. 409's document_id).
@@ -69,10 +96,10 @@ pub fn router(app: Arc<App>) -> Router {
     // Install the metrics recorder now: counts before the first /metrics call are kept.
     atenex_kafka::observe::metrics();
     // Room for the multipart framing and the metadata field around the largest file.
-    let limit = app.max_upload_bytes + 1_000_000;
+    let limit = app.max_upload_bytes.saturating_add(1_000_000);
     Router::new()
         .route("/api/v1/ingest/upload", post(upload))
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/health", get(health))
         .route("/metrics", get(atenex_kafka::observe::render_metrics))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
@@ -102,13 +129,55 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     ApiError::new(status, detail)
 }
 
+/// 200 while the object store takes writes; 503 with the reason otherwise (a read-only or full
+/// disk, an unreachable bucket).
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let probe = tokio::time::timeout(std::time::Duration::from_secs(5), app.storage.probe()).await;
+    let problem = match probe {
+        Ok(Ok(())) => return Json(json!({"status": "ok"})).into_response(),
+        Ok(Err(e)) => format!("object storage does not take writes: {e}"),
+        Err(_) => "object storage did not answer within 5 s".to_owned(),
+    };
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"status": "unavailable", "reason": problem})),
+    )
+        .into_response()
+}
+
+fn storage_error(what: &str, e: object_store::Error) -> ApiError {
+    tracing::error!(error = %e, "{what}");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what}: object storage unavailable"),
+    )
+}
+
+/// A file streamed to its object.
+struct Stored {
+    key: String,
+    filename: String,
+    doc_type: DocType,
+    sha256: String,
+    bytes: u64,
+}
+
 async fn upload(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
+    let Ok(_slot) = app.uploads.clone().try_acquire_owned() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many uploads in progress ({} at once); try again shortly",
+                app.max_concurrent_uploads
+            ),
+        ));
+    };
     let company = header(&headers, "X-Company-ID")?;
-    let user = header(&headers, "X-User-ID")?;
+    let user = header(&headers, "X-User-ID")?.to_owned();
     let company = uuid::Uuid::parse_str(company)
         .map_err(|_| {
             ApiError::new(
@@ -117,22 +186,53 @@ async fn upload(
             )
         })?
         .to_string();
+    let id = DocumentId::new_v4();
+    let mut stored = None;
+    let received = receive(&app, &company, &id.to_string(), multipart, &mut stored).await;
+    let outcome = match (received, stored) {
+        (Ok(has_metadata), Some(file)) => match announce(&app, &company, id.clone(), &file).await {
+            Ok(answer) => {
+                tracing::info!(document_id = %id, %company, %user, filename = %file.filename, doc_type = file.doc_type.name(), bytes = file.bytes, has_metadata, "uploaded");
+                return Ok(answer);
+            }
+            Err(e) => (e, Some(file)),
+        },
+        (Ok(_), None) => (
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the multipart field `file` is required",
+            ),
+            None,
+        ),
+        (Err(e), file) => (e, file),
+    };
+    // Refused or failed: what was stored goes.
+    if let Some(file) = outcome.1 {
+        app.storage.delete(&file.key).await;
+    }
+    Err(outcome.0)
+}
 
-    let mut file: Option<(String, Option<String>, bytes::Bytes)> = None;
-    let mut metadata: Option<serde_json::Value> = None;
+/// Reads the multipart body: the one `file` part streamed to storage (into `stored`, checked),
+/// `metadata_json` checked. Returns whether there was metadata.
+async fn receive(
+    app: &App,
+    company: &str,
+    document_id: &str,
+    mut multipart: Multipart,
+    stored: &mut Option<Stored>,
+) -> Result<bool, ApiError> {
+    let mut metadata = false;
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         match field.name() {
             Some("file") => {
-                let name = field.file_name().unwrap_or_default().to_owned();
-                let content_type = field.content_type().map(str::to_owned);
-                let data = field.bytes().await.map_err(multipart_error)?;
-                if data.len() > app.max_upload_bytes {
+                if stored.is_some() {
                     return Err(ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        format!("the file is larger than {} bytes", app.max_upload_bytes),
+                        StatusCode::BAD_REQUEST,
+                        "more than one `file` part: send one file per upload",
                     ));
                 }
-                file = Some((name, content_type, data));
+                *stored = Some(store_file(app, company, document_id, field).await?);
             }
             Some("metadata_json") => {
                 let text = field.text().await.map_err(multipart_error)?;
@@ -148,17 +248,25 @@ async fn upload(
                         "metadata_json must be a JSON object",
                     ));
                 }
-                metadata = Some(v);
+                metadata = true;
             }
             _ => {} // other fields are ignored
         }
     }
-    let Some((raw_name, content_type, data)) = file else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "the multipart field `file` is required",
-        ));
-    };
+    Ok(metadata)
+}
+
+/// Streams the `file` part to `{company}/{document_id}/{filename}`, hashing and checking it as it
+/// goes; the name and declared type are checked before anything is stored. Nothing is left
+/// behind on an error.
+async fn store_file(
+    app: &App,
+    company: &str,
+    document_id: &str,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> Result<Stored, ApiError> {
+    let raw_name = field.file_name().unwrap_or_default().to_owned();
+    let content_type = field.content_type().map(str::to_owned);
     let filename =
         filename::sanitize(&raw_name).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     let doc_type = DocType::declared(content_type.as_deref(), &filename).ok_or_else(|| {
@@ -170,29 +278,71 @@ async fn upload(
             ),
         )
     })?;
-    if data.is_empty() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "the file is empty"));
+    let key = format!("{company}/{document_id}/{filename}");
+    let mut upload = app
+        .storage
+        .upload(&key)
+        .await
+        .map_err(|e| storage_error("cannot store the file", e))?;
+    let mut hasher = Sha256::new();
+    let mut check = ContentCheck::new(doc_type);
+    let mut bytes = 0u64;
+    let streamed: Result<(), ApiError> = async {
+        while let Some(piece) = field.chunk().await.map_err(multipart_error)? {
+            bytes += piece.len() as u64;
+            if bytes > app.max_upload_bytes as u64 {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the file is larger than {} bytes", app.max_upload_bytes),
+                ));
+            }
+            hasher.update(&piece);
+            check.update(&piece);
+            upload
+                .write(piece)
+                .await
+                .map_err(|e| storage_error("cannot store the file", e))?;
+        }
+        if bytes == 0 {
+            return Err(ApiError::new(StatusCode::BAD_REQUEST, "the file is empty"));
+        }
+        check.finish().map_err(|e| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{filename:?}: {e}; accepted: {ACCEPTED}"),
+            )
+        })
     }
-    doc_type.check_content(&data).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("{filename:?}: {e}; accepted: {ACCEPTED}"),
-        )
-    })?;
+    .await;
+    if let Err(e) = streamed {
+        upload.abort().await;
+        return Err(e);
+    }
+    upload
+        .finish()
+        .await
+        .map_err(|e| storage_error("cannot store the file", e))?;
+    Ok(Stored {
+        key,
+        filename,
+        doc_type,
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
+}
 
-    let sha256 = hex::encode(Sha256::digest(&data));
-    let id = DocumentId::new_v4();
+/// Claims the content for the company (409 if it has it), then announces the stored file on
+/// `documents.raw`. On an error the claim is released (the caller removes the object).
+async fn announce(
+    app: &App,
+    company: &str,
+    id: DocumentId,
+    file: &Stored,
+) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let document_id = id.to_string();
-    let storage_error = |what: &str, e: object_store::Error| {
-        tracing::error!(error = %e, "{what}");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{what}: object storage unavailable"),
-        )
-    };
     match app
         .storage
-        .claim(&company, &sha256, &document_id)
+        .claim(company, &file.sha256, &document_id)
         .await
         .map_err(|e| storage_error("cannot check for duplicates", e))?
     {
@@ -206,20 +356,15 @@ async fn upload(
         }
         Claim::New => {}
     }
-    let key = format!("{company}/{document_id}/{filename}");
-    if let Err(e) = app.storage.put(&key, data.clone()).await {
-        app.storage.release(&company, &sha256).await;
-        return Err(storage_error("cannot store the file", e));
-    }
     let event = serde_json::to_vec(&DocumentRaw {
         document_id: id,
-        company_id: company.clone(),
+        company_id: company.to_owned(),
         s3_path: app
             .storage
-            .url_of(object_store::path::Path::from(key.as_str()).as_ref()),
+            .url_of(object_store::path::Path::from(file.key.as_str()).as_ref()),
         // The type checked here (declared and by content): the name's extension may say
         // otherwise when the client declared a Content-Type.
-        doc_type: Some(doc_type.name().to_owned()),
+        doc_type: Some(file.doc_type.name().to_owned()),
     })
     .expect("a documents.raw value serializes");
     let sent = app
@@ -231,16 +376,14 @@ async fn upload(
         ))
         .await;
     if let Err(e) = sent {
-        // Not announced: remove what was stored, so that a retry is not a "duplicate".
+        // Not announced: forget the claim, so that a retry is not a "duplicate".
         tracing::error!(error = %e, %document_id, "documents.raw not acknowledged");
-        app.storage.delete(&key).await;
-        app.storage.release(&company, &sha256).await;
+        app.storage.release(company, &file.sha256).await;
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "the event bus did not acknowledge the upload; nothing was kept, try again",
         ));
     }
-    tracing::info!(%document_id, %company, %user, %filename, doc_type = doc_type.name(), bytes = data.len(), has_metadata = metadata.is_some(), "uploaded");
     metrics::counter!("ingest_uploads_total", "status" => "202").increment(1);
     Ok((
         StatusCode::ACCEPTED,

@@ -11,7 +11,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct Storage {
     /// For a local store, the group commit that makes its writes durable (object_store does not
     /// fsync).
     local_sync: Option<GroupSync>,
+    /// For a local store, its directory (to remove the directories an aborted upload made).
+    local_root: Option<std::path::PathBuf>,
 }
 
 /// What a put-if-absent found.
@@ -67,6 +69,7 @@ impl Storage {
                 store,
                 base,
                 local_sync: None,
+                local_root: None,
             });
         }
         let dir = url.strip_prefix("file://").unwrap_or(url);
@@ -77,11 +80,14 @@ impl Storage {
         std::fs::create_dir_all(dir)
             .map_err(|e| anyhow::anyhow!("--storage {url}: cannot create it: {e}"))?;
         let abs = std::fs::canonicalize(dir)?;
-        let store = LocalFileSystem::new_with_prefix(&abs)?;
+        // Deleting an object removes the directories it leaves empty (a failed upload leaves
+        // nothing behind).
+        let store = LocalFileSystem::new_with_prefix(&abs)?.with_automatic_cleanup(true);
         Ok(Self {
             store: Arc::new(store),
             base: format!("file://{}", abs.display()),
             local_sync: Some(GroupSync::new(&abs)?),
+            local_root: Some(abs),
         })
     }
 
@@ -150,6 +156,27 @@ impl Storage {
         Ok(())
     }
 
+    /// Starts storing `key` from a stream of pieces ([`Upload`]): memory holds one part (5 MiB)
+    /// and the parts in flight, whatever the object's size.
+    pub async fn upload(&self, key: &str) -> object_store::Result<Upload> {
+        let multipart = self.store.put_multipart(&Path::from(key)).await?;
+        Ok(Upload {
+            writer: WriteMultipart::new(multipart),
+            sync: self.local_sync.clone(),
+            local_dir: self
+                .local_root
+                .as_ref()
+                .map(|root| (root.clone(), root.join(key))),
+        })
+    }
+
+    /// Whether the store takes writes now: a small object written and removed. For `/health`.
+    pub async fn probe(&self) -> object_store::Result<()> {
+        let key = Path::from(format!(".health/{}", std::process::id()));
+        self.store.put(&key, PutPayload::from_static(b"ok")).await?;
+        self.store.delete(&key).await
+    }
+
     /// The local directory `dir`, its objects announced under `base` instead of `file://<dir>`
     /// (the simulator keeps a scenario's objects in a temporary directory but names them as the
     /// scenario does, so that the announced URLs are the same in every run).
@@ -184,5 +211,53 @@ impl Storage {
 
     pub async fn delete(&self, key: &str) {
         let _ = self.store.delete(&Path::from(key)).await;
+    }
+}
+
+/// An object being stored piece by piece ([`Storage::upload`]): [`Upload::finish`] makes it
+/// durable and visible; [`Upload::abort`] (or dropping it) leaves nothing.
+pub struct Upload {
+    writer: WriteMultipart,
+    sync: Option<GroupSync>,
+    /// Locally: the store's directory and the object's path in it.
+    local_dir: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// Parts uploaded at once per object.
+const PARTS_IN_FLIGHT: usize = 2;
+
+impl Upload {
+    /// Adds a piece; waits while [`PARTS_IN_FLIGHT`] parts are being written.
+    pub async fn write(&mut self, piece: bytes::Bytes) -> object_store::Result<()> {
+        self.writer.put(piece);
+        self.writer.wait_for_capacity(PARTS_IN_FLIGHT).await
+    }
+
+    /// Completes the object, durably (locally: the group commit after the rename).
+    pub async fn finish(self) -> object_store::Result<()> {
+        self.writer.finish().await?;
+        if let Some(sync) = &self.sync {
+            sync.sync()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Drops what was written; locally also the directories made for it that are now empty.
+    pub async fn abort(self) {
+        let _ = self.writer.abort().await;
+        if let Some((root, path)) = self.local_dir {
+            let mut dir = path.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&root) && *d != root) {
+                if std::fs::remove_dir(d).is_err() {
+                    break; // not empty, or gone
+                }
+                dir = d.parent();
+            }
+        }
     }
 }

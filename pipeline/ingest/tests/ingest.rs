@@ -12,11 +12,22 @@ use std::sync::Arc;
 const COMPANY: &str = "0b3b1f2a-5b2c-4c6e-9f1a-2d3e4f5a6b7c";
 
 async fn serve(storage_dir: &Path, kafka: KafkaConfig, max: usize) -> String {
-    let app = Arc::new(App {
-        storage: Storage::open(storage_dir.to_str().unwrap()).unwrap(),
-        producer: Producer::new(&kafka).unwrap(),
-        max_upload_bytes: max,
-    });
+    serve_with(
+        storage_dir,
+        kafka,
+        max,
+        atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
+    )
+    .await
+}
+
+async fn serve_with(storage_dir: &Path, kafka: KafkaConfig, max: usize, uploads: usize) -> String {
+    let app = Arc::new(App::new(
+        Storage::open(storage_dir.to_str().unwrap()).unwrap(),
+        Producer::new(&kafka).unwrap(),
+        max,
+        uploads,
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router(app)).await.unwrap() });
@@ -201,8 +212,9 @@ async fn refusals_have_their_status_and_a_detail() {
     let (status, _) =
         upload_form(&url, Some(COMPANY), Form::new().text("metadata_json", "{}")).await;
     assert_eq!(status, 422);
-    // Nothing of the refused uploads was stored.
-    assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+    // Nothing of the refused uploads was stored, not even a directory.
+    let left: Vec<_> = walkdir(dir.path());
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,4 +303,139 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// Every file and directory under `dir`.
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+/// Two `file` parts are refused (the last one no longer silently wins), and nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_file_parts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve(dir.path(), testing::config(), 1_000_000).await;
+    let part = |name: &str| {
+        Part::bytes(format!("content of {name}").into_bytes())
+            .file_name(name.to_owned())
+            .mime_str("text/plain")
+            .unwrap()
+    };
+    let form = Form::new()
+        .part("file", part("a.txt"))
+        .part("file", part("b.txt"));
+    let (status, body) = upload_form(&url, Some(COMPANY), form).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body["detail"],
+        "more than one `file` part: send one file per upload"
+    );
+    let left = walkdir(dir.path());
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// Beyond --max-concurrent-uploads, an upload is answered 503 at once with a detail; the ones in
+/// progress finish; then uploads are taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_over_the_bound_get_503_and_the_rest_are_served() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let url = serve_with(dir.path(), testing::config(), 1_000_000, 2).await;
+    let addr = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    // Two uploads that have sent their head and half their body.
+    let body = |i: usize| {
+        format!(
+            "--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow{i}.txt\"\r\nContent-Type: text/plain\r\n\r\nslow upload {i} {}\r\n--b--\r\n",
+            uuid::Uuid::new_v4()
+        )
+    };
+    let mut held = Vec::new();
+    for i in 0..2 {
+        let b = body(i);
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let head = format!(
+            "POST /api/v1/ingest/upload HTTP/1.1\r\nHost: x\r\nX-Company-ID: {COMPANY}\r\nX-User-ID: u\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            b.len()
+        );
+        s.write_all(head.as_bytes()).await.unwrap();
+        s.write_all(&b.as_bytes()[..b.len() / 2]).await.unwrap();
+        held.push((s, b));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, body_json) = upload(
+        &url,
+        Some(COMPANY),
+        "third.txt",
+        "text/plain",
+        b"third".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 503, "{body_json}");
+    assert!(
+        body_json["detail"]
+            .as_str()
+            .unwrap()
+            .contains("too many uploads in progress (2 at once)"),
+        "{body_json}"
+    );
+    for (mut s, b) in held {
+        s.write_all(&b.as_bytes()[b.len() / 2..]).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut s, &mut answer)
+            .await
+            .ok();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 202"), "{text}");
+    }
+    let (status, _) = upload(
+        &url,
+        Some(COMPANY),
+        "fourth.txt",
+        "text/plain",
+        b"fourth".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 202);
+}
+
+/// /health answers 503 with the reason when the store does not take writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_says_when_the_store_does_not_take_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("objects");
+    std::fs::create_dir(&root).unwrap();
+    let url = serve(&root, testing::config(), 1_000_000).await;
+    let health = url.replace("/api/v1/ingest/upload", "/health");
+    let get = || async {
+        let r = reqwest::get(&health).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(get().await, (200, serde_json::json!({"status": "ok"})));
+    assert!(walkdir(&root).is_empty(), "the probe leaves nothing");
+    // The store's directory replaced by a file (as root, permissions do not stop writes).
+    std::fs::remove_dir(&root).unwrap();
+    std::fs::write(&root, b"not a directory").unwrap();
+    let (status, body) = get().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "unavailable");
+    assert!(
+        body["reason"]
+            .as_str()
+            .unwrap()
+            .contains("object storage does not take writes"),
+        "{body}"
+    );
 }

@@ -469,13 +469,14 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     let bare = spawn(axum::Router::new().route("/upload", post(discard))).await?;
     let kafka = atenex_kafka::testing::config();
     let ingest = spawn(atenex_ingest::router(std::sync::Arc::new(
-        atenex_ingest::App {
-            storage: atenex_ingest::storage::Storage::open(
+        atenex_ingest::App::new(
+            atenex_ingest::storage::Storage::open(
                 tmp.path().join("objects").to_str().expect("UTF-8"),
             )?,
-            producer: atenex_kafka::Producer::new(&kafka)?,
-            max_upload_bytes: atenex_ingest::DEFAULT_MAX_UPLOAD_BYTES,
-        },
+            atenex_kafka::Producer::new(&kafka)?,
+            atenex_ingest::DEFAULT_MAX_UPLOAD_BYTES,
+            atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
+        ),
     )))
     .await?;
     let secret = b"bench-2c8f4a6e0d9b1f3a7c5e8d2b4f6a0c9e".to_vec();
