@@ -60,7 +60,7 @@ pub fn load_all(files: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Scenario)>> {
 
 /// The seeds `atenex sim run --seeds n` explores: `n` (at least one) from the scenario's own.
 pub fn seeds_from(own: u64, n: u64) -> Vec<u64> {
-    (own..own + n.max(1)).collect()
+    (0..n.max(1)).map(|i| own.wrapping_add(i)).collect()
 }
 
 /// Runs the scenario of `file` with `seeds` (the scenario's own seed when empty); compares the

@@ -8,8 +8,9 @@
 //!   the escaped value and skips the vector with a byte-class loop. Anything unusual (escapes in
 //!   ids, nested objects, strings in arrays, duplicate keys, missing fields) falls back to the full
 //!   serde path, which also produces the error messages. Both paths give the same result on every
-//!   input the fast one accepts; the fast path checks that arrays hold only number characters
-//!   (digits, `.`, `+`, `-`, `e`, `E`, `,`, blanks) but not each number's grammar.
+//!   input the fast one accepts; the fast path checks that a (flat) array holds only number
+//!   characters (digits, `.`, `+`, `-`, `e`, `E`, `,`, blanks) and no empty element
+//!   (`numeric_list`), but not each number's grammar.
 
 use atenex_contracts::{ChunkKeys, ContractError, Envelope, Topic};
 use memchr::memchr2;
@@ -292,28 +293,17 @@ mod fast {
             match self.peek()? {
                 b'\\' => self.escaped_plain_bytes().map(drop),
                 b'[' => {
-                    // Brackets found with memchr; the bytes between them checked in bulk.
-                    let mut depth = 0usize;
-                    let b = self.b;
-                    let mut i = self.i;
-                    loop {
-                        let at = i + memchr::memchr3(b'[', b']', b'\\', &b[i..])?;
-                        if !atenex_contracts::raw_envelope::numeric_run(&b[i..at]) {
-                            return None;
-                        }
-                        match b[at] {
-                            b'[' => depth += 1,
-                            b']' => {
-                                depth = depth.checked_sub(1)?;
-                                if depth == 0 {
-                                    self.i = at + 1;
-                                    return Some(());
-                                }
-                            }
-                            _ => return None, // a string inside: the slow path
-                        }
-                        i = at + 1;
+                    // A flat array: the bytes up to its `]` checked in bulk (no empty element);
+                    // a nested array or a string inside goes to the slow path.
+                    let rest = &self.b[self.i + 1..];
+                    let end = memchr::memchr3(b'[', b']', b'\\', rest)?;
+                    if rest[end] != b']'
+                        || !atenex_contracts::raw_envelope::numeric_list(&rest[..end])
+                    {
+                        return None;
                     }
+                    self.i += end + 2;
+                    Some(())
                 }
                 b'{' => None,
                 _ => {

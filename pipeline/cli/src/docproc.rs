@@ -32,8 +32,7 @@ pub struct DocprocArgs {
         long,
         value_name = "N",
         env = "ATENEX_CHUNK_SIZE",
-        default_value_t = 1000
-    )]
+        default_value_t = 1000, value_parser = crate::parse::count::<1, 1_000_000>)]
     chunk_size: usize,
 
     /// Overlap between consecutive chunks of a page, in --chunk-unit (less than --chunk-size).
@@ -41,8 +40,7 @@ pub struct DocprocArgs {
         long,
         value_name = "N",
         env = "ATENEX_CHUNK_OVERLAP",
-        default_value_t = 200
-    )]
+        default_value_t = 200, value_parser = crate::parse::count::<0, 1_000_000>)]
     chunk_overlap: usize,
 
     /// What sizes count: words (as the original service) or tokens (cl100k_base, the embedding
@@ -56,23 +54,23 @@ pub struct DocprocArgs {
     chunk_unit: Unit,
 
     /// Largest document read, in bytes (larger: dead-lettered).
-    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_INPUT_BYTES", default_value_t = Limits::default().max_input_bytes)]
+    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_INPUT_BYTES", default_value_t = Limits::default().max_input_bytes, value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
     max_input_bytes: u64,
 
     /// Most pages in a PDF.
-    #[arg(long, value_name = "N", env = "ATENEX_DOCPROC_MAX_PDF_PAGES", default_value_t = Limits::default().max_pdf_pages)]
+    #[arg(long, value_name = "N", env = "ATENEX_DOCPROC_MAX_PDF_PAGES", default_value_t = Limits::default().max_pdf_pages, value_parser = crate::parse::count::<1, 1_000_000>)]
     max_pdf_pages: usize,
 
     /// Largest uncompressed word/document.xml of a DOCX, in bytes.
-    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_DOCX_ENTRY_BYTES", default_value_t = Limits::default().max_docx_entry_bytes)]
+    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_DOCX_ENTRY_BYTES", default_value_t = Limits::default().max_docx_entry_bytes, value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
     max_docx_entry_bytes: u64,
 
     /// Largest expansion ratio (uncompressed / compressed) of a DOCX's document.xml.
-    #[arg(long, value_name = "N", env = "ATENEX_DOCPROC_MAX_DOCX_RATIO", default_value_t = Limits::default().max_docx_ratio)]
+    #[arg(long, value_name = "N", env = "ATENEX_DOCPROC_MAX_DOCX_RATIO", default_value_t = Limits::default().max_docx_ratio, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     max_docx_ratio: u64,
 
     /// Most text taken from one document, in bytes.
-    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_TEXT_BYTES", default_value_t = Limits::default().max_text_bytes)]
+    #[arg(long, value_name = "BYTES", env = "ATENEX_DOCPROC_MAX_TEXT_BYTES", default_value_t = Limits::default().max_text_bytes, value_parser = crate::parse::count::<1, 1_099_511_627_776>)]
     max_text_bytes: usize,
 
     #[command(flatten)]

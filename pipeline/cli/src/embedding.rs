@@ -43,7 +43,7 @@ pub struct EmbeddingArgs {
     model: String,
 
     /// Vector size to ask for (text-embedding-3-* only); default: the model's own.
-    #[arg(long, value_name = "N", env = "OPENAI_EMBEDDING_DIMENSIONS")]
+    #[arg(long, value_name = "N", env = "OPENAI_EMBEDDING_DIMENSIONS", value_parser = crate::parse::count::<1, 65_536>)]
     dimensions: Option<usize>,
 
     /// Most chunks in one request (OpenAI allows 2048; requests also stay under 300,000 tokens).
@@ -51,8 +51,7 @@ pub struct EmbeddingArgs {
         long,
         value_name = "N",
         env = "ATENEX_EMBEDDING_MAX_BATCH",
-        default_value_t = 2048
-    )]
+        default_value_t = 2048, value_parser = crate::parse::count::<1, 2048>)]
     max_batch: usize,
 
     /// How long to wait for more chunks before sending a partial batch, in milliseconds.
@@ -60,8 +59,7 @@ pub struct EmbeddingArgs {
         long,
         value_name = "MS",
         env = "ATENEX_EMBEDDING_LINGER_MS",
-        default_value_t = 200
-    )]
+        default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     linger_ms: u64,
 
     /// Requests in flight at once.
@@ -69,8 +67,7 @@ pub struct EmbeddingArgs {
         long,
         value_name = "N",
         env = "ATENEX_EMBEDDING_CONCURRENCY",
-        default_value_t = 8
-    )]
+        default_value_t = 8, value_parser = crate::parse::count::<1, 1024>)]
     concurrency: usize,
 
     /// Attempts per request before the service stops (uncommitted chunks are embedded after a
@@ -79,8 +76,7 @@ pub struct EmbeddingArgs {
         long,
         value_name = "N",
         env = "ATENEX_EMBEDDING_MAX_ATTEMPTS",
-        default_value_t = 12
-    )]
+        default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=1000))]
     max_attempts: u32,
 
     /// Per-request timeout, in seconds.
@@ -88,8 +84,7 @@ pub struct EmbeddingArgs {
         long,
         value_name = "S",
         env = "ATENEX_EMBEDDING_TIMEOUT_SECS",
-        default_value_t = 60
-    )]
+        default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     timeout_secs: u64,
 
     /// Consumer group.

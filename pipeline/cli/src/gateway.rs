@@ -47,7 +47,7 @@ pub struct GatewayArgs {
     ingest_url: String,
 
     /// The largest upload body, in bytes (larger: 413 before reading past it).
-    #[arg(long, value_name = "BYTES", env = "ATENEX_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, value_name = "BYTES", env = "ATENEX_GATEWAY_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES, value_parser = clap::value_parser!(u64).range(1..=(1 << 40)))]
     max_body_bytes: u64,
 
     /// Origins allowed by CORS, comma-separated (e.g. https://app.atenex.example); none by default.
@@ -60,7 +60,7 @@ pub struct GatewayArgs {
     cors_origins: Vec<String>,
 
     /// How long ingest may take to answer once the body is sent (then 504).
-    #[arg(long, value_name = "DURATION", env = "ATENEX_UPSTREAM_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "ATENEX_UPSTREAM_TIMEOUT", default_value = "60s", value_parser = crate::parse::duration::<1, 86_400>)]
     upstream_timeout: Duration,
 
     /// The HS256 secret tokens are verified with: at least 32 bytes, not a placeholder (make one
@@ -110,7 +110,7 @@ pub struct TokenArgs {
     #[arg(long, value_name = "ROLES", value_delimiter = ',')]
     roles: Vec<String>,
     /// Lifetime (exp = now + ttl).
-    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = crate::parse::duration::<1, 315_360_000>)]
     ttl: Duration,
     /// The HS256 secret to sign with.
     #[arg(long, value_name = "SECRET", env = SECRET_ENV, hide_env_values = true)]

@@ -39,7 +39,7 @@ pub struct IngestArgs {
     storage: StorageArgs,
 
     /// The largest file accepted, in bytes (larger: 413).
-    #[arg(long, value_name = "BYTES", env = "ATENEX_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    #[arg(long, value_name = "BYTES", env = "ATENEX_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES, value_parser = crate::parse::count::<1, 1_099_511_627_776>)]
     max_upload_bytes: usize,
 
     /// Uploads received at once; more are answered 503 at once. Each holds one 5 MiB part in

@@ -15,7 +15,7 @@ pub struct JvmArgs {
     pub heap: String,
 
     /// How long to wait for the service to come up.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = crate::parse::duration::<1, 86_400>)]
     pub startup_timeout: Duration,
 }
 

@@ -13,7 +13,7 @@ pub struct ShutdownArgs {
     /// How long work in flight may take to finish after SIGINT/SIGTERM; then it is abandoned
     /// (nothing uncommitted is lost: it is consumed again on restart) and the process exits with
     /// status 124 if it has not already. Keep it below the unit's TimeoutStopSec (60 s).
-    #[arg(long, value_name = "DURATION", env = "ATENEX_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "ATENEX_SHUTDOWN_TIMEOUT", default_value = "30s", value_parser = crate::parse::duration::<0, 3600>)]
     pub shutdown_timeout: Duration,
 }
 
@@ -31,7 +31,7 @@ pub struct HttpLimitsArgs {
     /// A request's head must arrive whole within this, counted from when the connection is ready
     /// for it (accepted, or idle after an answer): slow headers and idle keep-alive connections
     /// are closed.
-    #[arg(long, value_name = "DURATION", env = "ATENEX_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "ATENEX_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = crate::parse::duration::<0, 3600>)]
     pub header_timeout: Duration,
 
     /// Bytes per second a request body must average once --body-grace has passed; slower: 408
@@ -40,7 +40,7 @@ pub struct HttpLimitsArgs {
     pub min_body_rate: u64,
 
     /// How long a request body may take before --min-body-rate applies.
-    #[arg(long, value_name = "DURATION", env = "ATENEX_HTTP_BODY_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", env = "ATENEX_HTTP_BODY_GRACE", default_value = "10s", value_parser = crate::parse::duration::<0, 3600>)]
     pub body_grace: Duration,
 
     /// Connections served at once; one more is answered 503 and closed at once. Each takes a

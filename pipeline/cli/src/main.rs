@@ -16,6 +16,7 @@ mod jvm;
 mod landing;
 mod limits;
 mod mock_openai;
+mod parse;
 mod record;
 mod replay;
 mod report;

@@ -27,7 +27,7 @@ pub struct MockOpenAiArgs {
     error_rate: f64,
 
     /// Wait this long before every answer, in milliseconds.
-    #[arg(long, value_name = "M", default_value_t = 0)]
+    #[arg(long, value_name = "M", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     latency_ms: u64,
 
     /// After this many successful requests, answer 429 insufficient_quota (not retryable).
@@ -35,7 +35,7 @@ pub struct MockOpenAiArgs {
     quota_requests: Option<u64>,
 
     /// The wait a 429 announces, in milliseconds.
-    #[arg(long, value_name = "M", default_value_t = 100)]
+    #[arg(long, value_name = "M", default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     retry_after_ms: u64,
 
     /// Seed of the drawn faults.

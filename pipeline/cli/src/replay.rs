@@ -31,7 +31,7 @@ pub struct ReplayArgs {
 
     /// With --order shuffle: each record is delayed by a random event-time amount below this, so
     /// no record arrives after one that is this much younger.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = crate::parse::duration::<0, 31_536_000>)]
     max_disorder: Duration,
 
     /// Probability (0 to 1) that a record is delivered a second time, 0 to 10 records later.

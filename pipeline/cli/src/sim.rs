@@ -19,7 +19,7 @@ pub struct RunArgs {
     scenarios: Vec<PathBuf>,
 
     /// Explore this many seeds, from the scenario's own.
-    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "seed")]
+    #[arg(long, value_name = "N", default_value_t = 1, conflicts_with = "seed", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
     seeds: u64,
 
     /// Run exactly this seed (to reproduce a failure).

@@ -152,7 +152,7 @@ impl Store for LocalStore {
         regular(path, &meta)?;
         too_large(path, meta.len(), limit)?;
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        file.take(limit + 1).read_to_end(&mut bytes)?;
+        file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
         too_large(path, bytes.len() as u64, limit)?;
         Ok(bytes)
     }

@@ -62,6 +62,16 @@ fn other_topics_are_ignored_and_unusual_shapes_fall_back() {
     let line = line_of(&envelope(Some(value("acme", r#"[1,"x"]"#))));
     assert!(fast::line(&line, T).is_none());
     assert!(decode_line(&line, T).is_ok());
+    // An empty element is not JSON: never the fast path's, and the slow path refuses it.
+    for vector in ["[1,,2]", "[,1]", "[1,]", "[1, ,2]", "[[1,,2]]", "[,]"] {
+        let line = line_of(&envelope(Some(value("acme", vector))));
+        assert!(fast::line(&line, T).is_none(), "{vector}");
+        assert!(decode_line(&line, T).is_err(), "{vector}");
+    }
+    for vector in ["[]", "[ ]", "[1, 2]", "[-1e-3,2.0E+2]"] {
+        let line = line_of(&envelope(Some(value("acme", vector))));
+        assert!(fast::line(&line, T).is_some(), "{vector}");
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ pub struct DocprocBench {
     #[arg(long, default_value = "fixtures/documents")]
     dir: PathBuf,
     /// Time spent on each measurement, in milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     millis: u64,
 }
 

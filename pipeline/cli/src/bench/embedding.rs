@@ -15,19 +15,19 @@ use tokio_util::sync::CancellationToken;
 #[derive(Args, Debug)]
 pub struct EmbeddingBench {
     /// Chunks embedded in each run.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = crate::parse::count::<1, 10_000_000>)]
     chunks: usize,
     /// Words per chunk.
-    #[arg(long, default_value_t = 150)]
+    #[arg(long, default_value_t = 150, value_parser = crate::parse::count::<1, 100_000>)]
     words: usize,
     /// The mock's latency per request in the second run, in milliseconds.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     latency_ms: u64,
     /// Most chunks per request.
-    #[arg(long, default_value_t = 2048)]
+    #[arg(long, default_value_t = 2048, value_parser = crate::parse::count::<1, 2048>)]
     max_batch: usize,
     /// Requests in flight at once.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::parse::count::<1, 1024>)]
     concurrency: usize,
 }
 

@@ -38,16 +38,16 @@ pub enum BenchCommand {
 #[derive(Args, Debug)]
 pub struct UploadBench {
     /// Concurrent connections.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = crate::parse::count::<1, 10_000>)]
     connections: usize,
     /// Size of each uploaded file, in bytes.
-    #[arg(long, default_value_t = 100 * 1024)]
+    #[arg(long, default_value_t = 100 * 1024, value_parser = crate::parse::count::<1, 1_000_000_000>)]
     file_bytes: usize,
     /// Length of each wrk run.
     #[arg(long, default_value = "15s")]
     duration: String,
     /// wrk threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::parse::count::<1, 1024>)]
     threads: usize,
 }
 
@@ -55,19 +55,19 @@ pub struct UploadBench {
 pub struct ReportBench {
     /// Records in the generated day (companies x documents x chunks; 50,000 x 1536 floats is
     /// about 1 GB).
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = crate::parse::count::<1, 100_000_000>)]
     records: usize,
     /// Vector dimensions (8 for a day of small records).
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = 1536, value_parser = crate::parse::count::<1, 65_536>)]
     dims: usize,
     /// Directory on the disk to use (a temporary directory is made inside it).
     #[arg(long, default_value = ".")]
     dir: std::path::PathBuf,
     /// Runs after the warming one; the best is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::parse::count::<1, 1000>)]
     runs: usize,
     /// Scanning threads [default: the number of cores].
-    #[arg(long)]
+    #[arg(long, value_parser = crate::parse::count::<1, 1024>)]
     threads: Option<usize>,
     /// Generate the landing tree into this directory and keep it (reused if it already holds
     /// one), e.g. to run another tool over the same files.
@@ -78,13 +78,13 @@ pub struct ReportBench {
 #[derive(Args, Debug)]
 pub struct AnalyticsBench {
     /// Records in the generated stream.
-    #[arg(long, default_value_t = 50_000)]
+    #[arg(long, default_value_t = 50_000, value_parser = crate::parse::count::<1, 100_000_000>)]
     records: usize,
     /// Vector dimensions (1536 for text-embedding-3-small: about 20 KB per record).
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = 1536, value_parser = crate::parse::count::<1, 65_536>)]
     dims: usize,
     /// Runs over the same data; the best is reported.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::parse::count::<1, 1000>)]
     runs: usize,
 }
 
@@ -153,16 +153,16 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 #[derive(Args, Debug)]
 pub struct LandingBench {
     /// Records in the generated embeddings.ready stream.
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 20_000, value_parser = crate::parse::count::<1, 100_000_000>)]
     records: usize,
     /// Vector dimensions (1536: about 20 KB per record).
-    #[arg(long, default_value_t = 1536)]
+    #[arg(long, default_value_t = 1536, value_parser = crate::parse::count::<1, 65_536>)]
     dims: usize,
     /// Directory on the disk to measure (a temporary directory is made inside it).
     #[arg(long, default_value = ".")]
     dir: std::path::PathBuf,
     /// Runs of each (cat, landing), alternating; the best of each is reported.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = crate::parse::count::<1, 1000>)]
     runs: usize,
 }
 
