@@ -370,8 +370,14 @@ impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    /// A scenario from the text of the file `path` (which names it in errors and anchors a
+    /// recorded input's relative path): typed and range-checked, or an error naming the key.
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Self> {
         let mut s: Scenario =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         anyhow::ensure!(
             s.generate.is_some() != s.input.is_some(),
             "{}: give either [generate] or [input], not both and not neither",

@@ -54,22 +54,31 @@ impl Hints {
         if let Some(ms) = self
             .retry_after_ms
             .as_deref()
-            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|v| seconds(v.trim().parse::<f64>().ok()? / 1000.0))
         {
-            return Some(Duration::from_secs_f64(ms.max(0.0) / 1000.0));
+            return Some(ms);
         }
         if let Some(s) = self
             .retry_after
             .as_deref()
-            .and_then(|v| v.trim().parse::<f64>().ok())
+            .and_then(|v| seconds(v.trim().parse::<f64>().ok()?))
         {
-            return Some(Duration::from_secs_f64(s.max(0.0)));
+            return Some(s);
         }
         [&self.reset_requests, &self.reset_tokens]
             .into_iter()
             .filter_map(|v| v.as_deref().and_then(parse_reset))
             .max()
     }
+}
+
+/// A wait of `s` seconds from a server's header: `None` for what is no duration (NaN,
+/// infinite, or too large: `inf`, `1e309`); a negative one is no wait.
+fn seconds(s: f64) -> Option<Duration> {
+    if s.is_nan() {
+        return None;
+    }
+    Duration::try_from_secs_f64(s.max(0.0)).ok()
 }
 
 /// OpenAI's reset durations: "6m0s", "1s", "20ms", "1.5s", "2h3m4.5s".
@@ -100,7 +109,7 @@ pub fn parse_reset(s: &str) -> Option<Duration> {
             };
         rest = next;
     }
-    Some(Duration::from_secs_f64(total))
+    seconds(total)
 }
 
 impl RetryPolicy {
@@ -139,6 +148,7 @@ mod tests {
         assert_eq!(parse_reset("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_reset("2h3m4s"), Some(Duration::from_secs(7384)));
         assert_eq!(parse_reset("soon"), None);
+        assert_eq!(parse_reset("1e400h"), None);
         assert_eq!(parse_reset("5"), None);
         assert_eq!(parse_reset(""), None);
     }
@@ -164,6 +174,15 @@ mod tests {
         };
         // 6 minutes asked, capped at `max`.
         assert_eq!(p.wait(1, &resets, 0.3), Some(Duration::from_secs(30)));
+        // What is no duration is no hint: the backoff decides.
+        let broken = Hints {
+            retry_after_ms: Some("inf".into()),
+            retry_after: Some("NaN".into()),
+            reset_requests: Some("1e309s".into()),
+            ..Hints::default()
+        };
+        assert_eq!(broken.wait(), None);
+        assert_eq!(p.wait(1, &broken, 1.0), Some(Duration::from_millis(250)));
         let none = Hints::default();
         assert_eq!(p.wait(1, &none, 0.0), Some(Duration::from_millis(125)));
         assert_eq!(p.wait(1, &none, 1.0), Some(Duration::from_millis(250)));

@@ -111,12 +111,17 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn never_a_path_a_control_or_too_long(raw in "\\PC{0,300}") {
+        fn never_a_path_a_control_or_too_long(raw in "(\\PC|\\p{Cc}|\\p{Cf}){0,300}") {
             if let Ok(s) = sanitize(&raw) {
                 proptest::prop_assert!(!s.is_empty() && encoded_len(&s) <= MAX_ENCODED);
                 proptest::prop_assert!(!s.contains('/') && !s.contains('\\') && !s.starts_with('.'));
                 proptest::prop_assert!(!s.chars().any(char::is_control));
             }
+        }
+
+        #[test]
+        fn any_declared_type_is_judged(content_type in proptest::option::of("\\PC{0,80}"), name in "\\PC{0,80}") {
+            let _ = crate::file_type::DocType::declared(content_type.as_deref(), &name);
         }
     }
 }
