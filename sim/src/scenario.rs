@@ -368,8 +368,11 @@ impl Default for Landing {
 
 impl Scenario {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let text = atenex_contracts::lines::read_small_text(
+            path,
+            atenex_contracts::lines::MAX_CONFIG_BYTES,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         Self::parse(&text, path)
     }
 

@@ -7,7 +7,7 @@ use atenex_analytics::core::{Settings, WatermarkMode};
 use atenex_analytics::live::{LiveOptions, default_transactional_id};
 use atenex_analytics::offline::{self, OfflineOptions};
 use clap::{Args, ValueEnum};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -226,12 +226,17 @@ fn check_distinct(input: &Path, output: &Path, late: Option<&Path>) -> anyhow::R
 fn run_offline(args: &AnalyticsArgs, input: &Path, output: &Path) -> anyhow::Result<()> {
     check_distinct(input, output, args.late_output.as_deref())?;
     let started = Instant::now();
+    // Every line bounded (a file without newlines, such as /dev/zero, is an error, not all the
+    // memory); the whole recording is still held (docs/analytics.md).
+    let max_line = atenex_contracts::lines::MAX_LINE_BYTES;
     let data = if input.as_os_str() == "-" {
-        let mut v = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut v)?;
-        v
+        atenex_contracts::lines::read_all_bounded(&mut std::io::stdin().lock(), max_line)
+            .context("--input -")?
     } else {
-        std::fs::read(input).with_context(|| format!("--input {}: cannot read", input.display()))?
+        std::fs::File::open(input)
+            .map(std::io::BufReader::new)
+            .and_then(|mut r| atenex_contracts::lines::read_all_bounded(&mut r, max_line))
+            .with_context(|| format!("--input {}: cannot read", input.display()))?
     };
     let opts = OfflineOptions {
         settings: args.settings(),

@@ -41,8 +41,11 @@ pub struct LandingArgs {
 
 pub async fn run(args: LandingArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("--config {}: cannot read", args.config.display()))?;
+    let text = atenex_contracts::lines::read_small_text(
+        &args.config,
+        atenex_contracts::lines::MAX_CONFIG_BYTES,
+    )
+    .with_context(|| format!("--config {}: cannot read", args.config.display()))?;
     let config = LandingConfig::from_properties(&text, std::env::vars())
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.config.display()))?;
     if !config.unknown_keys.is_empty() {

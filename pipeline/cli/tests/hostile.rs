@@ -789,3 +789,96 @@ fn no_value_of_any_option_panics() {
         panics.join("\n")
     );
 }
+
+/// Every reader of a file the pipeline did not write bounds its lines or its size: a recording,
+/// a connector configuration or a scenario that is `/dev/zero` (no newline, no end) is an error
+/// naming the bound, in bounded time and memory — not all the machine's memory.
+#[test]
+fn endless_inputs_are_refused_with_the_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let config = dir.path().join("sink.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "name=endless\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics=embeddings.ready\nhdfs.url=file://{}\nformat.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size=2\npartitioner.class=io.confluent.connect.storage.partitioner.DefaultPartitioner\n",
+            dir.path().join("land").display()
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let scenario = dir.path().join("endless.toml");
+    std::os::unix::fs::symlink("/dev/zero", &scenario).unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "analytics".into(),
+                "--input".into(),
+                "/dev/zero".into(),
+                "--output".into(),
+                out("w.jsonl"),
+            ],
+            "longer than",
+        ),
+        (
+            vec!["landing".into(), "--config".into(), "/dev/zero".into()],
+            "larger than",
+        ),
+        (
+            vec![
+                "landing".into(),
+                "--config".into(),
+                config,
+                "--input".into(),
+                "/dev/zero".into(),
+            ],
+            "longer than",
+        ),
+        (
+            vec!["replay".into(), "--input".into(), "/dev/zero".into()],
+            "longer than",
+        ),
+        (
+            vec!["sim".into(), "run".into(), scenario.display().to_string()],
+            "larger than",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut child = atenex()
+            .args(&args)
+            .env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+            .env("ATENEX_HDFS_ROOT", dir.path())
+            .env("RUST_LOG", "error")
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut peak = 0;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                && status.contains("VmHWM")
+            {
+                peak = peak.max(peak_rss_mb(pid));
+            }
+            assert!(Instant::now() < deadline, "atenex {args:?} still reading");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(!status.success(), "atenex {args:?}: {err}");
+        assert!(err.contains(expected), "atenex {args:?}: {err}");
+        assert!(peak < 400, "atenex {args:?}: {peak} MB");
+    }
+}

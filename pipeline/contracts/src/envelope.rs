@@ -179,7 +179,7 @@ impl ReadError {
 pub struct EnvelopeReader<R> {
     input: R,
     line: u64,
-    buf: String,
+    buf: Vec<u8>,
     failed_io: bool,
 }
 
@@ -188,7 +188,7 @@ impl<R: BufRead> EnvelopeReader<R> {
         Self {
             input,
             line: 0,
-            buf: String::new(),
+            buf: Vec::new(),
             failed_io: false,
         }
     }
@@ -209,20 +209,28 @@ impl<R: BufRead> Iterator for EnvelopeReader<R> {
         loop {
             self.buf.clear();
             self.line += 1;
-            match self.input.read_line(&mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            let read = crate::lines::read_line_bounded(
+                &mut self.input,
+                &mut self.buf,
+                crate::lines::MAX_LINE_BYTES,
+            )
+            .and_then(|_| {
+                std::str::from_utf8(&self.buf)
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+            });
+            let text = match read {
+                Ok("") => return None,
+                Ok(text) => text.trim(),
                 Err(source) => {
-                    // An I/O error (or invalid UTF-8) ends the stream: we cannot tell where the
-                    // next line starts.
+                    // An I/O error, invalid UTF-8 or a line without end ends the stream: we
+                    // cannot tell where the next line starts.
                     self.failed_io = true;
                     return Some(Err(ReadError::Io {
                         line: self.line,
                         source,
                     }));
                 }
-            }
-            let text = self.buf.trim();
+            };
             if text.is_empty() {
                 continue;
             }

@@ -12,6 +12,7 @@
 pub mod envelope;
 pub mod error;
 pub mod ids;
+pub mod lines;
 pub mod payloads;
 pub mod raw_envelope;
 pub mod topics;

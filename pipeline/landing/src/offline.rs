@@ -69,7 +69,13 @@ pub fn run<F: Fs>(
     let mut line_no = 0u64;
     loop {
         line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
+        let read = atenex_contracts::lines::read_line_bounded(
+            &mut input,
+            &mut line,
+            atenex_contracts::lines::MAX_LINE_BYTES,
+        )
+        .map_err(|e| anyhow::anyhow!("line {}: {e}", line_no + 1))?;
+        if read == 0 {
             break;
         }
         line_no += 1;
