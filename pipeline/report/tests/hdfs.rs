@@ -179,3 +179,46 @@ async fn datafusion_queries_hdfs_through_the_object_store_and_agrees() {
     assert_eq!(theirs.len() as u64, ours.documents);
     assert_eq!(theirs.iter().map(|r| r.2 as u64).sum::<u64>(), ours.records);
 }
+
+/// On HDFS a second run for the same date is refused while the first holds the date's lock (a
+/// file the name node creates only if absent), with exit 7's error naming it; once the holder is
+/// done, the lock file is gone and a run goes through (issue 15).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_for_a_date_is_refused_on_hdfs_too() {
+    let spec = DaySpec {
+        seed: 3,
+        hours: 1,
+        ..DaySpec::default()
+    };
+    let base = format!("{}{}", testing::namenode(), testing::unique_dir("lock"));
+    let landing = Location::open(&format!("{base}/atenex/kafka-landing")).unwrap();
+    tokio::task::block_in_place(|| {
+        write_day(
+            landing.store.as_ref(),
+            &landing.path,
+            "embeddings.ready",
+            &spec,
+        )
+    })
+    .unwrap();
+    let reports = Location::open(&format!("{base}/atenex/reports")).unwrap();
+    let lock = reports.join(&format!("daily_chunk_count/.date={}.lock", spec.date));
+    let held = tokio::task::block_in_place(|| reports.store.lock(&lock)).unwrap();
+    let second = tokio::task::block_in_place(|| reports.store.lock(&lock));
+    assert_eq!(
+        second.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::WouldBlock)
+    );
+    let busy = run(&options(landing.clone(), reports.clone(), &spec))
+        .await
+        .unwrap_err();
+    assert_eq!(busy.code(), 7, "{busy}");
+    assert!(busy.to_string().contains(".lock"), "{busy}");
+    drop(held);
+    assert!(!tokio::task::block_in_place(|| reports.store.exists(&lock)).unwrap());
+    let done = run(&options(landing, reports.clone(), &spec))
+        .await
+        .unwrap();
+    assert!(done.records > 0);
+    assert!(!tokio::task::block_in_place(|| reports.store.exists(&lock)).unwrap());
+}
