@@ -378,19 +378,6 @@ fn landing_refuses_the_atenex_file_as_given_and_lands_with_the_fix() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("184 already landed"));
 }
 
-/// The subcommands a `--help` text lists under `Commands:` (clap's `help` left out).
-fn subcommands(help: &str) -> Vec<String> {
-    help.lines()
-        .skip_while(|l| l.trim() != "Commands:")
-        .skip(1)
-        .take_while(|l| !l.trim().is_empty())
-        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-        .filter_map(|l| l.split_whitespace().next())
-        .filter(|c| *c != "help")
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Every subcommand — found by walking the command lists of `atenex --help`, so that a new one is
 /// covered without touching this test — answers `--help` with exit 0, and every option it lists
 /// comes with an explanation.

@@ -71,6 +71,15 @@ fn until_closed(mut s: TcpStream) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// A gateway on a free port in front of a [`black_hole`] ingest, healthy; and its address.
+fn start_gateway(extra: &[&str]) -> (Child, String) {
+    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let gw = gateway(&addr, &black_hole(), extra);
+    wait_healthy(&addr);
+    (gw, addr)
+}
+
 fn gateway(addr: &str, ingest: &str, extra: &[&str]) -> Child {
     atenex()
         .args(["gateway", "--listen", addr, "--ingest-url", ingest])
@@ -92,21 +101,14 @@ fn upload_head(token: &str, length: usize) -> String {
 /// Slow and idle clients are cut by the header timeout and the minimum body rate.
 #[test]
 fn slow_and_idle_clients_do_not_hold_the_gateway() {
-    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let mut gw = gateway(
-        &addr,
-        &black_hole(),
-        &[
-            "--header-timeout",
-            "1s",
-            "--body-grace",
-            "1s",
-            "--min-body-rate",
-            "1000",
-        ],
-    );
-    wait_healthy(&addr);
+    let (mut gw, addr) = start_gateway(&[
+        "--header-timeout",
+        "1s",
+        "--body-grace",
+        "1s",
+        "--min-body-rate",
+        "1000",
+    ]);
     let token = token();
 
     // Idle, half a head, and a body that stalls: each closed by the server, the body with 408.
@@ -134,14 +136,7 @@ fn slow_and_idle_clients_do_not_hold_the_gateway() {
 /// flood, /health is served again while the flood's clients still hold their sockets.
 #[test]
 fn a_connection_flood_is_refused_at_the_bound_and_the_gateway_recovers() {
-    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let mut gw = gateway(
-        &addr,
-        &black_hole(),
-        &["--header-timeout", "3s", "--max-connections", "32"],
-    );
-    wait_healthy(&addr);
+    let (mut gw, addr) = start_gateway(&["--header-timeout", "3s", "--max-connections", "32"]);
     let flood: Vec<TcpStream> = (0..200).map(|_| connect(&addr)).collect();
     let mut refused = connect(&addr);
     refused
@@ -170,14 +165,7 @@ fn a_connection_flood_is_refused_at_the_bound_and_the_gateway_recovers() {
 /// the gateway stops within --shutdown-timeout, cuts the client, and exits 0.
 #[test]
 fn sigterm_with_a_slow_upload_in_flight_stops_within_the_shutdown_timeout() {
-    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    let mut gw = gateway(
-        &addr,
-        &black_hole(),
-        &["--shutdown-timeout", "2s", "--min-body-rate", "100"],
-    );
-    wait_healthy(&addr);
+    let (mut gw, addr) = start_gateway(&["--shutdown-timeout", "2s", "--min-body-rate", "100"]);
     let mut slow = connect(&addr);
     slow.write_all(upload_head(&token(), 10_000_000).as_bytes())
         .unwrap();
@@ -694,16 +682,7 @@ fn no_value_of_any_option_panics() {
     while let Some(path) = queue.pop() {
         let out = atenex().args(&path).arg("--help").output().unwrap();
         let text = String::from_utf8_lossy(&ok(&out).stdout).into_owned();
-        let subs: Vec<String> = text
-            .lines()
-            .skip_while(|l| l.trim() != "Commands:")
-            .skip(1)
-            .take_while(|l| !l.trim().is_empty())
-            .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|c| *c != "help")
-            .map(str::to_owned)
-            .collect();
+        let subs = subcommands(&text);
         if !subs.is_empty() {
             for sub in subs {
                 if !["demo", "broker", "hdfs"].contains(&sub.as_str()) {

@@ -145,15 +145,7 @@ impl Storage {
     pub async fn put(&self, key: &str, data: bytes::Bytes) -> object_store::Result<()> {
         let path = Path::from(key);
         self.store.put(&path, PutPayload::from(data)).await?;
-        if let Some(sync) = &self.local_sync {
-            sync.sync()
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })?;
-        }
-        Ok(())
+        durable(self.local_sync.as_ref()).await
     }
 
     /// Starts storing `key` from a stream of pieces ([`Upload`]): memory holds one part (5 MiB)
@@ -214,6 +206,18 @@ impl Storage {
     }
 }
 
+/// Waits for the group commit of a local store (object_store does not fsync); nothing for S3,
+/// which acknowledges stored objects.
+async fn durable(sync: Option<&GroupSync>) -> object_store::Result<()> {
+    match sync {
+        Some(sync) => sync.sync().await.map_err(|e| object_store::Error::Generic {
+            store: "local",
+            source: Box::new(e),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// An object being stored piece by piece ([`Storage::upload`]): [`Upload::finish`] makes it
 /// durable and visible; [`Upload::abort`] (or dropping it) leaves nothing.
 pub struct Upload {
@@ -236,15 +240,7 @@ impl Upload {
     /// Completes the object, durably (locally: the group commit after the rename).
     pub async fn finish(self) -> object_store::Result<()> {
         self.writer.finish().await?;
-        if let Some(sync) = &self.sync {
-            sync.sync()
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "local",
-                    source: Box::new(e),
-                })?;
-        }
-        Ok(())
+        durable(self.sync.as_ref()).await
     }
 
     /// Drops what was written; locally also the directories made for it that are now empty.

@@ -97,3 +97,16 @@ pub fn replay_all(rt: &tokio::runtime::Runtime, records: &[Envelope]) {
 pub fn record_topic(rt: &tokio::runtime::Runtime, topic: &str) -> Vec<Envelope> {
     rt.block_on(atenex_kafka::testing::read_topics(&[topic]))
 }
+
+/// The subcommands a `--help` text lists under `Commands:` (clap's `help` left out).
+pub fn subcommands(help: &str) -> Vec<String> {
+    help.lines()
+        .skip_while(|l| l.trim() != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
