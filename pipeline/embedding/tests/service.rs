@@ -355,6 +355,15 @@ async fn an_endpoint_failure_pauses_and_loses_nothing() {
         .collect();
     produce(&records).await;
     let group = testing::unique("embedding-paused");
+    // The dead-letter topic exists whichever test of this binary runs first.
+    let dlq = atenex_kafka::admin::TopicSpec {
+        name: "chunks.processed.dlq".into(),
+        partitions: 1,
+        replication: None,
+    };
+    atenex_kafka::admin::create_topics(&testing::config(), &[dlq])
+        .await
+        .unwrap();
 
     let broke = Server::start(Config {
         api_key: None,
