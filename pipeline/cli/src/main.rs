@@ -180,6 +180,16 @@ impl KafkaArgs {
 }
 
 fn main() -> ExitCode {
+    // A `.env` is configuration: a regular file of at most 1 MiB (not a link to /dev/zero).
+    if let Ok(meta) = std::fs::metadata(".env")
+        && (!meta.is_file() || meta.len() > atenex_contracts::lines::MAX_CONFIG_BYTES)
+    {
+        eprintln!(
+            "error: .env is not a regular file of at most {} bytes: remove it or fix it",
+            atenex_contracts::lines::MAX_CONFIG_BYTES
+        );
+        return ExitCode::from(2);
+    }
     // A missing .env is fine; a broken one is reported.
     if let Err(e) = dotenvy::dotenv()
         && !e.not_found()

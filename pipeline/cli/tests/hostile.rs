@@ -861,3 +861,18 @@ fn endless_inputs_are_refused_with_the_bound() {
         assert!(peak < 400, "atenex {args:?}: {peak} MB");
     }
 }
+
+/// A `.env` that is no configuration file (a link to /dev/zero) is refused at once, exit 2.
+#[test]
+fn an_endless_dot_env_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join(".env")).unwrap();
+    let out = atenex()
+        .args(["token", "--company", COMPANY, "--user", "u"])
+        .current_dir(dir.path())
+        .env("GATEWAY_JWT_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".env is not a regular file of at most"));
+}
