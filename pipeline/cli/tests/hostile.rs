@@ -138,13 +138,27 @@ fn slow_and_idle_clients_do_not_hold_the_gateway() {
 fn a_connection_flood_is_refused_at_the_bound_and_the_gateway_recovers() {
     let (mut gw, addr) = start_gateway(&["--header-timeout", "3s", "--max-connections", "32"]);
     let flood: Vec<TcpStream> = (0..200).map(|_| connect(&addr)).collect();
+    // Over the bound: closed at once, with a 503 while few are being refused (beyond that, a
+    // flood's connections are closed unanswered).
     let mut refused = connect(&addr);
     refused
         .write_all(b"GET /health HTTP/1.1\r\nHost: gw\r\n\r\n")
         .unwrap();
     let answer = until_closed(refused);
-    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(answer.contains("too many connections"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 503"),
+        "{answer}"
+    );
+    let busy = flood
+        .iter()
+        .filter(|s| {
+            let mut s = *s;
+            s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+            let mut buf = [0u8; 512];
+            matches!(s.read(&mut buf), Ok(n) if String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 503"))
+        })
+        .count();
+    assert!(busy > 0, "no connection of the flood was answered 503");
     let t = Instant::now();
     loop {
         let mut s = connect(&addr);

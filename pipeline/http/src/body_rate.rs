@@ -2,10 +2,11 @@
 //! `rate` bytes per second since it started, or the request is answered **408** and its handler
 //! is dropped (so whatever it was doing with the body, such as streaming it on, stops too).
 //!
-//! The rule is [`deadline`]: having received `n` bytes, the next ones must arrive before
-//! `start + grace + n / rate`. A client that sends nothing is cut at `grace`; one that trickles a
-//! byte a second at a 1 KiB/s rule is cut shortly after it. A handler that is not reading (waiting
-//! on its own upstream) is never blamed on the client: only time spent waiting for body bytes counts.
+//! The rule is [`deadline`]: having received `n` bytes, the reader may have waited for the client
+//! at most `grace + n / rate` in all. A client that sends nothing is cut at `grace`; one that
+//! trickles a byte a second at a 1 KiB/s rule is cut shortly after it. A handler that is not
+//! reading (waiting on its own upstream) is never blamed on the client: only time spent waiting
+//! for body bytes counts.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -25,7 +26,7 @@ pub struct BodyRate {
     pub grace: Duration,
 }
 
-/// How long after the body started the byte after `received` may arrive.
+/// How long, in all, the reader may have waited for the client once `received` bytes arrived.
 pub fn deadline(rule: BodyRate, received: u64) -> Duration {
     // Whole nanoseconds; saturates (a huge body at a tiny rate) instead of overflowing.
     let nanos = u128::from(received) * 1_000_000_000 / u128::from(rule.bytes_per_sec.max(1));
@@ -41,29 +42,31 @@ struct Tripped {
     notify: Notify,
 }
 
-/// The body, passed through unchanged while it keeps to the rule.
+/// The body, passed through unchanged while it keeps to the rule. Only the time the reader
+/// spends waiting for the client's bytes counts: while the handler is not reading (its upstream
+/// is slow), the client is not blamed.
 fn paced(body: Body, rule: BodyRate, tripped: Arc<Tripped>) -> Body {
-    let start = tokio::time::Instant::now();
     let stream = futures::stream::unfold(
-        (body.into_data_stream(), 0u64, false),
-        move |(mut stream, received, ended)| {
+        (body.into_data_stream(), 0u64, Duration::ZERO, false),
+        move |(mut stream, received, waited, ended)| {
             let tripped = tripped.clone();
             async move {
                 if ended {
                     return None;
                 }
-                let next = match start.checked_add(deadline(rule, received)) {
-                    Some(by) => tokio::time::timeout_at(by, stream.next()).await,
-                    None => Ok(stream.next().await),
-                };
+                let left = deadline(rule, received).saturating_sub(waited);
+                let began = tokio::time::Instant::now();
+                let next = tokio::time::timeout(left, stream.next()).await;
+                let waited = waited.saturating_add(began.elapsed());
                 match next {
                     Ok(Some(Ok(bytes))) => {
                         let received = received + bytes.len() as u64;
-                        Some((Ok(bytes), (stream, received, false)))
+                        Some((Ok(bytes), (stream, received, waited, false)))
                     }
-                    Ok(Some(Err(e))) => {
-                        Some((Err(std::io::Error::other(e)), (stream, received, true)))
-                    }
+                    Ok(Some(Err(e))) => Some((
+                        Err(std::io::Error::other(e)),
+                        (stream, received, waited, true),
+                    )),
                     Ok(None) => None,
                     Err(_) => {
                         tripped.flag.store(true, Ordering::Release);
@@ -72,7 +75,7 @@ fn paced(body: Body, rule: BodyRate, tripped: Arc<Tripped>) -> Body {
                             std::io::ErrorKind::TimedOut,
                             "the request body arrived too slowly",
                         );
-                        Some((Err(e), (stream, received, true)))
+                        Some((Err(e), (stream, received, waited, true)))
                     }
                 }
             }

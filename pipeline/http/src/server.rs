@@ -14,6 +14,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+/// Connections over [`Limits::max_connections`] answered 503 at once; more are closed unanswered.
+const REFUSALS: usize = 64;
+
 /// The answer to a connection over [`Limits::max_connections`].
 fn busy() -> Vec<u8> {
     let body = r#"{"detail":"the server has too many connections open; try again soon"}"#;
@@ -46,6 +49,7 @@ pub async fn serve(
         .header_read_timeout(limits.header_timeout);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     let mut connections = JoinSet::new();
     loop {
         while connections.try_join_next().is_some() {}
@@ -64,7 +68,14 @@ pub async fn serve(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             metrics::counter!("http_connections_refused_total").increment(1);
-            tokio::spawn(refuse(stream));
+            // Answering takes a descriptor for up to 100 ms: under a flood, beyond `REFUSALS`
+            // answers in flight the connection is just closed.
+            if let Ok(answering) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    refuse(stream).await;
+                    drop(answering);
+                });
+            }
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -94,13 +105,12 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers 503 and closes, spending at most a second on it.
+/// Answers 503 and closes, spending at most a tenth of a second on it: what the client has sent
+/// by then is read first, so that closing does not reset the connection before the answer is read.
 async fn refuse(mut stream: TcpStream) {
-    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+    let _ = tokio::time::timeout(Duration::from_millis(100), async {
         stream.write_all(&busy()).await?;
         stream.shutdown().await?;
-        // Read what the client sent so that closing does not reset the connection before it
-        // has read the answer.
         let mut sink = [0u8; 4096];
         loop {
             stream.readable().await?;

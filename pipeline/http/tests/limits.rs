@@ -24,6 +24,17 @@ fn app() -> Router {
             }),
         )
         .route(
+            "/late-reader",
+            post(|body: Body| async move {
+                // Busy elsewhere (a slow upstream) before it reads the body.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match axum::body::to_bytes(body, usize::MAX).await {
+                    Ok(b) => format!("{} bytes", b.len()),
+                    Err(e) => format!("body error: {e}"),
+                }
+            }),
+        )
+        .route(
             "/hang",
             get(|| async {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -163,6 +174,28 @@ async fn a_body_slower_than_the_minimum_rate_is_answered_408_and_a_fast_one_is_s
         let answer = until_closed(s);
         assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
         assert!(answer.ends_with("200000 bytes"), "{answer}");
+    })
+    .await
+    .unwrap();
+}
+
+/// Time the handler spends not reading is not the client's: half the body at once, the rest
+/// 1.2 s later, to a handler that starts reading after 1 s — served, though the wall clock since
+/// the head is far past the grace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_is_not_reading_does_not_blame_the_client() {
+    let server = start(limits()).await;
+    let addr = server.addr;
+    blocking(move || {
+        let mut s = connect(addr);
+        s.write_all(b"POST /late-reader HTTP/1.1\r\nHost: x\r\nContent-Length: 200\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        s.write_all(&[b'a'; 100]).unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        s.write_all(&[b'b'; 100]).unwrap();
+        let answer = until_closed(s);
+        assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+        assert!(answer.ends_with("200 bytes"), "{answer}");
     })
     .await
     .unwrap();
