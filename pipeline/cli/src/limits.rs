@@ -1,6 +1,5 @@
 //! The options that bound what a client or a shutdown may take: `--shutdown-timeout` on every
-//! long-running command, and the HTTP servers' limits (docs/services.md, "Limits of every HTTP
-//! server").
+//! long-running command, and the HTTP servers' limits (docs/limits.md).
 
 use atenex_http::{Limits, limits};
 use clap::Args;

@@ -5,6 +5,7 @@
 //! into every parser of untrusted input) are property tests beside each parser.
 
 mod common;
+use atenex_http::testing::{connect, until_closed};
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -50,27 +51,6 @@ fn black_hole() -> String {
     format!("http://{addr}")
 }
 
-fn connect(addr: &str) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s
-}
-
-/// What the server sends until it closes the connection; panics if it keeps it open 15 s.
-fn until_closed(mut s: TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the server kept the connection open: {e}"),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// A gateway on a free port in front of a [`black_hole`] ingest, healthy; and its address.
 fn start_gateway(extra: &[&str]) -> (Child, String) {
     let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
@@ -81,13 +61,9 @@ fn start_gateway(extra: &[&str]) -> (Child, String) {
 }
 
 fn gateway(addr: &str, ingest: &str, extra: &[&str]) -> Child {
-    atenex()
-        .args(["gateway", "--listen", addr, "--ingest-url", ingest])
+    service(&["gateway", "--listen", addr, "--ingest-url", ingest])
         .args(extra)
         .env("GATEWAY_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
 }
@@ -243,14 +219,7 @@ fn report(root: &std::path::Path, extra: &[&str]) -> (Option<i32>, String) {
         .unwrap();
     // A hung run is a failure of this test, not a hung suite.
     let status = wait_exit(&mut child, Duration::from_secs(60));
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.code(), err)
+    (status.code(), stderr_of(&mut child))
 }
 
 /// What is left beside the report after a run: hidden staging, lock or old directories.
@@ -412,25 +381,21 @@ fn fake_endpoint(answer: bool) -> (String, std::sync::Arc<std::sync::atomic::Ato
 }
 
 fn embedding(base_url: &str, group: &str, admin: &str) -> Child {
-    atenex()
-        .args([
-            "embedding",
-            "--bootstrap-servers",
-            atenex_kafka::testing::bootstrap(),
-            "--group",
-            group,
-            "--admin-listen",
-            admin,
-            "--shutdown-timeout",
-            "5s",
-        ])
-        .env("OPENAI_BASE_URL", base_url)
-        .env("OPENAI_API_KEY", "sk-hostile-test")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap()
+    service(&[
+        "embedding",
+        "--bootstrap-servers",
+        atenex_kafka::testing::bootstrap(),
+        "--group",
+        group,
+        "--admin-listen",
+        admin,
+        "--shutdown-timeout",
+        "5s",
+    ])
+    .env("OPENAI_BASE_URL", base_url)
+    .env("OPENAI_API_KEY", "sk-hostile-test")
+    .spawn()
+    .unwrap()
 }
 
 /// A mistyped OPENAI_BASE_URL (404 with an HTML page) pauses the embedding service: /health says
@@ -517,21 +482,31 @@ fn the_embedding_service_pauses_on_a_wrong_endpoint_and_stops_promptly() {
 }
 
 /// The peak resident memory of a process, in MB (Linux's VmHWM).
-fn peak_rss_mb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+/// The peak resident memory of a live process, in MB (Linux's VmHWM); `None` once it has exited
+/// (a zombie has no memory figures).
+fn peak_rss_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let kb: u64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()
-        .unwrap();
-    kb / 1024
+        .ok()?;
+    Some(kb / 1024)
 }
 
-/// Six 45 MB uploads at once took 305 MB when ingest held each whole; streamed to storage, its
+/// The whole standard error of a child that has exited (it was spawned with a pipe there).
+fn stderr_of(child: &mut Child) -> String {
+    let mut err = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        let _ = pipe.read_to_string(&mut err);
+    }
+    err
+}
+
+/// Six 45 MB uploads at once took 305 MB when ingest held each whole (issue 15's measure); streamed to storage, its
 /// memory does not grow with the files: the peak stays far below what they add up to, and each
 /// file is stored whole.
 #[test]
@@ -539,21 +514,17 @@ fn ingest_memory_does_not_grow_with_concurrent_large_uploads() {
     let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
     let addr = format!("127.0.0.1:{port}");
     let storage = tempfile::tempdir().unwrap();
-    let mut ingest = atenex()
-        .args([
-            "ingest",
-            "--listen",
-            &addr,
-            "--storage",
-            storage.path().to_str().unwrap(),
-            "--bootstrap-servers",
-            atenex_kafka::testing::bootstrap(),
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut ingest = service(&[
+        "ingest",
+        "--listen",
+        &addr,
+        "--storage",
+        storage.path().to_str().unwrap(),
+        "--bootstrap-servers",
+        atenex_kafka::testing::bootstrap(),
+    ])
+    .spawn()
+    .unwrap();
     wait_healthy(&addr);
     const SIZE: usize = 45_000_000;
     let senders: Vec<_> = (0..6)
@@ -591,7 +562,7 @@ fn ingest_memory_does_not_grow_with_concurrent_large_uploads() {
         let answer = s.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
     }
-    let peak = peak_rss_mb(ingest.id());
+    let peak = peak_rss_mb(ingest.id()).expect("ingest is running");
     signal(&ingest, "-TERM");
     assert!(wait_exit(&mut ingest, Duration::from_secs(30)).success());
     let mut sizes = Vec::new();
@@ -761,8 +732,7 @@ fn no_value_of_any_option_panics() {
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     };
-                    let mut err = String::new();
-                    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+                    let err = stderr_of(&mut child);
                     if status.is_some_and(|s| s.code() == Some(101)) || err.contains("panicked at")
                     {
                         panics
@@ -855,21 +825,11 @@ fn endless_inputs_are_refused_with_the_bound() {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status"))
-                && status.contains("VmHWM")
-            {
-                peak = peak.max(peak_rss_mb(pid));
-            }
+            peak = peak.max(peak_rss_mb(pid).unwrap_or(0));
             assert!(Instant::now() < deadline, "atenex {args:?} still reading");
             std::thread::sleep(Duration::from_millis(20));
         };
-        let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        let err = stderr_of(&mut child);
         assert!(!status.success(), "atenex {args:?}: {err}");
         assert!(err.contains(expected), "atenex {args:?}: {err}");
         assert!(peak < 400, "atenex {args:?}: {peak} MB");

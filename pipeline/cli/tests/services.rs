@@ -24,12 +24,8 @@ fn wait_healthy(addr: &str) {
 }
 
 fn start(args: &[&str]) -> Child {
-    atenex()
-        .args(args)
+    service(args)
         .env("GATEWAY_JWT_SECRET", SECRET)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
 }

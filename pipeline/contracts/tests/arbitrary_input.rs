@@ -10,6 +10,22 @@ use atenex_contracts::{
 };
 use proptest::prelude::*;
 
+/// JSON objects of fewer than `most` fields, keys and values drawn from the two strategies
+/// (duplicate keys included).
+fn json_object(
+    key: impl Strategy<Value = &'static str>,
+    value: impl Strategy<Value = String>,
+    most: usize,
+) -> impl Strategy<Value = String> {
+    prop::collection::vec((key, value), 0..most).prop_map(|fields| {
+        let body: Vec<String> = fields
+            .into_iter()
+            .map(|(k, v)| format!("\"{k}\":{v}"))
+            .collect();
+        format!("{{{}}}", body.join(","))
+    })
+}
+
 /// Lines shaped like envelopes, with the values that go wrong: huge and negative numbers, odd
 /// strings and escapes, arrays, nulls, duplicate and missing keys.
 fn envelope_like() -> impl Strategy<Value = String> {
@@ -33,13 +49,7 @@ fn envelope_like() -> impl Strategy<Value = String> {
         Just("\"embeddings.ready\"".to_owned()),
         Just("\"..\"".to_owned()),
     ];
-    prop::collection::vec((key, value), 0..9).prop_map(|fields| {
-        let body: Vec<String> = fields
-            .into_iter()
-            .map(|(k, v)| format!("\"{k}\":{v}"))
-            .collect();
-        format!("{{{}}}", body.join(","))
-    })
+    json_object(key, value, 9)
 }
 
 /// Values shaped like payloads: the contract's field names with any kind of JSON value.
@@ -65,13 +75,7 @@ fn payload_like() -> impl Strategy<Value = String> {
         "\\[[0-9,. e-]{0,16}\\]",
         Just("{}".to_owned()),
     ];
-    prop::collection::vec((key, value), 0..8).prop_map(|fields| {
-        let body: Vec<String> = fields
-            .into_iter()
-            .map(|(k, v)| format!("\"{k}\":{v}"))
-            .collect();
-        format!("{{{}}}", body.join(","))
-    })
+    json_object(key, value, 8)
 }
 
 fn every_envelope_parser(bytes: &[u8]) -> Result<(), TestCaseError> {

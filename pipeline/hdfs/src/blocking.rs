@@ -304,18 +304,6 @@ impl Hdfs {
         }
     }
 
-    /// The length of the file at `path`; `None` if nothing is there.
-    pub fn len(&self, path: &str) -> io::Result<Option<u64>> {
-        match self.call(
-            path,
-            |client, p| async move { client.get_file_info(&p).await },
-        ) {
-            Ok(status) => Ok(Some(status.length as u64)),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(io_error(path, e)),
-        }
-    }
-
     /// Creates `dir` and its parents (no error if it exists).
     pub fn mkdirs(&self, dir: &str) -> io::Result<()> {
         self.call(dir, |client, d| async move {

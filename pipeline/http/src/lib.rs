@@ -11,11 +11,12 @@
 //! - on shutdown the listener closes, idle connections close, requests in flight get up to
 //!   [`Limits::shutdown_timeout`] to finish, and whatever is still open then is cut.
 //!
-//! See docs/services.md, "Limits of every HTTP server".
+//! Every limit with its default: docs/limits.md.
 
 pub mod body_rate;
 pub mod limits;
 pub mod server;
+pub mod testing;
 
 pub use limits::Limits;
 pub use server::serve;

@@ -89,12 +89,11 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let open = connections.len();
     match tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await {
-        Ok(()) => tracing::debug!(open, "every connection finished"),
+        Ok(()) => tracing::debug!("every connection finished"),
         Err(_) => {
             tracing::warn!(
-                still_open = limits.max_connections - slots.available_permits(),
+                still_open = connections.len(),
                 timeout = %humantime::format_duration(limits.shutdown_timeout),
                 "the shutdown timeout passed: closing the connections still open"
             );

@@ -2,11 +2,12 @@
 //! that behave as slow, idle or too many clients do. Durations are short so the tests are quick;
 //! each bound is checked with a wide margin (what is asserted is that the server acts, not how fast).
 
+use atenex_http::testing::{connect, until_closed};
 use atenex_http::{Limits, serve};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -69,27 +70,6 @@ async fn start(limits: Limits) -> Running {
         shutdown,
         done,
     }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s
-}
-
-/// Everything the server sends until it closes the connection (panics if it does not within 10 s).
-fn until_closed(mut s: TcpStream) -> String {
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("the server did not close the connection: {e}"),
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn blocking<T: Send + 'static>(

@@ -52,12 +52,13 @@ impl App {
         max_upload_bytes: usize,
         max_concurrent_uploads: usize,
     ) -> Self {
+        let max_concurrent_uploads = max_concurrent_uploads.max(1);
         Self {
             storage,
             producer,
             max_upload_bytes,
-            uploads: Arc::new(Semaphore::new(max_concurrent_uploads.max(1))),
-            max_concurrent_uploads: max_concurrent_uploads.max(1),
+            uploads: Arc::new(Semaphore::new(max_concurrent_uploads)),
+            max_concurrent_uploads,
         }
     }
 }
@@ -188,29 +189,26 @@ async fn upload(
         .to_string();
     let id = DocumentId::new_v4();
     let mut stored = None;
-    let received = receive(&app, &company, &id.to_string(), multipart, &mut stored).await;
-    let outcome = match (received, stored) {
-        (Ok(has_metadata), Some(file)) => match announce(&app, &company, id.clone(), &file).await {
-            Ok(answer) => {
-                tracing::info!(document_id = %id, %company, %user, filename = %file.filename, doc_type = file.doc_type.name(), bytes = file.bytes, has_metadata, "uploaded");
-                return Ok(answer);
-            }
-            Err(e) => (e, Some(file)),
-        },
-        (Ok(_), None) => (
+    let outcome = async {
+        let has_metadata = receive(&app, &company, &id.to_string(), multipart, &mut stored).await?;
+        let file = stored.as_ref().ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "the multipart field `file` is required",
-            ),
-            None,
-        ),
-        (Err(e), file) => (e, file),
-    };
+            )
+        })?;
+        let answer = announce(&app, &company, id.clone(), file).await?;
+        tracing::info!(document_id = %id, %company, %user, filename = %file.filename, doc_type = file.doc_type.name(), bytes = file.bytes, has_metadata, "uploaded");
+        Ok(answer)
+    }
+    .await;
     // Refused or failed: what was stored goes.
-    if let Some(file) = outcome.1 {
+    if outcome.is_err()
+        && let Some(file) = &stored
+    {
         app.storage.delete(&file.key).await;
     }
-    Err(outcome.0)
+    outcome
 }
 
 /// Reads the multipart body: the one `file` part streamed to storage (into `stored`, checked),

@@ -1,9 +1,8 @@
 //! Graceful shutdown: the first SIGINT or SIGTERM cancels the token (stop fetching, finish the
-//! batch in flight, commit, exit 0); a second one exits at once with status 130. With
-//! [`on_signals_within`], a shutdown that has not finished `timeout` (plus [`WATCHDOG_MARGIN`])
-//! after the first signal is ended with status [`EXIT_SHUTDOWN_TIMEOUT`]: nothing uncommitted is
-//! lost by that (it is consumed again on restart), and the process never outlives its unit's stop
-//! timeout waiting for a hung peer.
+//! batch in flight, commit, exit 0); a second one exits at once with status 130. A shutdown that
+//! has not finished `timeout` (plus [`WATCHDOG_MARGIN`]) after the first signal is ended with
+//! status [`EXIT_SHUTDOWN_TIMEOUT`]: nothing uncommitted is lost by that (it is consumed again on
+//! restart), and the process never outlives its unit's stop timeout waiting for a hung peer.
 
 use std::time::Duration;
 
@@ -17,22 +16,14 @@ pub const EXIT_SHUTDOWN_TIMEOUT: i32 = 124;
 /// itself (the HTTP servers cut their connections at it) needs to return.
 pub const WATCHDOG_MARGIN: Duration = Duration::from_secs(2);
 
-/// A token cancelled on the first SIGINT/SIGTERM. Must be called inside a Tokio runtime.
-pub fn on_signals() -> CancellationToken {
-    signals(None)
-}
-
-/// [`on_signals`], and the process exits with [`EXIT_SHUTDOWN_TIMEOUT`] if it is still running
-/// `timeout` + [`WATCHDOG_MARGIN`] after the first signal.
+/// A token cancelled on the first SIGINT/SIGTERM; the process exits with
+/// [`EXIT_SHUTDOWN_TIMEOUT`] if it is still running `timeout` + [`WATCHDOG_MARGIN`] after that
+/// signal. Must be called inside a Tokio runtime.
 pub fn on_signals_within(timeout: Duration) -> CancellationToken {
-    signals(Some(timeout))
-}
-
-/// Ends the process with [`EXIT_SHUTDOWN_TIMEOUT`] once `token` has been cancelled for `timeout` +
-/// [`WATCHDOG_MARGIN`].
-pub fn watchdog(token: CancellationToken, timeout: Duration) {
+    let token = CancellationToken::new();
+    let watched = token.clone();
     tokio::spawn(async move {
-        token.cancelled().await;
+        watched.cancelled().await;
         tokio::time::sleep(timeout.saturating_add(WATCHDOG_MARGIN)).await;
         tracing::error!(
             timeout = %humantime::format_duration(timeout),
@@ -40,13 +31,6 @@ pub fn watchdog(token: CancellationToken, timeout: Duration) {
         );
         std::process::exit(EXIT_SHUTDOWN_TIMEOUT);
     });
-}
-
-fn signals(timeout: Option<Duration>) -> CancellationToken {
-    let token = CancellationToken::new();
-    if let Some(timeout) = timeout {
-        watchdog(token.clone(), timeout);
-    }
     let t = token.clone();
     tokio::spawn(async move {
         let (Ok(mut int), Ok(mut term)) = (

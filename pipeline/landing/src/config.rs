@@ -634,12 +634,7 @@ fn partitioner(r: &mut Reader) -> Partitioner {
     let path_format = match compiled {
         Some(Ok(f)) => Some(f),
         Some(Err(e)) => {
-            let fix = if e.contains("stay under") {
-                "name directories under the topic only: no '.' or '..' segment, no leading '/', e.g. 'year'=YYYY/'month'=MM"
-            } else {
-                "quote literal text and use Joda pattern letters, e.g. 'year'=YYYY/'month'=MM"
-            };
-            r.problem("path.format", e, fix);
+            r.problem("path.format", e.to_string(), e.fix());
             None
         }
         None => None,

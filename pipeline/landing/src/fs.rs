@@ -61,10 +61,11 @@ impl<F: Fs + ?Sized> Fs for Box<F> {
     }
 }
 
-/// `path`, unless one of its segments is `.` or `..` or it holds NUL: then an `InvalidInput`
-/// error, so that no path, however it was built, reaches outside the store root.
+/// `path`, unless one of its segments is `..` or it holds NUL: then an `InvalidInput` error, so
+/// that no path, however it was built, reaches outside the store root (a `.` segment stays where
+/// it is: `topics.dir=./landing` is a directory under the root).
 pub fn confined(path: &str) -> io::Result<&str> {
-    if path.contains('\0') || path.split('/').any(|s| s == "." || s == "..") {
+    if path.contains('\0') || path.split('/').any(|s| s == "..") {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("refused path {path:?}: it would leave the store root"),

@@ -49,63 +49,38 @@ const DAYS: [&str; 7] = [
     "Sunday",
 ];
 
-impl PathFormat {
-    pub fn parse(pattern: &str) -> Result<Self, String> {
-        let chars: Vec<char> = pattern.chars().collect();
-        let mut tokens: Vec<Token> = Vec::new();
-        let mut literal = String::new();
-        let mut i = 0;
-        while i < chars.len() {
-            let c = chars[i];
-            if c == '\'' {
-                // '' is a quote; otherwise text up to the closing quote, where '' is a quote too.
-                if chars.get(i + 1) == Some(&'\'') {
-                    literal.push('\'');
-                    i += 2;
-                    continue;
-                }
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => {
-                            return Err(format!("unterminated quote in path.format {pattern:?}"));
-                        }
-                        Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                            literal.push('\'');
-                            i += 2;
-                        }
-                        Some('\'') => {
-                            i += 1;
-                            break;
-                        }
-                        Some(&q) => {
-                            literal.push(q);
-                            i += 1;
-                        }
-                    }
-                }
-            } else if c.is_ascii_alphabetic() {
-                if !SUPPORTED.contains(c) {
-                    return Err(format!(
-                        "path.format {pattern:?}: pattern letter '{c}' is not supported (supported: {SUPPORTED}); quote literal text, e.g. 'year'=YYYY"
-                    ));
-                }
-                let count = chars[i..].iter().take_while(|&&x| x == c).count();
-                if !literal.is_empty() {
-                    tokens.push(Token::Literal(std::mem::take(&mut literal)));
-                }
-                tokens.push(Token::Field { letter: c, count });
-                i += count;
-            } else {
-                literal.push(c);
-                i += 1;
+/// Why a pattern is refused; each kind has its fix ([`PathFormatError::fix`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathFormatError {
+    /// Not a pattern: an unsupported letter, an unterminated quote.
+    #[error("{0}")]
+    Syntax(String),
+    /// A pattern some formatted path of which would leave `<topics.dir>/<topic>`.
+    #[error("{0}")]
+    Escapes(String),
+}
+
+impl PathFormatError {
+    pub fn fix(&self) -> &'static str {
+        match self {
+            PathFormatError::Syntax(_) => {
+                "quote literal text and use Joda pattern letters, e.g. 'year'=YYYY/'month'=MM"
+            }
+            PathFormatError::Escapes(_) => {
+                "name directories under the topic only: no '.' or '..' segment, no leading '/', e.g. 'year'=YYYY/'month'=MM"
             }
         }
-        if !literal.is_empty() {
-            tokens.push(Token::Literal(literal));
-        }
+    }
+}
+
+impl PathFormat {
+    /// A pattern proven to stay under its directory (see `confined`), or why not.
+    pub fn parse(pattern: &str) -> Result<Self, PathFormatError> {
+        let tokens = tokens(pattern).map_err(PathFormatError::Syntax)?;
         confined(&tokens).map_err(|why| {
-            format!("path.format {pattern:?}: {why}: every directory it names must stay under <topics.dir>/<topic>")
+            PathFormatError::Escapes(format!(
+                "path.format {pattern:?}: {why}: every directory it names must stay under <topics.dir>/<topic>"
+            ))
         })?;
         Ok(Self { tokens })
     }
@@ -142,6 +117,64 @@ impl PathFormat {
         }
         out
     }
+}
+
+/// The tokens of a pattern, or the syntax error.
+fn tokens(pattern: &str) -> Result<Vec<Token>, String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut tokens: Vec<Token> = Vec::new();
+    let mut literal = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // '' is a quote; otherwise text up to the closing quote, where '' is a quote too.
+            if chars.get(i + 1) == Some(&'\'') {
+                literal.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => {
+                        return Err(format!("unterminated quote in path.format {pattern:?}"));
+                    }
+                    Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                        literal.push('\'');
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&q) => {
+                        literal.push(q);
+                        i += 1;
+                    }
+                }
+            }
+        } else if c.is_ascii_alphabetic() {
+            if !SUPPORTED.contains(c) {
+                return Err(format!(
+                    "path.format {pattern:?}: pattern letter '{c}' is not supported (supported: {SUPPORTED}); quote literal text, e.g. 'year'=YYYY"
+                ));
+            }
+            let count = chars[i..].iter().take_while(|&&x| x == c).count();
+            if !literal.is_empty() {
+                tokens.push(Token::Literal(std::mem::take(&mut literal)));
+            }
+            tokens.push(Token::Field { letter: c, count });
+            i += count;
+        } else {
+            literal.push(c);
+            i += 1;
+        }
+    }
+    if !literal.is_empty() {
+        tokens.push(Token::Literal(literal));
+    }
+    Ok(tokens)
 }
 
 /// Proves, once for every instant, that a formatted path stays under its base directory: it does
@@ -288,13 +321,14 @@ mod tests {
                 .format(&at(1_767_225_600_000, chrono_tz::UTC)),
             "2026-W01"
         );
-        let e = PathFormat::parse("yyyy/G").unwrap_err();
+        let e = PathFormat::parse("yyyy/G").unwrap_err().to_string();
         assert!(e.contains("pattern letter 'G' is not supported"), "{e}");
-        let e = PathFormat::parse("year=yyyy").unwrap_err();
+        let e = PathFormat::parse("year=yyyy").unwrap_err().to_string();
         assert!(e.contains("'r'"), "unquoted text is read as letters: {e}");
         assert!(
             PathFormat::parse("'open")
                 .unwrap_err()
+                .to_string()
                 .contains("unterminated")
         );
     }
@@ -313,6 +347,8 @@ mod tests {
             ("yyyy/'a\0b'", "NUL"),
         ] {
             let e = PathFormat::parse(pattern).unwrap_err();
+            assert!(matches!(e, PathFormatError::Escapes(_)), "{pattern}: {e:?}");
+            let e = e.to_string();
             assert!(
                 e.contains(why) && e.contains("stay under"),
                 "{pattern}: {e}"

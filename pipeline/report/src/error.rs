@@ -35,13 +35,12 @@ pub enum ReportError {
     #[error("{file}: {reason}")]
     BadFile { file: String, reason: String },
     /// Another run for the same date holds its lock (exit 7).
-    #[error(
-        "another atenex report for {date} is running (it holds {lock}); run again once it has finished{stale}"
-    )]
+    #[error("another atenex report for {date} is running: {lock} is {why}")]
     Busy {
         date: String,
         lock: String,
-        stale: String,
+        /// The store's word on the lock (held; or, on HDFS, left by a crashed run perhaps).
+        why: String,
     },
     /// The filesystem cannot be reached, read or written (exit 6).
     #[error("{what}: {source}")]

@@ -3,7 +3,7 @@
 use crate::error::ReportError;
 use crate::extract::{Columns, FileStats, scan_file};
 use crate::replace::{SUCCESS, publish, repair, staging_dir};
-use crate::store::Location;
+use crate::store::{Location, Store};
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::compute::cast;
@@ -136,6 +136,31 @@ fn day_files(listing: Vec<(String, u64)>, day: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// A listed file over `max` bytes: the run's error (exit 5), before anything is read.
+fn too_large(store: &dyn Store, path: &str, len: u64, max: u64) -> Result<(), ReportError> {
+    if len > max {
+        return Err(ReportError::BadFile {
+            file: store.describe(path),
+            reason: format!("it is over {max} bytes (--max-file-bytes): {len} bytes"),
+        });
+    }
+    Ok(())
+}
+
+/// A read that failed: the file's fault (not a regular file, grown over the bound; exit 5) or
+/// the store's (exit 6).
+fn read_error(store: &dyn Store, path: &str, e: std::io::Error) -> ReportError {
+    match e.kind() {
+        std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
+            ReportError::BadFile {
+                file: store.describe(path),
+                reason: e.to_string(),
+            }
+        }
+        _ => ReportError::storage(format!("reading {}", store.describe(path)), e),
+    }
+}
+
 /// Rows per record batch handed to DataFusion.
 const BATCH_ROWS: usize = 64 * 1024;
 
@@ -176,19 +201,13 @@ fn scan_all(opts: &Options, files: &[(String, u64)]) -> Result<Scanned, ReportEr
                     if i >= files.len() || i > first_failure.load(Ordering::Relaxed) {
                         break;
                     }
-                    let (path, _) = &files[i];
-                    let outcome = store
-                        .read(path, opts.max_file_bytes)
-                        .map_err(|e| match e.kind() {
-                            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::FileTooLarge => {
-                                ReportError::BadFile {
-                                    file: store.describe(path),
-                                    reason: e.to_string(),
-                                }
-                            }
-                            _ => {
-                                ReportError::storage(format!("reading {}", store.describe(path)), e)
-                            }
+                    let (path, listed) = &files[i];
+                    // The listing's size first: a file over the bound is never read.
+                    let outcome = too_large(store.as_ref(), path, *listed, opts.max_file_bytes)
+                        .and_then(|()| {
+                            store
+                                .read(path, opts.max_file_bytes)
+                                .map_err(|e| read_error(store.as_ref(), path, e))
                         })
                         .and_then(|bytes| {
                             scan_file(
@@ -368,11 +387,7 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
             std::io::ErrorKind::WouldBlock => ReportError::Busy {
                 date: opts.date.to_string(),
                 lock: reports.describe(&lock_path),
-                stale: if reports.describe(&lock_path).starts_with("hdfs://") {
-                    " (if none is, a crashed run left the lock: remove it)".to_owned()
-                } else {
-                    String::new()
-                },
+                why: e.to_string(),
             },
             _ => storage("locking the report for")(e),
         })?;

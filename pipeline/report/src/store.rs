@@ -143,17 +143,17 @@ impl Store for LocalStore {
         use std::os::unix::fs::OpenOptionsExt;
         // Checked before opening (opening a FIFO waits for a writer), and again on what was
         // opened (O_NONBLOCK: never waits) in case the name was swapped in between.
-        regular(path, &std::fs::metadata(path)?)?;
+        regular(&std::fs::metadata(path)?)?;
         let file = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)?;
         let meta = file.metadata()?;
-        regular(path, &meta)?;
-        too_large(path, meta.len(), limit)?;
+        regular(&meta)?;
+        too_large(meta.len(), limit)?;
         let mut bytes = Vec::with_capacity(meta.len() as usize);
         file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-        too_large(path, bytes.len() as u64, limit)?;
+        too_large(bytes.len() as u64, limit)?;
         Ok(bytes)
     }
 
@@ -169,7 +169,10 @@ impl Store for LocalStore {
                 .write(true)
                 .open(path)?;
             file.try_lock().map_err(|e| match e {
-                std::fs::TryLockError::WouldBlock => io::Error::from(io::ErrorKind::WouldBlock),
+                std::fs::TryLockError::WouldBlock => io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "locked by that run; run again once it has finished",
+                ),
                 std::fs::TryLockError::Error(e) => e,
             })?;
             // The holder before us removes the file while it holds the lock: if ours is no
@@ -271,7 +274,7 @@ impl Drop for LocalLock {
     }
 }
 
-fn regular(path: &str, meta: &std::fs::Metadata) -> io::Result<()> {
+fn regular(meta: &std::fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_file() {
@@ -290,15 +293,15 @@ fn regular(path: &str, meta: &std::fs::Metadata) -> io::Result<()> {
     };
     Err(io::Error::new(
         io::ErrorKind::InvalidInput,
-        format!("{path} is {kind}, not a regular file (the landing writes regular files only)"),
+        format!("it is {kind}, not a regular file (the landing writes regular files only)"),
     ))
 }
 
-fn too_large(path: &str, len: u64, limit: u64) -> io::Result<()> {
+fn too_large(len: u64, limit: u64) -> io::Result<()> {
     if len > limit {
         return Err(io::Error::new(
             io::ErrorKind::FileTooLarge,
-            format!("{path} is over {limit} bytes (--max-file-bytes)"),
+            format!("it is over {limit} bytes (--max-file-bytes)"),
         ));
     }
     Ok(())
@@ -337,21 +340,21 @@ impl Store for HdfsStore {
         self.hdfs.subdirs(dir)
     }
 
-    /// HDFS has only regular files and directories; the length is checked before reading.
+    /// HDFS has only regular files and directories (callers check the listed length first).
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
-        if let Some(len) = self.hdfs.len(path)? {
-            too_large(&self.describe(path), len, limit)?;
-        }
         let bytes = self.hdfs.read(path)?.ok_or_else(|| {
             io::Error::new(io::ErrorKind::NotFound, format!("hdfs {path}: not found"))
         })?;
-        too_large(&self.describe(path), bytes.len() as u64, limit)?;
+        too_large(bytes.len() as u64, limit)?;
         Ok(bytes)
     }
 
     fn lock(&self, path: &str) -> io::Result<Box<dyn std::any::Any + Send>> {
         let writer = self.hdfs.create_new(path).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => io::Error::from(io::ErrorKind::WouldBlock),
+            io::ErrorKind::AlreadyExists => io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "there: run again once that run has finished; if none is running, a crashed run left it: remove it",
+            ),
             _ => e,
         })?;
         Ok(Box::new(HdfsLock {

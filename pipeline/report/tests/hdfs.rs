@@ -3,9 +3,27 @@
 //! run replaces the first (HDFS has no atomic directory exchange: the two-rename path).
 
 use atenex_hdfs::testing;
-use atenex_report::generate::{DaySpec, write_day};
+use atenex_report::generate::{DaySpec, Written, write_day};
 use atenex_report::store::LocalStore;
 use atenex_report::{Location, Options, run};
+
+/// `spec`'s day landed in a fresh HDFS directory named after `name`: that directory's URL, its
+/// landing and reports locations, and what was written.
+fn day_on_hdfs(name: &str, spec: &DaySpec) -> (String, Location, Location, Written) {
+    let base = format!("{}{}", testing::namenode(), testing::unique_dir(name));
+    let landing = Location::open(&format!("{base}/atenex/kafka-landing")).unwrap();
+    let written = tokio::task::block_in_place(|| {
+        write_day(
+            landing.store.as_ref(),
+            &landing.path,
+            "embeddings.ready",
+            spec,
+        )
+    })
+    .unwrap();
+    let reports = Location::open(&format!("{base}/atenex/reports")).unwrap();
+    (base, landing, reports, written)
+}
 
 fn options(landing: Location, reports: Location, spec: &DaySpec) -> Options {
     Options {
@@ -31,18 +49,7 @@ async fn the_report_reads_and_writes_hdfs() {
         &spec,
     )
     .unwrap();
-    let base = format!("{}{}", testing::namenode(), testing::unique_dir("report"));
-    let landing = Location::open(&format!("{base}/atenex/kafka-landing")).unwrap();
-    let written = tokio::task::block_in_place(|| {
-        write_day(
-            landing.store.as_ref(),
-            &landing.path,
-            "embeddings.ready",
-            &spec,
-        )
-    })
-    .unwrap();
-    let reports = Location::open(&format!("{base}/atenex/reports")).unwrap();
+    let (base, landing, reports, written) = day_on_hdfs("report", &spec);
 
     let on_local = run(&options(
         Location::open(local_landing.to_str().unwrap()).unwrap(),
@@ -115,22 +122,7 @@ async fn datafusion_queries_hdfs_through_the_object_store_and_agrees() {
         dims: 4,
         ..DaySpec::default()
     };
-    let base = format!(
-        "{}{}",
-        testing::namenode(),
-        testing::unique_dir("datafusion")
-    );
-    let landing = Location::open(&format!("{base}/landing")).unwrap();
-    tokio::task::block_in_place(|| {
-        write_day(
-            landing.store.as_ref(),
-            &landing.path,
-            "embeddings.ready",
-            &spec,
-        )
-    })
-    .unwrap();
-    let reports = Location::open(&format!("{base}/reports")).unwrap();
+    let (base, landing, reports, _) = day_on_hdfs("datafusion", &spec);
     let ours = run(&options(landing.clone(), reports, &spec))
         .await
         .unwrap();
@@ -141,7 +133,7 @@ async fn datafusion_queries_hdfs_through_the_object_store_and_agrees() {
         &url::Url::parse(testing::namenode()).unwrap(),
         Arc::new(HdfsObjectStore::new(&hdfs)),
     );
-    let day = format!("{base}/landing/embeddings.ready/year=2026/month=11/day=27/");
+    let day = format!("{base}/atenex/kafka-landing/embeddings.ready/year=2026/month=11/day=27/");
     let batches = ctx
         .read_json(&day, JsonReadOptions::default().file_extension(".json"))
         .await
@@ -190,18 +182,7 @@ async fn a_second_run_for_a_date_is_refused_on_hdfs_too() {
         hours: 1,
         ..DaySpec::default()
     };
-    let base = format!("{}{}", testing::namenode(), testing::unique_dir("lock"));
-    let landing = Location::open(&format!("{base}/atenex/kafka-landing")).unwrap();
-    tokio::task::block_in_place(|| {
-        write_day(
-            landing.store.as_ref(),
-            &landing.path,
-            "embeddings.ready",
-            &spec,
-        )
-    })
-    .unwrap();
-    let reports = Location::open(&format!("{base}/atenex/reports")).unwrap();
+    let (_, landing, reports, _) = day_on_hdfs("lock", &spec);
     let lock = reports.join(&format!("daily_chunk_count/.date={}.lock", spec.date));
     let held = tokio::task::block_in_place(|| reports.store.lock(&lock)).unwrap();
     let second = tokio::task::block_in_place(|| reports.store.lock(&lock));

@@ -16,6 +16,17 @@ pub fn atenex() -> Command {
     c
 }
 
+/// `atenex` with `args`, as a long-running service of a test: warnings only, its output on the
+/// test's standard error. The caller adds its settings and spawns it.
+pub fn service(args: &[&str]) -> Command {
+    let mut c = atenex();
+    c.args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit());
+    c
+}
+
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../fixtures")
