@@ -175,6 +175,8 @@ fn start_analytics(
         output_topic: names.windows.clone(),
         late_topic: names.late.clone(),
         transactional_id: group.clone(),
+        lease_topic: format!("{group}.lease"),
+        session_timeout: Duration::from_secs(10),
         group,
         max_batch: batch,
         // Longer than any run: a batch closes when full (or when the job is stopped).
@@ -332,7 +334,9 @@ impl Driver<'_> {
     /// predecessor left uncommitted.
     async fn analytics_settled(&mut self) -> anyhow::Result<()> {
         let ready = tokio::time::timeout(PATIENCE, async {
-            while !self.analytics.health.is_ready() && !self.analytics.handle.is_finished() {
+            let active =
+                |h: &Health| h.is_ready() && h.role() == Some(atenex_analytics::role::Role::ACTIVE);
+            while !active(&self.analytics.health) && !self.analytics.handle.is_finished() {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });

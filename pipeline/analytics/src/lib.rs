@@ -9,14 +9,18 @@
 //!   and processing time, dead letters, what each transaction commits) — driven by [`live`] and by
 //!   the simulator's model driver alike;
 //! - [`offline`]: the core over a recorded stream;
-//! - [`live`]: the exactly-once Kafka job: I/O around the task.
+//! - [`role`]: which instance of a group counts (active/standby, fencing), sans-IO;
+//! - [`lease`]: the lease group in Kafka that elects the active instance;
+//! - [`live`]: the exactly-once Kafka job: I/O around the task and the role.
 
 pub mod bench;
 pub mod core;
 pub mod decode;
+pub mod lease;
 pub mod live;
 pub mod offline;
 pub mod output;
+pub mod role;
 pub mod task;
 
 pub use core::{

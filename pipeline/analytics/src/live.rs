@@ -8,13 +8,20 @@
 //! again after a restart), what is committed as each partition's offset — is the sans-IO
 //! [`AnalyticsTask`](crate::task::AnalyticsTask)'s; this adapter consumes, hands records and the
 //! clock to it, and carries out the transactions it returns: begin, produce, send the offsets with
-//! the consumer's group metadata, commit (or abort). Transactions of a crashed instance are
-//! aborted when the next one with the same `transactional.id` starts.
+//! the consumer's group metadata, commit (or abort).
+//!
+//! Several instances of a group run as one active and standbys ([`crate::role`]): the holder of
+//! the group's lease ([`crate::lease`]) fences the previous active instance by starting the
+//! group's transactional producer, reads the committed offsets of every input partition and
+//! consumes them all (assigned by hand: the data consumer never joins a group); the others wait
+//! for the lease. An instance fenced by a newer one steps down.
 //!
 //! Outputs are visible to `read_committed` consumers (librdkafka's and kcat's default).
 
 use crate::core::{Output, Settings};
+use crate::lease::Lease;
 use crate::output::{late_value, window_value};
+use crate::role::{Role, RoleChange, RoleEvent};
 use crate::task::{AnalyticsTask, CommittedOffset, Transaction};
 use anyhow::Context as _;
 use atenex_kafka::consumer::committed_offset;
@@ -22,12 +29,12 @@ use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress, Record};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::BTreeSet;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::collections::{BTreeSet, VecDeque};
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
@@ -37,7 +44,14 @@ pub struct LiveOptions {
     pub output_topic: String,
     pub late_topic: String,
     pub group: String,
+    /// The group's transactional id: the same on every instance of the group, so that the one
+    /// that becomes active fences the one before it.
     pub transactional_id: String,
+    /// The one-partition topic whose lease group elects the active instance.
+    pub lease_topic: String,
+    /// The lease group's session timeout: how long an instance that stopped answering (killed,
+    /// frozen, cut off) keeps the lease.
+    pub session_timeout: Duration,
     /// Most records per transaction.
     pub max_batch: usize,
     /// How long to fill a batch after its first record.
@@ -75,19 +89,17 @@ pub struct LiveSummary {
     pub late: u64,
     pub dead_letters: u64,
     pub transactions: u64,
+    /// Times this instance became active.
+    pub activations: u64,
+    /// Times it was fenced by a newer active instance and stepped down.
+    pub fenced: u64,
 }
 
 const STAGE: &str = "analytics";
+/// How often the active instance looks for partitions added to the input topic.
+const PARTITION_CHECK: Duration = Duration::from_secs(30);
 
-/// What the rebalance callback saw, for the job loop to apply before the next record.
-enum RebalanceEvent {
-    Revoked,
-    Assigned(Vec<CommittedOffset>),
-}
-
-struct JobContext {
-    events: Mutex<Vec<RebalanceEvent>>,
-}
+struct JobContext;
 
 impl ClientContext for JobContext {
     fn error(&self, error: KafkaError, reason: &str) {
@@ -104,45 +116,39 @@ impl ClientContext for JobContext {
     }
 }
 
-impl ConsumerContext for JobContext {
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let event = match rebalance {
-            Rebalance::Revoke(_) => RebalanceEvent::Revoked,
-            Rebalance::Assign(tpl) => {
-                // Read the committed offsets and their metadata now, before any record of the
-                // new assignment is handed out.
-                let committed = consumer
-                    .committed_offsets((*tpl).clone(), Duration::from_secs(30))
-                    .unwrap_or_else(|e| {
-                        tracing::error!(error = %e, "cannot read committed offsets; starting from the reset position");
-                        (*tpl).clone()
-                    });
-                RebalanceEvent::Assigned(
-                    committed
-                        .elements()
-                        .iter()
-                        .map(|e| CommittedOffset {
-                            partition: e.partition(),
-                            offset: committed_offset(e.offset()),
-                            metadata: e.metadata().to_owned(),
-                        })
-                        .collect(),
-                )
-            }
-            Rebalance::Error(e) => {
-                tracing::warn!(error = %e, "rebalance error");
-                return;
-            }
-        };
-        self.events.lock().expect("not poisoned").push(event);
-    }
+impl ConsumerContext for JobContext {}
+
+/// Whether `e` says another producer with this transactional id started after ours (or our
+/// producer can no longer be used): the instance must step down.
+pub fn is_fenced(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| match c.downcast_ref::<KafkaError>() {
+        Some(KafkaError::Transaction(t)) if t.is_fatal() => true,
+        Some(k) => matches!(
+            k.rdkafka_error_code(),
+            Some(
+                RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+                    | RDKafkaErrorCode::Fenced
+            )
+        ),
+        None => false,
+    })
 }
 
 struct Job<'a> {
     opts: &'a LiveOptions,
+    config: &'a KafkaConfig,
+    /// Assigned by hand (never subscribed): the active instance consumes every partition.
     consumer: StreamConsumer<JobContext>,
-    producer: Producer,
+    /// The group's transactional producer, while active.
+    producer: Option<Producer>,
     task: AnalyticsTask,
+    role: Role,
+    lease: Lease,
+    /// Lease events seen while a batch was being filled.
+    pending: VecDeque<RoleEvent>,
+    partitions: usize,
+    partitions_checked: Instant,
     at_end: BTreeSet<i32>,
     summary: LiveSummary,
 }
@@ -163,37 +169,67 @@ pub async fn run(
         .with_default("auto.offset.reset", "earliest");
     let consumer: StreamConsumer<JobContext> = consumer_config
         .client_config()
-        .create_with_context(JobContext {
-            events: Mutex::new(Vec::new()),
-        })
+        .create_with_context(JobContext)
         .map_err(|e| consumer_config.explain(e))?;
-    consumer
-        .subscribe(&[opts.input_topic.as_str()])
-        .with_context(|| format!("cannot subscribe to {}", opts.input_topic))?;
-    let producer = Producer::transactional(config, &opts.transactional_id)?;
-    tracing::info!(group = %opts.group, transactional_id = %opts.transactional_id, input = %opts.input_topic, "analytics job started");
+    let lease = Lease::join(config, &opts.group, &opts.lease_topic, opts.session_timeout).await?;
+    tracing::info!(group = %opts.group, transactional_id = %opts.transactional_id, input = %opts.input_topic, lease = %opts.lease_topic, "analytics instance started: standby until it holds the lease");
     let mut job = Job {
         opts,
+        config,
         consumer,
-        producer,
+        producer: None,
         task: AnalyticsTask::new(opts.settings, opts.max_batch),
+        role: Role::default(),
+        lease,
+        pending: VecDeque::new(),
+        partitions: 0,
+        partitions_checked: Instant::now(),
         at_end: BTreeSet::new(),
         summary: LiveSummary::default(),
     };
+    // A standby is healthy: ready to take over.
+    job.show_role(&health);
+    health.set_ready(true);
     let result = job.run(&shutdown, &health).await;
-    job.consumer.unsubscribe();
+    job.consumer.unassign().ok();
     result.map(|()| job.summary)
 }
 
 impl Job<'_> {
     async fn run(&mut self, shutdown: &CancellationToken, health: &Health) -> anyhow::Result<()> {
         loop {
+            while let Some(event) = self.pending.pop_front() {
+                self.role_event(event, health).await?;
+            }
+            if !self.role.is_active() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        tracing::info!("stopped (standby)");
+                        return Ok(());
+                    }
+                    event = self.lease.events.recv() => {
+                        let event = event.context("the lease consumer stopped")?;
+                        self.pending.push_back(event);
+                    }
+                }
+                continue;
+            }
             // The batch's records are already in the task's open transaction.
             let batch = self.collect(shutdown, health).await?;
             let drained = self.opts.drain && self.task.drained(&self.at_end);
             let now = self.opts.clock.now_ms();
             if let Some(tx) = self.task.end_batch(!batch.is_empty(), drained, now) {
-                self.transaction(&batch, tx).await?;
+                match self.transaction(&batch, tx).await {
+                    Ok(()) => {}
+                    Err(e) if is_fenced(&e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "fenced: another instance of the group is active; stepping down (nothing of this transaction is visible)");
+                        self.summary.fenced += 1;
+                        metrics::counter!("atenex_analytics_fenced_total").increment(1);
+                        self.pending.push_front(RoleEvent::Fenced);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             if drained {
                 tracing::info!("drained: every partition reached its end; every open window fired");
@@ -203,46 +239,164 @@ impl Job<'_> {
                 tracing::info!("stopped: what was handled is committed");
                 return Ok(());
             }
+            if self.partitions_checked.elapsed() >= PARTITION_CHECK {
+                self.check_partitions(health)?;
+            }
         }
     }
 
-    /// Applies rebalance events seen by the callback.
-    fn apply_rebalance(&mut self, batch: &mut Vec<Record>) -> anyhow::Result<()> {
-        let events: Vec<RebalanceEvent> =
-            std::mem::take(&mut *self.consumer.context().events.lock().expect("not poisoned"));
-        for event in events {
-            match event {
-                RebalanceEvent::Revoked => {
-                    // Uncommitted work on revoked partitions is redone by their next owner.
-                    batch.clear();
-                    self.task.revoke();
-                    self.at_end.clear();
+    fn show_role(&self, health: &Health) {
+        health.set_role(self.role.name());
+        metrics::gauge!("atenex_analytics_active").set(if self.role.is_active() {
+            1.0
+        } else {
+            0.0
+        });
+    }
+
+    /// Applies a lease event or a fencing: activation, or stepping down.
+    async fn role_event(&mut self, event: RoleEvent, health: &Health) -> anyhow::Result<()> {
+        match self.role.on(event) {
+            Some(RoleChange::Activate) => {
+                health.set_ready(false);
+                self.show_role(health);
+                let started = Instant::now();
+                if let Err(e) = self.activate() {
+                    // Whatever failed, another instance may take the lease.
+                    self.role.on(RoleEvent::Fenced);
+                    self.step_down(true, health)?;
+                    return Err(e.context("cannot become the active instance"));
                 }
-                RebalanceEvent::Assigned(committed) => {
-                    // The task starts afresh from the committed offsets: nothing is open.
-                    batch.clear();
-                    self.task.assign(&committed, self.opts.clock.now_ms())?;
-                    // What is below the committed offset was handled by an earlier instance.
-                    if let Some(progress) = &self.opts.progress {
-                        for c in &committed {
-                            if let Some(o) = c.offset {
-                                progress.both(&self.opts.input_topic, c.partition, o);
-                            }
-                        }
-                    }
-                    tracing::info!(partitions = ?self.task.assigned(), watermark = ?self.task.watermark(), "assigned; state restored from the committed offsets");
+                let took = started.elapsed();
+                self.summary.activations += 1;
+                metrics::counter!("atenex_analytics_activations_total").increment(1);
+                metrics::gauge!("atenex_analytics_activation_seconds").set(took.as_secs_f64());
+                health.set_ready(true);
+                tracing::info!(partitions = ?self.task.assigned(), watermark = ?self.task.watermark(), took_ms = took.as_millis() as u64, "active: the previous instance is fenced; state restored from the committed offsets");
+            }
+            Some(RoleChange::StepDown { rejoin }) => {
+                self.step_down(rejoin, health)?;
+                tracing::info!(rejoin, "standby: stepped down");
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Fences the previous active instance (the group's transactional producer, started: its
+    /// open transaction is aborted, later ones of it fail), then restores from the committed
+    /// offsets of every input partition.
+    fn activate(&mut self) -> anyhow::Result<()> {
+        self.producer = None;
+        self.producer = Some(Producer::transactional(
+            self.config,
+            &self.opts.transactional_id,
+        )?);
+        self.restore()
+    }
+
+    /// Every partition of the input, from the committed offsets (stable: no transaction of the
+    /// group is pending once the producer is started) and their metadata.
+    fn restore(&mut self) -> anyhow::Result<()> {
+        let topic = self.opts.input_topic.as_str();
+        let metadata = atenex_kafka::blocking(|| {
+            self.consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(30))
+        })
+        .with_context(|| format!("cannot read the partitions of {topic}"))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        anyhow::ensure!(
+            !partitions.is_empty(),
+            "the input topic {topic} does not exist (create it, e.g. with `atenex topics create`)"
+        );
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = atenex_kafka::blocking(|| {
+            self.consumer
+                .committed_offsets(tpl, Duration::from_secs(30))
+        })
+        .with_context(|| format!("cannot read the offsets of {} on {topic}", self.opts.group))?;
+        let committed: Vec<CommittedOffset> = committed
+            .elements()
+            .iter()
+            .map(|e| CommittedOffset {
+                partition: e.partition(),
+                offset: committed_offset(e.offset()),
+                metadata: e.metadata().to_owned(),
+            })
+            .collect();
+        self.task.assign(&committed, self.opts.clock.now_ms())?;
+        let mut assignment = TopicPartitionList::new();
+        for c in &committed {
+            let offset = c.offset.map_or(Offset::Stored, Offset::Offset);
+            assignment.add_partition_offset(topic, c.partition, offset)?;
+        }
+        self.consumer.assign(&assignment)?;
+        self.at_end.clear();
+        self.partitions = partitions.len();
+        self.partitions_checked = Instant::now();
+        // What is below the committed offset was handled by an earlier instance.
+        if let Some(progress) = &self.opts.progress {
+            for c in &committed {
+                if let Some(o) = c.offset {
+                    progress.both(topic, c.partition, o);
                 }
             }
         }
         Ok(())
     }
 
-    /// A batch: waits for a first record (or a 1 s tick, or shutdown), then fills for `max_wait`.
-    /// Each record is handed to the task as it is received, at the processing time it arrives.
+    /// Partitions added to the input are counted from the next batch: the active instance
+    /// restores every partition again from the committed offsets (nothing is open between
+    /// batches).
+    fn check_partitions(&mut self, health: &Health) -> anyhow::Result<()> {
+        self.partitions_checked = Instant::now();
+        let topic = self.opts.input_topic.as_str();
+        let counts = atenex_kafka::admin::partition_counts(self.config, &[topic])?;
+        if let Some(&n) = counts.get(topic)
+            && n != self.partitions
+        {
+            tracing::info!(
+                before = self.partitions,
+                now = n,
+                "the input's partitions changed; restoring all of them"
+            );
+            health.set_ready(false);
+            self.restore()?;
+            health.set_ready(true);
+        }
+        Ok(())
+    }
+
+    /// Stops counting: the open state is dropped (the next active instance starts from what was
+    /// committed), the producer closed, the partitions unassigned.
+    fn step_down(&mut self, rejoin: bool, health: &Health) -> anyhow::Result<()> {
+        self.producer = None;
+        self.consumer.unassign().ok();
+        self.task.revoke();
+        self.at_end.clear();
+        self.show_role(health);
+        health.set_ready(true);
+        if rejoin {
+            self.lease.rejoin()?;
+        }
+        Ok(())
+    }
+
+    /// A batch: waits for a first record (or a 1 s tick, a lease event, or shutdown), then fills
+    /// for `max_wait`. Each record is handed to the task as it is received, at the processing
+    /// time it arrives.
     async fn collect(
         &mut self,
         shutdown: &CancellationToken,
-        health: &Health,
+        _health: &Health,
     ) -> anyhow::Result<Vec<Record>> {
         let mut batch = Vec::new();
         let tick = tokio::time::sleep(Duration::from_secs(1));
@@ -259,14 +413,13 @@ impl Job<'_> {
                 _ = shutdown.cancelled() => break,
                 _ = &mut tick, if deadline.is_none() => break,
                 _ = fill => break,
+                event = self.lease.events.recv() => {
+                    self.pending.push_back(event.context("the lease consumer stopped")?);
+                    break;
+                }
                 r = self.consumer.recv() => r,
             };
-            let received = received.map(|m| Record::from_message(&m));
-            self.apply_rebalance(&mut batch)?;
-            if !self.task.assigned().is_empty() {
-                health.set_ready(true);
-            }
-            match received {
+            match received.map(|m| Record::from_message(&m)) {
                 Ok(r) => {
                     self.at_end.remove(&r.partition);
                     self.task.record(&input(&r), self.opts.clock.now_ms());
@@ -306,15 +459,21 @@ impl Job<'_> {
             .iter()
             .map(|d| DeadLetter::new(&batch[d.index], &d.reason, STAGE))
             .collect();
-        self.producer.begin()?;
-        let result = self.fill_transaction(batch, &tx, &letters).await;
+        let producer = self
+            .producer
+            .as_ref()
+            .context("a transaction without the producer (not active)")?;
+        producer.begin()?;
+        let result = self.fill_transaction(producer, batch, &tx, &letters).await;
         if let Err(e) = result {
-            if let Err(abort) = self.producer.abort() {
+            if !is_fenced(&e)
+                && let Err(abort) = producer.abort()
+            {
                 tracing::error!(error = %abort, "cannot abort the transaction");
             }
             return Err(e);
         }
-        self.producer.commit()?;
+        producer.commit()?;
         // Counted and logged once committed: an aborted transaction wrote nothing.
         self.summary.transactions += 1;
         self.summary.records += (tx.records - tx.dead_letters.len()) as u64;
@@ -347,12 +506,13 @@ impl Job<'_> {
     }
 
     async fn fill_transaction(
-        &mut self,
+        &self,
+        producer: &Producer,
         batch: &[Record],
         tx: &Transaction,
         letters: &[DeadLetter],
     ) -> anyhow::Result<()> {
-        let mut pipeline = Pipeline::new(&self.producer, 10_000);
+        let mut pipeline = Pipeline::new(producer, 10_000);
         for (d, letter) in tx.dead_letters.iter().zip(letters) {
             let headers = letter.header_refs();
             pipeline
@@ -387,7 +547,7 @@ impl Job<'_> {
                 .consumer
                 .group_metadata()
                 .context("the consumer has no group metadata (not in a group yet)")?;
-            self.producer.send_offsets(&offsets, &group)?;
+            producer.send_offsets(&offsets, &group)?;
         }
         pipeline.finish().await?;
         Ok(())
@@ -404,13 +564,8 @@ fn input(r: &Record) -> crate::task::InputRecord<'_> {
     }
 }
 
-/// Default transactional id: stable per group and host, so that a restarted instance fences the
-/// crashed one and aborts its open transaction.
+/// Default transactional id: one per group, the same on every instance, so that the instance
+/// that becomes active fences the one before it and aborts its open transaction.
 pub fn default_transactional_id(group: &str) -> String {
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned());
-    format!("atenex-analytics-{group}-{host}")
+    format!("atenex-analytics-{group}")
 }

@@ -93,10 +93,29 @@ pub struct AnalyticsArgs {
     )]
     late_topic: String,
 
-    /// Live: Kafka transactional.id; keep it stable per instance so a restart fences the crashed one
-    /// [default: atenex-analytics-<group>-<hostname>].
+    /// Live: Kafka transactional.id, the same on every instance of the group: the instance that
+    /// becomes active fences the one before it (its open transaction is aborted, later ones fail)
+    /// [default: atenex-analytics-<group>].
     #[arg(long, value_name = "ID", env = "ATENEX_ANALYTICS_TRANSACTIONAL_ID")]
     transactional_id: Option<String>,
+
+    /// Live: one-partition topic whose consumer group (`<group>.lease`) elects the one active
+    /// instance of the group; the others stand by. Created if missing; refused with more than one
+    /// partition.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        env = "ATENEX_ANALYTICS_LEASE_TOPIC",
+        default_value = atenex_contracts::topics::ANALYTICS_LEASE
+    )]
+    lease_topic: String,
+
+    /// Live: the lease's session timeout. An active instance that stops answering (killed,
+    /// frozen, cut off) is replaced by a standby after this long plus the restore; the broker
+    /// accepts group.min.session.timeout.ms to group.max.session.timeout.ms (6s to 30m by
+    /// default).
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_SESSION_TIMEOUT", default_value = "10s", value_parser = crate::parse::duration::<1, 3600>)]
+    session_timeout: Duration,
 
     /// Live: most records per transaction.
     #[arg(
@@ -106,6 +125,11 @@ pub struct AnalyticsArgs {
         default_value_t = 2000
     )]
     max_batch: usize,
+
+    /// Live: how long a transaction stays open after its first record (or until --max-batch
+    /// records): longer gives fewer, larger transactions; results become visible that much later.
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_MAX_WAIT", default_value = "100ms", value_parser = max_wait)]
+    max_wait: Duration,
 
     /// Live: stop once every partition reached its end, firing every open window.
     #[arg(long)]
@@ -134,6 +158,15 @@ fn window_size(s: &str) -> Result<Duration, String> {
         return Err(format!(
             "{s:?}: a window is a whole number of milliseconds, at least 1ms (e.g. 60s)"
         ));
+    }
+    Ok(d)
+}
+
+/// How long a transaction stays open: 1 ms to 1 hour.
+fn max_wait(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e} (e.g. 100ms, 1s)"))?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err(format!("{s:?} is out of range: use 1ms to 1h"));
     }
     Ok(d)
 }
@@ -305,16 +338,18 @@ async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| default_transactional_id(&args.group)),
         group: args.group.clone(),
+        lease_topic: args.lease_topic.clone(),
+        session_timeout: args.session_timeout,
         max_batch: args.max_batch.max(1),
-        max_wait: Duration::from_millis(100),
+        max_wait: args.max_wait,
         drain: args.drain,
         clock: atenex_kafka::Clock::System,
         progress: None,
     };
     let s = atenex_analytics::live::run(&args.kafka.config(), &opts, shutdown, health).await?;
     eprintln!(
-        "analytics: {} records in {} transactions; {} window results, {} late, {} dead letters",
-        s.records, s.transactions, s.windows, s.late, s.dead_letters
+        "analytics: {} records in {} transactions; {} window results, {} late, {} dead letters; active {} times, fenced {} times",
+        s.records, s.transactions, s.windows, s.late, s.dead_letters, s.activations, s.fenced
     );
     Ok(())
 }

@@ -7,8 +7,9 @@ use clap::{Args, Subcommand};
 #[derive(Subcommand, Debug)]
 pub enum TopicsCommand {
     /// Create every pipeline topic that does not exist yet (idempotent): documents.raw,
-    /// chunks.processed, embeddings.ready, analytics.flink, their .dlq topics, and analytics.late.
-    /// Existing topics are reported and left unchanged.
+    /// chunks.processed, embeddings.ready, analytics.flink, their .dlq topics, analytics.late, and
+    /// the analytics instances' lease topic analytics.lease (always one partition). Existing
+    /// topics are reported and left unchanged.
     Create(CreateArgs),
 }
 
@@ -28,7 +29,7 @@ pub struct CreateArgs {
 
 pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
     let TopicsCommand::Create(args) = cmd;
-    let specs: Vec<TopicSpec> = atenex_contracts::topics::all_pipeline_topics()
+    let mut specs: Vec<TopicSpec> = atenex_contracts::topics::all_pipeline_topics()
         .into_iter()
         .map(|name| TopicSpec {
             name,
@@ -36,6 +37,12 @@ pub async fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
             replication: args.replication_factor,
         })
         .collect();
+    // One partition: its one holder is the active analytics instance.
+    specs.push(TopicSpec {
+        name: atenex_contracts::topics::ANALYTICS_LEASE.to_owned(),
+        partitions: 1,
+        replication: args.replication_factor,
+    });
     let outcomes = create_topics(&args.kafka.config(), &specs).await?;
     for (name, outcome) in outcomes {
         match outcome {

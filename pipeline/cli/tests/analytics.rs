@@ -1,9 +1,6 @@
 //! `atenex analytics`, offline and live.
 
 mod common;
-use atenex_analytics::bench::{StreamSpec, generate};
-use atenex_contracts::{AnalyticsWindow, Envelope, EnvelopeReader, decode};
-use atenex_kafka::admin::{TopicSpec, create_topics};
 use atenex_kafka::testing::{self, unique};
 use common::*;
 use rand::{Rng, SeedableRng};
@@ -224,15 +221,7 @@ impl Live {
             output: unique(&format!("{name}-out")),
             late: unique(&format!("{name}-late")),
         };
-        let specs: Vec<TopicSpec> = [&live.output, &live.late]
-            .map(|t| TopicSpec {
-                name: t.clone(),
-                partitions: 2,
-                replication: None,
-            })
-            .to_vec();
-        rt.block_on(create_topics(&testing::config(), &specs))
-            .unwrap();
+        create_test_topics(rt, &[&live.output, &live.late], 2);
         live
     }
 
@@ -279,17 +268,6 @@ impl Live {
     }
 }
 
-/// The window results of an output topic in Kafka's order: by partition (one per company key),
-/// then offset. Across partitions a reader sees them in whatever order its fetches return.
-fn windows_of(records: &[Envelope]) -> Vec<AnalyticsWindow> {
-    let mut records: Vec<&Envelope> = records.iter().collect();
-    records.sort_by_key(|r| (r.partition, r.offset));
-    records
-        .iter()
-        .map(|r| decode::<AnalyticsWindow>(r.payload.as_deref().unwrap().as_bytes()).unwrap())
-        .collect()
-}
-
 /// The acceptance test of exactly-once: a stream through the test broker, the job SIGKILLed at 20
 /// seeded random points and restarted each time, gives the same analytics.flink records, in the
 /// same order within each partition, as a run without crashes; dead letters are written once per run.
@@ -297,28 +275,17 @@ fn windows_of(records: &[Envelope]) -> Vec<AnalyticsWindow> {
 fn live_results_survive_20_kills_exactly_once() {
     let rt = runtime();
     let input = unique("emb");
-    let spec = StreamSpec {
-        records: 6_000,
-        dims: 4,
-        companies: 7,
-        partitions: 3,
-        disorder_ms: 4_000,
-        seed: 11,
-    };
-    let mut records: Vec<Envelope> = EnvelopeReader::new(&generate(&spec)[..])
-        .map(Result::unwrap)
-        .collect();
-    for r in &mut records {
-        r.topic = input.clone();
-    }
     // Three malformed values among them.
-    for (i, bad) in [
-        (100, "{\"chunk_id\":1}"),
-        (2_500, "not json"),
-        (5_000, "{}"),
-    ] {
-        records[i].payload = Some(bad.to_owned());
-    }
+    let records = embeddings_stream(
+        &input,
+        6_000,
+        11,
+        &[
+            (100, "{\"chunk_id\":1}"),
+            (2_500, "not json"),
+            (5_000, "{}"),
+        ],
+    );
     replay_all(&rt, &records);
 
     let reference = Live::new(&rt, &input, "ref");

@@ -171,6 +171,10 @@ fn broker_replay_kcat_record_and_clean_shutdown() {
         first.contains("exists   documents.raw (2 partitions, unchanged)"),
         "{first}"
     );
+    assert!(
+        first.contains("created  analytics.lease (1 partitions)"),
+        "the lease topic has one partition whatever --partitions says: {first}"
+    );
     let again = String::from_utf8(
         ok(&atenex()
             .args(["topics", "create", "--bootstrap-servers", &bootstrap])
@@ -180,7 +184,7 @@ fn broker_replay_kcat_record_and_clean_shutdown() {
         .clone(),
     )
     .unwrap();
-    assert_eq!(again.matches("exists").count(), 9, "{again}");
+    assert_eq!(again.matches("exists").count(), 10, "{again}");
 
     signal(&broker, "-TERM");
     assert!(

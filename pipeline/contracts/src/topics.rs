@@ -18,6 +18,10 @@ pub enum Topic {
 /// Records the analytics job found late (their window had already fired).
 pub const ANALYTICS_LATE: &str = "analytics.late";
 
+/// The analytics instances' lease: one partition, no records; its consumer group
+/// (`<group>.lease`) elects the active instance (docs/analytics.md, Several instances).
+pub const ANALYTICS_LEASE: &str = "analytics.lease";
+
 /// Suffix of a dead-letter topic: malformed records of `T` go to `T.dlq`.
 pub const DLQ_SUFFIX: &str = ".dlq";
 

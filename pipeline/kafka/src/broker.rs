@@ -207,6 +207,8 @@ transaction.state.log.num.partitions=4
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Tests run analytics instances with lease session timeouts down to 1 s (the default minimum is 6 s).
+group.min.session.timeout.ms=1000
 auto.create.topics.enable=true
 # Replays carry their recorded timestamps, often older than the default 7-day retention, which
 # would delete them 30 s after start: keep everything.

@@ -36,7 +36,7 @@ pub use progress::Progress;
 
 /// Runs a blocking librdkafka call (metadata, commit) without stalling other tasks on a
 /// multi-threaded runtime; on a current-thread runtime it simply blocks.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)

@@ -103,6 +103,7 @@ pub fn metrics() -> &'static PrometheusHandle {
 pub struct Health {
     ready: Arc<AtomicBool>,
     paused: Arc<std::sync::Mutex<Option<String>>>,
+    role: Arc<std::sync::Mutex<Option<&'static str>>>,
 }
 
 impl Health {
@@ -125,19 +126,37 @@ impl Health {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
-    /// The `/health` answer: 200 `{"status":"ok"}`, or 503 with `starting` or `paused` and why.
+    /// The instance's role in its group (`active`, `standby`), for jobs that have one.
+    pub fn set_role(&self, role: &'static str) {
+        *self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(role);
+    }
+    pub fn role(&self) -> Option<&'static str> {
+        *self
+            .role
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+    /// The `/health` answer: 200 `{"status":"ok"}`, or 503 with `starting` or `paused` and why;
+    /// with `"role"` when the job has one.
     pub fn answer(&self) -> (StatusCode, String) {
-        match (self.is_ready(), self.paused()) {
+        let (code, mut body) = match (self.is_ready(), self.paused()) {
             (_, Some(reason)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                serde_json::json!({"status": "paused", "reason": reason}).to_string(),
+                serde_json::json!({"status": "paused", "reason": reason}),
             ),
-            (true, None) => (StatusCode::OK, r#"{"status":"ok"}"#.to_owned()),
+            (true, None) => (StatusCode::OK, serde_json::json!({"status": "ok"})),
             (false, None) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                r#"{"status":"starting"}"#.to_owned(),
+                serde_json::json!({"status": "starting"}),
             ),
+        };
+        if let Some(role) = self.role() {
+            body["role"] = role.into();
         }
+        (code, body.to_string())
     }
 }
 

@@ -121,3 +121,64 @@ pub fn subcommands(help: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// The window results of an output topic in Kafka's order: by partition (one per company key),
+/// then offset. Across partitions a reader sees them in whatever order its fetches return.
+pub fn windows_of(records: &[Envelope]) -> Vec<atenex_contracts::AnalyticsWindow> {
+    let mut records: Vec<&Envelope> = records.iter().collect();
+    records.sort_by_key(|r| (r.partition, r.offset));
+    records
+        .iter()
+        .map(|r| {
+            atenex_contracts::decode::<atenex_contracts::AnalyticsWindow>(
+                r.payload.as_deref().unwrap().as_bytes(),
+            )
+            .unwrap()
+        })
+        .collect()
+}
+
+/// A generated `embeddings.ready` stream for `topic` (`records` records of 7 companies on 3
+/// partitions, 4-float vectors, disorder within the watermark delay), with the values at the
+/// given indices replaced by malformed ones.
+pub fn embeddings_stream(
+    topic: &str,
+    records: usize,
+    seed: u64,
+    malformed: &[(usize, &str)],
+) -> Vec<Envelope> {
+    use atenex_analytics::bench::{StreamSpec, generate};
+    let spec = StreamSpec {
+        records,
+        dims: 4,
+        companies: 7,
+        partitions: 3,
+        disorder_ms: 4_000,
+        seed,
+    };
+    let mut out: Vec<Envelope> = EnvelopeReader::new(&generate(&spec)[..])
+        .map(Result::unwrap)
+        .collect();
+    for r in &mut out {
+        r.topic = topic.to_owned();
+    }
+    for (i, bad) in malformed {
+        out[*i].payload = Some((*bad).to_owned());
+    }
+    out
+}
+
+/// Creates `topics` on the test broker with `partitions` partitions each.
+pub fn create_test_topics(rt: &tokio::runtime::Runtime, topics: &[&String], partitions: i32) {
+    use atenex_kafka::admin::{TopicSpec, create_topics};
+    let specs: Vec<TopicSpec> = topics
+        .iter()
+        .map(|t| TopicSpec {
+            name: (*t).clone(),
+            partitions,
+            replication: None,
+        })
+        .collect();
+    rt.block_on(create_topics(&atenex_kafka::testing::config(), &specs))
+        .unwrap();
+}
