@@ -2,7 +2,10 @@
 //! outputs compared with one uninterrupted instance's.
 
 mod common;
+use atenex_hdfs::{Hdfs, HdfsUrl};
 use atenex_kafka::testing::{self, unique};
+use atenex_landing::fs::Fs;
+use atenex_landing::fs::hdfs::HdfsFs;
 use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -248,4 +251,126 @@ fn three_analytics_instances_with_kills_and_a_zombie_write_what_one_instance_wri
     assert!(record_topic(&rt, &group.late).is_empty());
     let dead = record_topic(&rt, &format!("{input}.dlq"));
     assert_eq!(dead.len(), 4, "2 dead letters per run, each written once");
+}
+
+/// Every committed line as (topic, hour directory, line); how many temp files and commit logs
+/// are left.
+fn landed_by_hour(fs: &dyn Fs) -> (Vec<(String, String, String)>, usize, usize) {
+    let (lines, temps, logs) = landed_lines(fs);
+    let mut lines: Vec<(String, String, String)> = lines
+        .into_iter()
+        .map(|(path, line)| {
+            let (topic, rest) = path.split_once('/').unwrap();
+            let (dir, _) = rest.rsplit_once('/').unwrap();
+            (topic.to_owned(), dir.to_owned(), line)
+        })
+        .collect();
+    lines.sort();
+    (lines, temps, logs)
+}
+
+/// Two landing instances of one connector (one consumer group, the partitions split between them)
+/// on the test HDFS, under a stream replayed while they run: each is SIGKILLed in turn and stays
+/// down until the other has taken over its partitions (the group's session timeout) and recovered
+/// them from the files (forcing the dead writer's HDFS leases), then comes back and takes its share
+/// again (rebalances both ways). Every record is landed exactly once, in its hour's directory;
+/// nothing is left in `+tmp` or the commit logs after both stop.
+#[test]
+fn two_landing_instances_with_kills_land_every_record_once() {
+    let rt = runtime();
+    let topic = unique("emb-landing-instances");
+    create_test_topics(&rt, &[&topic], 3);
+    let records = embeddings_stream(&topic, 6_000, 17, &[]);
+    let url = format!(
+        "{}{}",
+        atenex_hdfs::testing::namenode(),
+        atenex_hdfs::testing::unique_dir("landing-instances")
+    );
+    let fs = HdfsFs::new(Hdfs::connect(&HdfsUrl::parse(&url).unwrap()).unwrap());
+    let mut expected: Vec<(String, String, String)> = records
+        .iter()
+        .map(|r| {
+            let hour = chrono::DateTime::from_timestamp_millis(r.ts.unwrap()).unwrap();
+            (
+                topic.clone(),
+                hour.format("year=%Y/month=%m/day=%d/hour=%H").to_string(),
+                r.payload.clone().unwrap(),
+            )
+        })
+        .collect();
+    expected.sort();
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hdfs-sink.properties");
+    std::fs::write(
+        &config,
+        format!(
+            "name={}\nconnector.class=io.confluent.connect.hdfs3.Hdfs3SinkConnector\ntopics={topic}\nhdfs.url={url}\n\
+             tasks.max=2\ntopics.dir=/atenex/kafka-landing\nlogs.dir=/atenex/logs\n\
+             format.class=io.confluent.connect.hdfs3.format.json.JsonFormat\nflush.size=200\natenex.idle.commit.ms=1000\n\
+             partitioner.class=io.confluent.connect.storage.partitioner.HourlyPartitioner\nlocale=en_US\ntimezone=UTC\n\
+             timestamp.extractor=Record\n",
+            unique("landing"),
+        ),
+    )
+    .unwrap();
+    let start = || -> Child {
+        atenex()
+            .args(["landing", "--bootstrap-servers", testing::bootstrap()])
+            .arg("--config")
+            .arg(&config)
+            // A dead instance's partitions move to the other one after this.
+            .env("KAFKA_SESSION_TIMEOUT_MS", "3000")
+            .env("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap()
+    };
+    let mut instances = [start(), start()];
+    let replayer = std::thread::spawn(move || {
+        let rt = runtime();
+        for slice in records.chunks(300) {
+            replay_all(&rt, slice);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while landed_by_hour(&fs).0.is_empty() {
+        assert!(Instant::now() < deadline, "nothing landed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in [0, 1] {
+        signal(&instances[i], "-KILL");
+        instances[i].wait().unwrap();
+        // The session timeout passes, the other instance recovers the partitions and lands them.
+        std::thread::sleep(Duration::from_secs(5));
+        instances[i] = start();
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    replayer.join().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while landed_by_hour(&fs).0.len() < expected.len() {
+        assert!(
+            Instant::now() < deadline,
+            "not everything landed: {} of {}",
+            landed_by_hour(&fs).0.len(),
+            expected.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for c in &mut instances {
+        signal(c, "-TERM");
+    }
+    for c in &mut instances {
+        let status = wait_exit(c, Duration::from_secs(30));
+        assert!(status.success(), "SIGTERM exits 0, not {status}");
+    }
+    let (lines, temps, logs) = landed_by_hour(&fs);
+    assert_eq!(
+        lines, expected,
+        "every record exactly once, in its hour's directory"
+    );
+    assert_eq!((temps, logs), (0, 0), "no temp file or commit log left");
 }

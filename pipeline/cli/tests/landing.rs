@@ -12,28 +12,13 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every committed line under `/atenex/kafka-landing` as (topic, line); how many temp files and
-/// commit logs are left.
+/// Every committed line as (topic, line); how many temp files and commit logs are left.
 fn landed(fs: &dyn Fs) -> (Vec<(String, String)>, usize, usize) {
-    let mut lines = Vec::new();
-    let mut temps = 0;
-    for f in fs.list("/atenex/kafka-landing").unwrap() {
-        let rel = &f["/atenex/kafka-landing/".len()..];
-        if rel.starts_with("+tmp") {
-            temps += 1;
-            continue;
-        }
-        let topic = rel.split('/').next().unwrap().to_owned();
-        // A file can vanish between listing and reading (a commit renaming it); the next poll
-        // sees it under its new name.
-        let Ok(Some(data)) = fs.read(&f) else {
-            continue;
-        };
-        for l in String::from_utf8(data).unwrap().lines() {
-            lines.push((topic.clone(), l.to_owned()));
-        }
-    }
-    let logs = fs.list("/atenex/logs").unwrap().len();
+    let (lines, temps, logs) = landed_lines(fs);
+    let mut lines: Vec<(String, String)> = lines
+        .into_iter()
+        .map(|(path, line)| (path.split('/').next().unwrap().to_owned(), line))
+        .collect();
     lines.sort();
     (lines, temps, logs)
 }

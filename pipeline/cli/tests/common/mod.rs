@@ -182,3 +182,28 @@ pub fn create_test_topics(rt: &tokio::runtime::Runtime, topics: &[&String], part
     rt.block_on(create_topics(&atenex_kafka::testing::config(), &specs))
         .unwrap();
 }
+
+/// Every committed line under `/atenex/kafka-landing` as (path under it, line), sorted; how many
+/// temp files and commit logs (under `/atenex/logs`) are left.
+pub fn landed_lines(fs: &dyn atenex_landing::fs::Fs) -> (Vec<(String, String)>, usize, usize) {
+    let mut lines = Vec::new();
+    let mut temps = 0;
+    for f in fs.list("/atenex/kafka-landing").unwrap() {
+        let rel = &f["/atenex/kafka-landing/".len()..];
+        if rel.starts_with("+tmp") {
+            temps += 1;
+            continue;
+        }
+        // A file can vanish between listing and reading (a commit renaming it); the next poll
+        // sees it under its new name.
+        let Ok(Some(data)) = fs.read(&f) else {
+            continue;
+        };
+        for l in String::from_utf8(data).unwrap().lines() {
+            lines.push((rel.to_owned(), l.to_owned()));
+        }
+    }
+    let logs = fs.list("/atenex/logs").unwrap().len();
+    lines.sort();
+    (lines, temps, logs)
+}
