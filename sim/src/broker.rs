@@ -101,6 +101,15 @@ impl Fs for SharedFs {
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         self.lock().list(dir)
     }
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.slow().claim(path)
+    }
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        self.slow().truncate(path)
+    }
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        self.slow().release(path)
+    }
 }
 
 /// One instance of a job running as a task.

@@ -273,14 +273,18 @@ fn landed_by_hour(fs: &dyn Fs) -> (Vec<(String, String, String)>, usize, usize) 
 /// on the test HDFS, under a stream replayed while they run: each is SIGKILLed in turn and stays
 /// down until the other has taken over its partitions (the group's session timeout) and recovered
 /// them from the files (forcing the dead writer's HDFS leases), then comes back and takes its share
-/// again (rebalances both ways). Every record is landed exactly once, in its hour's directory;
-/// nothing is left in `+tmp` or the commit logs after both stop.
+/// again (rebalances both ways); then one is frozen (SIGSTOP) past the session timeout while the
+/// other takes its partitions over, and woken (SIGCONT): a zombie with records in hand. Its next
+/// commit fails on the commit log the other instance claimed (fenced) and it stops with an error
+/// (the unit restarts it) — or it learns first that it lost its partitions. Every record is landed
+/// exactly once, in its hour's directory; nothing is left in `+tmp` or the commit logs after both
+/// stop.
 #[test]
-fn two_landing_instances_with_kills_land_every_record_once() {
+fn two_landing_instances_with_kills_and_a_zombie_land_every_record_once() {
     let rt = runtime();
     let topic = unique("emb-landing-instances");
     create_test_topics(&rt, &[&topic], 3);
-    let records = embeddings_stream(&topic, 6_000, 17, &[]);
+    let records = embeddings_stream(&topic, 9_000, 17, &[]);
     let url = format!(
         "{}{}",
         atenex_hdfs::testing::namenode(),
@@ -331,7 +335,7 @@ fn two_landing_instances_with_kills_land_every_record_once() {
     let mut instances = [start(), start()];
     let replayer = std::thread::spawn(move || {
         let rt = runtime();
-        for slice in records.chunks(300) {
+        for slice in records.chunks(200) {
             replay_all(&rt, slice);
             std::thread::sleep(Duration::from_millis(300));
         }
@@ -348,6 +352,16 @@ fn two_landing_instances_with_kills_land_every_record_once() {
         std::thread::sleep(Duration::from_secs(5));
         instances[i] = start();
         std::thread::sleep(Duration::from_secs(2));
+    }
+    // The zombie.
+    signal(&instances[0], "-STOP");
+    std::thread::sleep(Duration::from_secs(6));
+    signal(&instances[0], "-CONT");
+    std::thread::sleep(Duration::from_secs(3));
+    if let Some(status) = instances[0].try_wait().unwrap() {
+        eprintln!("the woken zombie stopped ({status}); restarted as its unit would");
+        assert!(!status.success(), "a fenced instance fails");
+        instances[0] = start();
     }
     replayer.join().unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);

@@ -24,6 +24,17 @@ pub trait Fs {
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>>;
     /// Every file under the directory `dir`, recursively (empty if it does not exist).
     fn list(&self, dir: &str) -> io::Result<Vec<String>>;
+    /// Takes the file at `path` for this handle alone and returns its content (`None`: it did
+    /// not exist; it is created empty). A handle that held it before is **fenced**: its appends
+    /// and syncs to it fail from now on (HDFS: its lease is recovered; in memory: its claim is
+    /// revoked). On local disk a live holder cannot be fenced: while another process holds the
+    /// file, the claim fails (`WouldBlock`). Appends and syncs to a claimed path go through the
+    /// claim, and once they fail they keep failing: the file is never reopened by name.
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>>;
+    /// Empties a claimed file, keeping the claim.
+    fn truncate(&mut self, path: &str) -> io::Result<()>;
+    /// Gives up a claim: the file is deleted if the claim still holds; a fenced one is dropped.
+    fn release(&mut self, path: &str) -> io::Result<()>;
     /// Runs one command, taking its data (no copy where the filesystem can keep it).
     fn apply(&mut self, command: Command) -> io::Result<()> {
         execute(self, &command)
@@ -53,6 +64,15 @@ impl<F: Fs + ?Sized> Fs for Box<F> {
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         (**self).list(dir)
     }
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        (**self).claim(path)
+    }
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        (**self).truncate(path)
+    }
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        (**self).release(path)
+    }
     fn apply(&mut self, command: Command) -> io::Result<()> {
         (**self).apply(command)
     }
@@ -81,6 +101,8 @@ pub fn execute<F: Fs + ?Sized>(fs: &mut F, command: &Command) -> io::Result<()> 
         Command::Sync { path } => fs.sync(path),
         Command::Rename { from, to } => fs.rename(from, to),
         Command::Delete { path } => fs.delete(path),
+        Command::Truncate { path } => fs.truncate(path),
+        Command::Release { path } => fs.release(path),
     }
 }
 
@@ -96,6 +118,8 @@ struct MemFile {
 #[derive(Debug, Clone, Default)]
 pub struct MemFs {
     files: BTreeMap<String, MemFile>,
+    /// Files this handle claimed (one handle: nobody else can fence it).
+    claims: std::collections::BTreeSet<String>,
     budget: Option<usize>,
     effects: usize,
 }
@@ -138,6 +162,7 @@ impl MemFs {
         for f in self.files.values_mut() {
             f.pending.clear();
         }
+        self.claims.clear();
         self.budget = None;
     }
 
@@ -211,6 +236,37 @@ impl Fs for MemFs {
             .cloned()
             .collect())
     }
+
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.effect()?;
+        let before = self.read(path)?;
+        self.files.entry(path.to_owned()).or_default();
+        self.claims.insert(path.to_owned());
+        Ok(before)
+    }
+
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        self.effect()?;
+        if !self.claims.contains(path) {
+            return Err(not_claimed(path));
+        }
+        self.files.insert(path.to_owned(), MemFile::default());
+        Ok(())
+    }
+
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        self.effect()?;
+        if self.claims.remove(path) {
+            self.files.remove(path);
+        }
+        Ok(())
+    }
+}
+
+fn not_claimed(path: &str) -> io::Error {
+    io::Error::other(format!(
+        "{path}: not claimed by this instance (another instance took it over)"
+    ))
 }
 
 /// Local disk under a root directory; syncs files with `fsync` and directories after renames.
@@ -219,6 +275,8 @@ impl Fs for MemFs {
 pub struct LocalFs {
     root: PathBuf,
     open: BTreeMap<String, std::fs::File>,
+    /// Claimed files, open for appending and locked (`flock`, exclusive) while claimed.
+    claims: BTreeMap<String, std::fs::File>,
 }
 
 impl LocalFs {
@@ -226,6 +284,7 @@ impl LocalFs {
         Self {
             root: root.into(),
             open: BTreeMap::new(),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -241,6 +300,9 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Fs for LocalFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
+        if let Some(f) = self.claims.get_mut(path) {
+            return f.write_all(data);
+        }
         let p = self.path(path)?;
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent)?;
@@ -253,6 +315,9 @@ impl Fs for LocalFs {
     }
 
     fn sync(&mut self, path: &str) -> io::Result<()> {
+        if let Some(f) = self.claims.get(path) {
+            return f.sync_all();
+        }
         std::fs::File::open(self.path(path)?)?.sync_all()
     }
 
@@ -308,5 +373,51 @@ impl Fs for LocalFs {
         walk(&self.path(dir)?, dir.trim_end_matches('/'), &mut out)?;
         out.sort();
         Ok(out)
+    }
+
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        use std::io::Read;
+        self.claims.remove(path);
+        let p = self.path(path)?;
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let existed = p.exists();
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(&p)?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!(
+                        "{path} is held by another live process (an instance of this job, perhaps stopped or frozen): on local disk it cannot be taken from it; it is free once that process ends"
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        let mut content = Vec::new();
+        f.read_to_end(&mut content)?;
+        self.claims.insert(path.to_owned(), f);
+        Ok(existed.then_some(content))
+    }
+
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        let f = self.claims.get(path).ok_or_else(|| not_claimed(path))?;
+        f.set_len(0)?;
+        f.sync_all()
+    }
+
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        if self.claims.contains_key(path) {
+            // Deleted while still locked: no other process can claim it in between.
+            self.delete(path)?;
+            self.claims.remove(path);
+        }
+        Ok(())
     }
 }

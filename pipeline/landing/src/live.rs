@@ -98,7 +98,11 @@ pub async fn run_with<F: Fs + Send + 'static>(
     clock: &Clock,
     progress: Option<&Progress>,
 ) -> anyhow::Result<u64> {
-    let sink: Shared<F> = Arc::new(Mutex::new(LandingTask::new(fs, config.clone())));
+    // Instances writing one store name their temp files apart (docs/landing.md, Several instances).
+    let owner = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let sink: Shared<F> = Arc::new(Mutex::new(
+        LandingTask::new(fs, config.clone()).owned_by(&owner),
+    ));
     let group = format!("connect-{}", config.name);
     let consumer_config = kafka
         .clone()

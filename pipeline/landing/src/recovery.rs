@@ -1,7 +1,8 @@
 //! Recovery of one Kafka partition, on start and on assignment (Connect's
 //! `TopicPartitionWriter.recover`): redo the renames of every complete commit-log block (idempotent:
 //! a temp file that is gone was renamed already), delete every other temp file (uncommitted data,
-//! which Kafka delivers again), delete the log, and resume at the largest committed end offset + 1.
+//! which Kafka delivers again), empty the log (claimed by the new owner), and resume at the largest
+//! committed end offset + 1.
 
 use crate::log::complete_blocks;
 use crate::writer::Command;
@@ -68,8 +69,9 @@ pub fn recover(
     for t in temps.iter().filter(|t| !renamed.contains(t.as_str())) {
         commands.push(Command::Delete { path: t.clone() });
     }
-    if log.is_some() {
-        commands.push(Command::Delete {
+    // The log is claimed: emptied, not deleted (the claim keeps fencing the previous owner).
+    if log.is_some_and(|l| !l.is_empty()) {
+        commands.push(Command::Truncate {
             path: log_path.to_owned(),
         });
     }
@@ -137,7 +139,7 @@ mod tests {
                 Command::Delete {
                     path: "/tmp/t+0+9_tmp.json".into()
                 },
-                Command::Delete {
+                Command::Truncate {
                     path: "/logs/t/0/log".into()
                 },
             ]

@@ -10,10 +10,15 @@ use crate::writer::{Command, PartitionWriter, WriterSettings, log_path};
 use std::collections::BTreeMap;
 use std::io;
 
+/// The owner name of a single instance (offline runs, the simulator).
+pub const DEFAULT_OWNER: &str = "0";
+
 pub struct Sink<F: Fs> {
     pub fs: F,
     config: LandingConfig,
     offline: bool,
+    /// This instance's name in temp file names.
+    owner: String,
     writers: BTreeMap<(String, i32), PartitionWriter>,
     commands: Vec<Command>,
 }
@@ -25,9 +30,18 @@ impl<F: Fs> Sink<F> {
             fs,
             config,
             offline,
+            owner: DEFAULT_OWNER.to_owned(),
             writers: BTreeMap::new(),
             commands: Vec::new(),
         }
+    }
+
+    /// Names this instance in its temp files (letters, digits and `-`): instances writing one
+    /// store must have different names, so that a fenced one never writes into its successor's
+    /// files.
+    pub fn owned_by(mut self, owner: &str) -> Self {
+        self.owner = owner.to_owned();
+        self
     }
 
     fn settings(&self, topic: &str, partition: i32) -> WriterSettings {
@@ -48,17 +62,20 @@ impl<F: Fs> Sink<F> {
                 Partitioner::TimeBased { timezone, .. } => *timezone,
                 Partitioner::Default => chrono_tz::UTC,
             },
+            owner: self.owner.clone(),
         }
     }
 
     /// Recovers `topic`/`partition` and starts writing it; returns the first offset to consume
-    /// (`None`: nothing committed yet, use the consumer group's position).
+    /// (`None`: nothing committed yet, use the consumer group's position). The partition's commit
+    /// log is claimed first ([`Fs::claim`]): a previous owner still running is fenced before its
+    /// state is read.
     pub fn open(&mut self, topic: &str, partition: i32) -> io::Result<Option<i64>> {
         let c = &self.config;
         let log = log_path(&c.logs_dir, topic, partition);
         let log_text = self
             .fs
-            .read(&log)?
+            .claim(&log)?
             .map(|b| String::from_utf8_lossy(&b).into_owned());
         let temps: Vec<String> = self
             .fs
@@ -127,11 +144,13 @@ impl<F: Fs> Sink<F> {
         self.run()
     }
 
-    /// Commits everything open (end of input, shutdown); returns once it has happened.
+    /// Commits everything open (end of input, shutdown) and gives up the partitions' commit logs
+    /// (nothing is written after it); returns once it has happened.
     pub fn flush_all(&mut self) -> io::Result<()> {
         let mut out = std::mem::take(&mut self.commands);
         for w in self.writers.values_mut() {
             w.flush(&mut out);
+            out.push(Command::Release { path: w.log_path() });
         }
         self.commands = out;
         self.run()?;
@@ -151,6 +170,7 @@ impl<F: Fs> Sink<F> {
         if let Some(mut w) = self.writers.remove(&(topic.to_owned(), partition)) {
             let mut out = Vec::new();
             w.revoke(&mut out);
+            out.push(Command::Release { path: w.log_path() });
             for c in &out {
                 execute(&mut self.fs, c)?;
             }

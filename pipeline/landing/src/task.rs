@@ -78,6 +78,12 @@ impl<F: Fs> LandingTask<F> {
         }
     }
 
+    /// Names this instance in its temp files (see [`Sink::owned_by`]).
+    pub fn owned_by(mut self, owner: &str) -> Self {
+        self.sink = self.sink.owned_by(owner);
+        self
+    }
+
     pub fn fs(&self) -> &F {
         &self.sink.fs
     }

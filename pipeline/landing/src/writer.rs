@@ -12,8 +12,10 @@
 //!   time zone (checked on records and ticks).
 //! - Ours: an idle commit after `atenex.idle.commit.ms` without records (ticks only).
 //! - A commit: write each file's buffered data to its temp file and sync it, append one block to the
-//!   commit log and sync it, rename every temp file to its final name, delete the log. See
-//!   [`crate::log`] and [`crate::recovery`].
+//!   commit log and sync it, rename every temp file to its final name, empty the log. The log is
+//!   claimed by the partition's owner ([`crate::fs::Fs::claim`]): a fenced owner's append to it
+//!   fails, so it never renames. Temp file names carry the owner's name, so that a fenced owner
+//!   never writes into its successor's files. See [`crate::log`] and [`crate::recovery`].
 
 use crate::config::Partitioner;
 use crate::log::{CommitEntry, block};
@@ -41,6 +43,14 @@ pub enum Command {
     Delete {
         path: String,
     },
+    /// Empty a file this handle claimed ([`crate::fs::Fs::claim`]), keeping the claim.
+    Truncate {
+        path: String,
+    },
+    /// Give up a claim: the file is deleted if the claim still holds.
+    Release {
+        path: String,
+    },
 }
 
 /// Buffered data goes to the temp file once a file holds this much (and at commit).
@@ -63,6 +73,8 @@ pub struct WriterSettings {
     pub wallclock: bool,
     /// Time zone of scheduled rotation.
     pub timezone: Tz,
+    /// This instance's name in temp file names (letters, digits and `-`).
+    pub owner: String,
 }
 
 #[derive(Debug, Clone)]
@@ -143,15 +155,16 @@ impl PartitionWriter {
                 .map(|i| next_boundary(now, i, self.s.timezone));
         }
         let dir = encode(&self.s.partitioner, self.s.partition, timestamp);
-        let (topics_dir, topic, partition, pad) = (
+        let (topics_dir, topic, partition, pad, owner) = (
             &self.s.topics_dir,
             &self.s.topic,
             self.s.partition,
             self.s.pad,
+            &self.s.owner,
         );
         let file = self.files.entry(dir).or_insert_with_key(|dir| OpenFile {
             temp: format!(
-                "{topics_dir}/+tmp/{topic}/{dir}/{topic}+{partition}+{offset:0pad$}_tmp.json"
+                "{topics_dir}/+tmp/{topic}/{dir}/{topic}+{partition}+{offset:0pad$}+{owner}_tmp.json"
             ),
             start: offset,
             end: offset,
@@ -249,7 +262,7 @@ impl PartitionWriter {
                 to: e.final_path,
             });
         }
-        out.push(Command::Delete { path: log });
+        out.push(Command::Truncate { path: log });
         self.records = 0;
         self.base_time = None;
         self.next_scheduled = None;

@@ -103,6 +103,34 @@ fn contract(fs: &mut dyn Fs) {
     );
 }
 
+/// A claim, as one owner sees it: created empty when missing, appended to and synced through the
+/// claim, its content returned when claimed again, emptied (on HDFS only past 1 MiB: the blocks of
+/// commits done stay, which recovery passes over), and deleted when released.
+fn claim_contract(fs: &mut dyn Fs, empties: bool) {
+    let log = "/logs/t/0/log";
+    assert_eq!(fs.claim(log).unwrap(), None, "a missing file");
+    assert_eq!(fs.list("/logs").unwrap(), vec![log.to_owned()], "created");
+    fs.append(log, b"BEGIN\nEND\n").unwrap();
+    fs.sync(log).unwrap();
+    assert_eq!(
+        fs.claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\n"[..]),
+        "claimed again: what it holds"
+    );
+    fs.truncate(log).unwrap();
+    fs.append(log, b"BEGIN\n").unwrap();
+    fs.sync(log).unwrap();
+    let expected: &[u8] = if empties {
+        b"BEGIN\n"
+    } else {
+        b"BEGIN\nEND\nBEGIN\n"
+    };
+    assert_eq!(fs.claim(log).unwrap().as_deref(), Some(expected));
+    fs.release(log).unwrap();
+    assert_eq!(fs.list("/logs").unwrap(), Vec::<String>::new(), "released");
+    fs.release(log).expect("releasing twice is not an error");
+}
+
 /// The real stores refuse a path that would leave their root, whatever built it.
 fn confined(fs: &mut dyn Fs) {
     for path in ["/../escape.json", "/d/../../x", "/d/a\0b"] {
@@ -121,6 +149,7 @@ fn confined(fs: &mut dyn Fs) {
 #[test]
 fn in_memory() {
     contract(&mut MemFs::new());
+    claim_contract(&mut MemFs::new(), true);
 }
 
 #[test]
@@ -129,6 +158,7 @@ fn local_disk() {
     let root = dir.path().join("root");
     contract(&mut LocalFs::new(&root));
     confined(&mut LocalFs::new(&root));
+    claim_contract(&mut LocalFs::new(&root), true);
     // A `.` segment stays under the root (`topics.dir=./landing`).
     let mut fs = LocalFs::new(&root);
     fs.append("./landing/t/x.json", b"{}\n").unwrap();
@@ -153,6 +183,7 @@ fn hdfs_at(dir: &str) -> HdfsFs {
 fn hdfs_minidfscluster() {
     contract(&mut hdfs_at(&testing::unique_dir("contract")));
     confined(&mut hdfs_at(&testing::unique_dir("confined")));
+    claim_contract(&mut hdfs_at(&testing::unique_dir("claim")), false);
 }
 
 #[test]
@@ -192,4 +223,57 @@ fn hdfs_a_file_left_open_by_a_dead_writer_is_recovered_and_read_whole() {
     let mut fs = fs;
     fs.delete("/logs/t/0/log").unwrap();
     assert_eq!(fs.read("/logs/t/0/log").unwrap(), None);
+}
+
+#[test]
+fn hdfs_a_claim_fences_the_previous_owner_even_alive() {
+    // Two instances on one store: the new owner of a partition claims its commit log while the
+    // old one still runs (a zombie). The old one's appends and syncs fail from then on — it never
+    // gets to rename — and it never reopens the log by name.
+    let dir = testing::unique_dir("fence");
+    let (mut old, mut new) = (hdfs_at(&dir), hdfs_at(&dir));
+    let log = "/logs/t/0/log";
+    old.claim(log).unwrap();
+    old.append(log, b"BEGIN\nEND\n").unwrap();
+    old.sync(log).unwrap();
+    assert_eq!(
+        new.claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\n"[..]),
+        "the new owner reads what the old one synced"
+    );
+    let late = old
+        .append(log, b"BEGIN\nCOMMIT a b\nEND\n")
+        .and_then(|()| old.sync(log));
+    assert!(late.is_err(), "the old owner is fenced");
+    assert!(
+        old.append(log, b"BEGIN\n").is_err(),
+        "and stays fenced: the log is never reopened by name"
+    );
+    assert!(old.truncate(log).is_err());
+    old.release(log).unwrap();
+    new.append(log, b"BEGIN\nCOMMIT c d\nEND\n").unwrap();
+    new.sync(log).unwrap();
+    assert_eq!(
+        new.claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\nBEGIN\nCOMMIT c d\nEND\n"[..]),
+        "the fenced owner's release deleted nothing of the new owner's"
+    );
+}
+
+#[test]
+fn local_disk_a_claim_held_by_a_live_process_is_refused() {
+    // Local disk cannot fence a live holder: the second claim waits for the first to end.
+    let dir = tempfile::tempdir().unwrap();
+    let (mut first, mut second) = (LocalFs::new(dir.path()), LocalFs::new(dir.path()));
+    let log = "/logs/t/0/log";
+    first.claim(log).unwrap();
+    let refused = second.claim(log).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::WouldBlock, "{refused}");
+    assert!(refused.to_string().contains("held by another live process"));
+    first.append(log, b"BEGIN\nEND\n").unwrap();
+    drop(first); // the process ends: its lock goes with it
+    assert_eq!(
+        second.claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\n"[..])
+    );
 }

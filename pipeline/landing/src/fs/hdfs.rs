@@ -12,6 +12,10 @@
 //!   itself is closed by lease recovery before it is renamed, so that a committed file is never
 //!   left under construction.
 //!
+//! - A claimed file (a partition's commit log) keeps its writer, and so its lease, while claimed:
+//!   a new owner's claim forces lease recovery, after which this writer fails; a claimed path
+//!   whose writer failed is never reopened by name ([`Fs::claim`]).
+//!
 //! A writer that died leaves its open files with a lease nobody renews. Temp files are deleted by
 //! recovery (HDFS allows that under a lease); commit logs and the temp files a complete log block
 //! names are closed by forcing lease recovery, so a restarted job never waits out the lease
@@ -35,6 +39,9 @@ struct Files {
     open: BTreeMap<String, Open>,
     /// Files this process closed itself (no lease recovery needed before a rename).
     closed: BTreeSet<String>,
+    /// Claimed files (their writers are in `open` while the claim holds, and never closed with
+    /// the synced files); a claimed path whose writer failed stays here without one: fenced.
+    claimed: BTreeSet<String>,
 }
 
 impl Files {
@@ -43,7 +50,7 @@ impl Files {
         let paths: Vec<String> = self
             .open
             .iter()
-            .filter(|(p, o)| o.synced || p.as_str() == also)
+            .filter(|(p, o)| (o.synced || p.as_str() == also) && !self.claimed.contains(*p))
             .map(|(p, _)| p.clone())
             .collect();
         let writers = paths
@@ -61,7 +68,13 @@ struct Open {
     writer: Writer,
     /// No appends since the last `hsync`.
     synced: bool,
+    /// Bytes appended through this writer.
+    written: u64,
 }
+
+/// A claimed file is emptied (closed, deleted, created again) only once it holds this much: HDFS
+/// cannot shorten a file being written, and closing one costs a wait for its last block.
+const TRUNCATE_AT: u64 = 1 << 20;
 
 impl std::fmt::Debug for HdfsFs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -86,6 +99,12 @@ impl HdfsFs {
     }
 }
 
+fn fenced(path: &str) -> io::Error {
+    io::Error::other(format!(
+        "{path}: no longer held by this instance (another instance recovered its lease and took the partition over)"
+    ))
+}
+
 fn parent(p: &str) -> Option<&str> {
     p.rfind('/').filter(|&i| i > 0).map(|i| &p[..i])
 }
@@ -99,6 +118,9 @@ impl Fs for HdfsFs {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
         let abs = self.abs(path)?;
         let f = files(&mut self.files);
+        if f.claimed.contains(path) && !f.open.contains_key(path) {
+            return Err(fenced(path));
+        }
         if !f.open.contains_key(path) {
             let writer = self.hdfs.open_writer(&abs)?;
             f.closed.remove(path);
@@ -107,11 +129,13 @@ impl Fs for HdfsFs {
                 Open {
                     writer,
                     synced: false,
+                    written: 0,
                 },
             );
         }
         let o = f.open.get_mut(path).expect("inserted above");
         o.synced = false;
+        o.written += data.len() as u64;
         let out = o.writer.write(data);
         if out.is_err() {
             // The writer is unusable; the file is left to recovery.
@@ -134,6 +158,7 @@ impl Fs for HdfsFs {
                 }
                 out
             }
+            None if f.claimed.contains(path) => Err(fenced(path)),
             // Not open here: a closed file is complete and durable; a missing one is an error.
             None if self.hdfs.exists(&abs)? => Ok(()),
             None => Err(io::Error::new(io::ErrorKind::NotFound, path.to_owned())),
@@ -186,6 +211,77 @@ impl Fs for HdfsFs {
         }
         self.hdfs.read(&self.abs(path)?)
     }
+    /// Reading the file forces lease recovery of a writer that holds it (the previous owner,
+    /// dead or alive: its writer fails from then on); then it is opened for appending, its lease
+    /// held by this handle.
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        {
+            let f = files(&mut self.files);
+            f.claimed.remove(path);
+            f.open.remove(path);
+        }
+        let content = self.read(path)?;
+        let abs = self.abs(path)?;
+        let writer = match content {
+            Some(_) => self.hdfs.open_writer(&abs)?,
+            None => self.hdfs.create_new(&abs)?,
+        };
+        let f = files(&mut self.files);
+        f.closed.remove(path);
+        f.open.insert(
+            path.to_owned(),
+            Open {
+                writer,
+                synced: true,
+                written: 0,
+            },
+        );
+        f.claimed.insert(path.to_owned());
+        Ok(content)
+    }
+
+    /// HDFS cannot shorten a file being written. Below [`TRUNCATE_AT`] the content stays: a
+    /// commit log then holds the blocks of commits already done, which recovery passes over (their
+    /// temp files are gone). Past it the file is closed, deleted and created again, held.
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        let abs = self.abs(path)?;
+        let f = files(&mut self.files);
+        let written = match f.open.get(path) {
+            Some(o) if f.claimed.contains(path) => o.written,
+            _ => return Err(fenced(path)),
+        };
+        if written < TRUNCATE_AT {
+            return Ok(());
+        }
+        let old = f.open.remove(path).expect("checked above");
+        Writer::close_all(vec![old.writer])?;
+        self.hdfs.delete(&abs)?;
+        let writer = self.hdfs.create_new(&abs)?;
+        files(&mut self.files).open.insert(
+            path.to_owned(),
+            Open {
+                writer,
+                synced: true,
+                written: 0,
+            },
+        );
+        Ok(())
+    }
+
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        let f = files(&mut self.files);
+        let held = f.claimed.remove(path) && f.open.contains_key(path);
+        if let Some(mut o) = f.open.remove(path)
+            && held
+            && o.writer.hsync().is_ok()
+        {
+            // Still ours a moment ago: nothing in it is needed any more.
+            Writer::close_all(vec![o.writer])?;
+            return self.hdfs.delete(&self.abs(path)?);
+        }
+        Ok(())
+    }
+
     fn list(&self, dir: &str) -> io::Result<Vec<String>> {
         let rel = dir.trim_end_matches('/');
         let abs = self.abs(rel)?;

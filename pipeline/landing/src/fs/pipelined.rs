@@ -21,6 +21,7 @@ enum Job {
     Effect(Command),
     Read(String, SyncSender<io::Result<Option<Vec<u8>>>>),
     List(String, SyncSender<io::Result<Vec<String>>>),
+    Claim(String, SyncSender<io::Result<Option<Vec<u8>>>>),
     Barrier(SyncSender<()>),
 }
 
@@ -53,6 +54,9 @@ impl Pipelined {
                         }
                         Job::List(d, reply) => {
                             let _ = reply.send(fs.list(&d));
+                        }
+                        Job::Claim(p, reply) => {
+                            let _ = reply.send(fs.claim(&p));
                         }
                         Job::Barrier(reply) => {
                             let _ = reply.send(());
@@ -126,6 +130,23 @@ impl Fs for Pipelined {
 
     fn delete(&mut self, path: &str) -> io::Result<()> {
         self.apply(Command::Delete {
+            path: path.to_owned(),
+        })
+    }
+
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.check()?;
+        self.ask(|tx| Job::Claim(path.to_owned(), tx))?
+    }
+
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        self.apply(Command::Truncate {
+            path: path.to_owned(),
+        })
+    }
+
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        self.apply(Command::Release {
             path: path.to_owned(),
         })
     }

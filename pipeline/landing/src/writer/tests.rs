@@ -30,6 +30,7 @@ fn settings(flush: u64) -> WriterSettings {
         partitioner: hourly(chrono_tz::UTC),
         wallclock: false,
         timezone: chrono_tz::UTC,
+        owner: "w1".into(),
     }
 }
 
@@ -40,7 +41,7 @@ fn commits(out: &[Command]) -> Vec<Vec<String>> {
     for c in out {
         match c {
             Command::Rename { to, .. } => current.push(to.clone()),
-            Command::Delete { path } if path.ends_with("/log") => {
+            Command::Truncate { path } if path.ends_with("/log") => {
                 all.push(std::mem::take(&mut current))
             }
             _ => {}
@@ -71,7 +72,7 @@ fn flush_size_counts_across_open_files_and_commits_them_together() {
         "offset ranges have gaps: the missing offsets are in the sibling hour"
     );
     assert_eq!(w.pending(), 1);
-    // The commit's order of effects: data synced, log block synced, renames, log deleted.
+    // The commit's order of effects: data synced, log block synced, renames, log emptied.
     let kinds: Vec<&str> = out
         .iter()
         .map(|c| match c {
@@ -80,7 +81,8 @@ fn flush_size_counts_across_open_files_and_commits_them_together() {
             Command::Sync { path } if path.ends_with("/log") => "sync-log",
             Command::Sync { .. } => "sync",
             Command::Rename { .. } => "rename",
-            Command::Delete { .. } => "delete-log",
+            Command::Truncate { .. } => "empty-log",
+            Command::Delete { .. } | Command::Release { .. } => "other",
         })
         .collect();
     assert_eq!(
@@ -94,7 +96,7 @@ fn flush_size_counts_across_open_files_and_commits_them_together() {
             "sync-log",
             "rename",
             "rename",
-            "delete-log"
+            "empty-log"
         ]
     );
 }
@@ -219,7 +221,7 @@ fn revoke_discards_open_files() {
     assert_eq!(
         out,
         vec![Command::Delete {
-            path: "/l/+tmp/t/year=2026/month=11/day=27/hour=22/t+0+000_tmp.json".into()
+            path: "/l/+tmp/t/year=2026/month=11/day=27/hour=22/t+0+000+w1_tmp.json".into()
         }]
     );
     assert_eq!(w.pending(), 0);
