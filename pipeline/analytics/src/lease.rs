@@ -120,13 +120,16 @@ async fn poll(consumer: Arc<StreamConsumer<LeaseContext>>) {
 /// Creates the lease topic with one partition if it does not exist; refuses one with more (two
 /// members could each hold a partition: two active instances).
 async fn ensure_lease_topic(config: &KafkaConfig, topic: &str) -> anyhow::Result<()> {
-    let spec = TopicSpec {
-        name: topic.to_owned(),
-        partitions: 1,
-        replication: None,
-    };
-    create_topics(config, &[spec]).await?;
-    let counts = partition_counts(config, &[topic])?;
+    let mut counts = partition_counts(config, &[topic])?;
+    if counts.is_empty() {
+        let spec = TopicSpec {
+            name: topic.to_owned(),
+            partitions: 1,
+            replication: None,
+        };
+        create_topics(config, &[spec]).await?;
+        counts = partition_counts(config, &[topic])?;
+    }
     match counts.get(topic) {
         Some(1) => Ok(()),
         n => anyhow::bail!(

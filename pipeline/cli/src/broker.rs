@@ -38,11 +38,16 @@ pub async fn run(args: BrokerArgs) -> anyhow::Result<()> {
     if args.embedded {
         let broker = EmbeddedBroker::start(1)?;
         // The mock cluster does not answer topic creation: the pipeline's topics exist from the
-        // start (3 partitions, as `atenex topics create`).
-        for topic in atenex_contracts::topics::all_pipeline_topics() {
+        // start (3 partitions, as `atenex topics create`; the analytics lease 1).
+        let lease = atenex_contracts::topics::ANALYTICS_LEASE.to_owned();
+        for (topic, partitions) in atenex_contracts::topics::all_pipeline_topics()
+            .into_iter()
+            .map(|t| (t, 3))
+            .chain([(lease, 1)])
+        {
             broker
                 .cluster()
-                .create_topic(&topic, 3, 1)
+                .create_topic(&topic, partitions, 1)
                 .map_err(|e| anyhow::anyhow!("cannot create {topic} in the mock cluster: {e}"))?;
         }
         announce(&broker.bootstrap())?;

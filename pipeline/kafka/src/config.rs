@@ -95,6 +95,13 @@ impl KafkaConfig {
         self
     }
 
+    /// A copy without `prop` (a consumer-only setting, such as `group.instance.id`, that a
+    /// producer built from the same environment must not be given: librdkafka warns about it).
+    pub fn without(mut self, prop: &str) -> Self {
+        self.props.remove(prop);
+        self
+    }
+
     /// The rdkafka configuration.
     pub fn client_config(&self) -> ClientConfig {
         let mut c = ClientConfig::new();
@@ -218,6 +225,12 @@ mod tests {
         );
         assert_eq!(c.get("linger.ms"), Some("5"));
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
+        let c = KafkaConfig::from_vars(vars(&[("KAFKA_GROUP_INSTANCE_ID", "node-1")]));
+        assert_eq!(c.get("group.instance.id"), Some("node-1"));
+        assert_eq!(
+            c.without("group.instance.id").get("group.instance.id"),
+            None
+        );
     }
 
     #[test]

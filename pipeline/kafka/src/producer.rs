@@ -56,6 +56,8 @@ impl Producer {
     pub fn new(config: &KafkaConfig) -> anyhow::Result<Self> {
         let config = config
             .clone()
+            // Static membership is the consumers' (KAFKA_GROUP_INSTANCE_ID in the units).
+            .without("group.instance.id")
             .with("enable.idempotence", "true")
             .with("acks", "all")
             .with_default("linger.ms", "5")
