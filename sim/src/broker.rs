@@ -186,6 +186,7 @@ fn start_analytics(
         transactional_id: group.clone(),
         lease_topic: format!("{group}.lease"),
         session_timeout: Duration::from_secs(10),
+        partition_discovery: Duration::from_secs(30),
         group,
         max_batch: batch,
         // Longer than any run: a batch closes when full (or when the job is stopped).

@@ -52,6 +52,9 @@ pub struct LiveOptions {
     /// The lease group's session timeout: how long an instance that stopped answering (killed,
     /// frozen, cut off) keeps the lease.
     pub session_timeout: Duration,
+    /// How often the active instance looks for partitions added to the input (Flink's
+    /// `partition.discovery.interval.ms`).
+    pub partition_discovery: Duration,
     /// Most records per transaction.
     pub max_batch: usize,
     /// How long to fill a batch after its first record.
@@ -96,8 +99,6 @@ pub struct LiveSummary {
 }
 
 const STAGE: &str = "analytics";
-/// How often the active instance looks for partitions added to the input topic.
-const PARTITION_CHECK: Duration = Duration::from_secs(30);
 
 struct JobContext;
 
@@ -239,7 +240,7 @@ impl Job<'_> {
                 tracing::info!("stopped: what was handled is committed");
                 return Ok(());
             }
-            if self.partitions_checked.elapsed() >= PARTITION_CHECK {
+            if self.partitions_checked.elapsed() >= self.opts.partition_discovery {
                 self.check_partitions(health)?;
             }
         }
@@ -299,17 +300,7 @@ impl Job<'_> {
     /// group is pending once the producer is started) and their metadata.
     fn restore(&mut self) -> anyhow::Result<()> {
         let topic = self.opts.input_topic.as_str();
-        let metadata = atenex_kafka::blocking(|| {
-            self.consumer
-                .fetch_metadata(Some(topic), Duration::from_secs(30))
-        })
-        .with_context(|| format!("cannot read the partitions of {topic}"))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
+        let partitions = self.input_partitions()?;
         anyhow::ensure!(
             !partitions.is_empty(),
             "the input topic {topic} does not exist (create it, e.g. with `atenex topics create`)"
@@ -353,16 +344,29 @@ impl Job<'_> {
         Ok(())
     }
 
+    /// The partitions of the input topic, from the cluster's metadata.
+    fn input_partitions(&self) -> anyhow::Result<Vec<i32>> {
+        let topic = self.opts.input_topic.as_str();
+        let metadata = atenex_kafka::blocking(|| {
+            self.consumer
+                .fetch_metadata(Some(topic), Duration::from_secs(30))
+        })
+        .with_context(|| format!("cannot read the partitions of {topic}"))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect())
+    }
+
     /// Partitions added to the input are counted from the next batch: the active instance
     /// restores every partition again from the committed offsets (nothing is open between
     /// batches).
     fn check_partitions(&mut self, health: &Health) -> anyhow::Result<()> {
         self.partitions_checked = Instant::now();
-        let topic = self.opts.input_topic.as_str();
-        let counts = atenex_kafka::admin::partition_counts(self.config, &[topic])?;
-        if let Some(&n) = counts.get(topic)
-            && n != self.partitions
-        {
+        let n = self.input_partitions()?.len();
+        if n > 0 && n != self.partitions {
             tracing::info!(
                 before = self.partitions,
                 now = n,

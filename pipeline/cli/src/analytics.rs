@@ -126,6 +126,11 @@ pub struct AnalyticsArgs {
     )]
     max_batch: usize,
 
+    /// Live: how often the active instance looks for partitions added to the input topic; new
+    /// ones are counted from their first record (Flink's partition.discovery.interval.ms).
+    #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_PARTITION_DISCOVERY_INTERVAL", default_value = "30s", value_parser = crate::parse::duration::<1, 86400>)]
+    partition_discovery_interval: Duration,
+
     /// Live: how long a transaction stays open after its first record (or until --max-batch
     /// records): longer gives fewer, larger transactions; results become visible that much later.
     #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_MAX_WAIT", default_value = "100ms", value_parser = max_wait)]
@@ -342,6 +347,7 @@ async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
         session_timeout: args.session_timeout,
         max_batch: args.max_batch.max(1),
         max_wait: args.max_wait,
+        partition_discovery: args.partition_discovery_interval,
         drain: args.drain,
         clock: atenex_kafka::Clock::System,
         progress: None,

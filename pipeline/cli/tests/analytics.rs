@@ -340,3 +340,70 @@ fn live_results_survive_20_kills_exactly_once() {
             .all(|d| d.header("dlq.stage") == Some("analytics"))
     );
 }
+
+/// Partitions added to the input while the job runs are found (`--partition-discovery-interval`)
+/// and counted: the instance's summary counts every record, the new partition's included.
+#[test]
+fn partitions_added_to_the_input_while_it_runs_are_counted() {
+    let rt = runtime();
+    let input = unique("emb-grow");
+    create_test_topics(&rt, &[&input], 2);
+    let records = embeddings_stream(&input, 3_000, 21, &[]);
+    let (old, new): (Vec<atenex_contracts::Envelope>, Vec<_>) =
+        records.iter().cloned().partition(|r| r.partition < 2);
+    assert!(!new.is_empty());
+    replay_all(&rt, &old);
+    let live = Live::new(&rt, &input, "grow");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("analytics.log");
+    let mut child = live
+        .command(false)
+        .args(["--partition-discovery-interval", "1s"])
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !read_log().contains("active:") {
+        assert!(std::time::Instant::now() < deadline, "never active");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The topic grows to three partitions (the replay adds what its records need).
+    replay_all(&rt, &new);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !read_log().contains("the input's partitions changed") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new partition was not found:\n{}",
+            read_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Every record of the new partition handled and committed (its offset metadata's
+    // `handled` position is its end).
+    let handled = || {
+        let committed = atenex_kafka::admin::committed_offsets_with_metadata(
+            &testing::config(),
+            &live.group,
+            &input,
+            &[2],
+        )
+        .unwrap();
+        serde_json::from_str::<serde_json::Value>(&committed[0].2)
+            .ok()
+            .and_then(|m| m["handled"].as_i64())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while handled() != Some(new.len() as i64) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "partition 2 handled up to {:?} of {}",
+            handled(),
+            new.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    signal(&child, "-TERM");
+    assert!(wait_exit(&mut child, Duration::from_secs(30)).success());
+}

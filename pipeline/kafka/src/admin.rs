@@ -76,6 +76,21 @@ pub fn committed_offsets(
     topic: &str,
     partitions: &[i32],
 ) -> anyhow::Result<Vec<(i32, Option<i64>)>> {
+    Ok(
+        committed_offsets_with_metadata(config, group, topic, partitions)?
+            .into_iter()
+            .map(|(p, o, _)| (p, o))
+            .collect(),
+    )
+}
+
+/// [`committed_offsets`] with each offset's metadata (empty when none was committed).
+pub fn committed_offsets_with_metadata(
+    config: &KafkaConfig,
+    group: &str,
+    topic: &str,
+    partitions: &[i32],
+) -> anyhow::Result<Vec<(i32, Option<i64>, String)>> {
     let config = config.clone().with("group.id", group);
     let consumer: BaseConsumer = config
         .client_config()
@@ -90,7 +105,13 @@ pub fn committed_offsets(
     Ok(committed
         .elements()
         .iter()
-        .map(|e| (e.partition(), crate::consumer::committed_offset(e.offset())))
+        .map(|e| {
+            (
+                e.partition(),
+                crate::consumer::committed_offset(e.offset()),
+                e.metadata().to_owned(),
+            )
+        })
         .collect())
 }
 
