@@ -41,6 +41,7 @@ use crate::scenario::{Scenario, landing_config};
 use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
 use atenex_analytics::live::{JobProgress, LiveOptions, LiveSummary};
+use atenex_analytics::role::Role;
 use atenex_contracts::topics::dlq_headers;
 use atenex_kafka::admin::{TopicSpec, create_topics_with};
 use atenex_kafka::observe::Health;
@@ -121,6 +122,8 @@ struct Task<T> {
     /// Positions whose outputs are committed.
     committed: Progress,
     health: Health,
+    /// Freezes the instance while `true` (analytics only).
+    pause: Option<tokio::sync::watch::Sender<bool>>,
 }
 
 fn start_landing(
@@ -144,6 +147,7 @@ fn start_landing(
         committed: progress.clone(),
         progress,
         health: Health::default(),
+        pause: None,
     }
 }
 
@@ -177,6 +181,7 @@ fn start_analytics(
     let stop = CancellationToken::new();
     let progress = JobProgress::default();
     let health = Health::default();
+    let (pause, paused) = tokio::sync::watch::channel(false);
     let group = format!("{}analytics", names.prefix);
     let opts = LiveOptions {
         settings,
@@ -185,7 +190,9 @@ fn start_analytics(
         late_topic: names.late.clone(),
         transactional_id: group.clone(),
         lease_topic: format!("{group}.lease"),
-        session_timeout: Duration::from_secs(10),
+        // The broker's default group.min.session.timeout.ms: a frozen instance is replaced after
+        // this (the driver waits, the clock held).
+        session_timeout: Duration::from_secs(6),
         partition_discovery: Duration::from_secs(30),
         group,
         max_batch: batch,
@@ -194,6 +201,7 @@ fn start_analytics(
         drain,
         clock: clock.clone(),
         progress: Some(progress.clone()),
+        pause: Some(paused),
     };
     let kafka = kafka.clone();
     let handle = tokio::spawn({
@@ -206,6 +214,7 @@ fn start_analytics(
         progress: progress.received,
         committed: progress.committed,
         health,
+        pause: Some(pause),
     }
 }
 
@@ -238,7 +247,16 @@ struct Driver<'a> {
     /// The analytics instances' batch size and settings.
     analytics_job: (usize, Settings),
     landing: Task<u64>,
+    /// The active analytics instance.
     analytics: Task<LiveSummary>,
+    /// The other instances of its group, standing by.
+    standbys: Vec<Task<LiveSummary>>,
+    /// An instance frozen with its open transaction, and the step before which it wakes.
+    zombie: Option<(Task<LiveSummary>, usize)>,
+    /// Frozen instances that woke and stepped down.
+    zombies: usize,
+    /// Records a frozen instance sleeps through.
+    freeze_records: usize,
     crashes: Vec<Crash>,
     /// Per stream: records produced so far.
     produced: Vec<i64>,
@@ -304,27 +322,131 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// The analytics process dies (nothing of it runs any more) and a new instance starts from the
-    /// committed offsets. Returns how many records the open transaction held: per partition, what
-    /// the dead instance had received beyond what it had committed.
+    /// The active analytics process dies (nothing of it runs any more) and an instance takes over
+    /// from the committed offsets: a standby when there is one (the killed one comes back as a
+    /// standby), else a new instance. Returns how many records the open transaction held: per
+    /// partition, what the dead instance had received beyond what it had committed.
     async fn crash_analytics(&mut self) -> anyhow::Result<usize> {
         self.analytics.handle.abort();
         let _ = (&mut self.analytics.handle).await;
+        let lost = self.open_records(&self.analytics);
+        if self.standbys.is_empty() {
+            self.start_analytics().await?;
+        } else {
+            self.standby_takes_over().await?;
+            let again = self.new_instance();
+            self.standbys.push(again);
+        }
+        Ok(lost)
+    }
+
+    /// The active instance freezes (its open transaction in hand, its lease consumer silent) past
+    /// its session timeout: a standby takes over. It wakes before the record `freeze_records`
+    /// steps after `step`. Returns what its open transaction held.
+    async fn freeze_analytics(&mut self, step: usize) -> anyhow::Result<usize> {
+        anyhow::ensure!(
+            self.zombie.is_none() && !self.standbys.is_empty(),
+            "a freeze needs a standby (and one frozen instance at a time)"
+        );
+        let lost = self.open_records(&self.analytics);
+        if let Some(pause) = &self.analytics.pause {
+            pause.send_replace(true);
+        }
+        let frozen = self.standby_takes_over().await?;
+        self.zombie = Some((frozen, step + self.freeze_records));
+        Ok(lost)
+    }
+
+    /// Wakes the frozen instance if it is due before `step` (`None`: whatever its step) and waits
+    /// until it has stepped down: fenced by the instance that took over, or told that it lost
+    /// the lease. It stays as a standby.
+    async fn wake_zombie(&mut self, step: Option<usize>) -> anyhow::Result<()> {
+        let due = self
+            .zombie
+            .as_ref()
+            .is_some_and(|(_, wake)| step.is_none_or(|s| *wake <= s));
+        if !due {
+            return Ok(());
+        }
+        let (zombie, _) = self.zombie.take().expect("due");
+        if let Some(pause) = &zombie.pause {
+            pause.send_replace(false);
+        }
+        tokio::time::timeout(PATIENCE, async {
+            while zombie.health.role() != Some(Role::STANDBY) && !zombie.handle.is_finished() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .context("the woken zombie did not step down")?;
+        anyhow::ensure!(
+            !zombie.handle.is_finished(),
+            "the woken zombie stopped instead of standing by"
+        );
+        self.zombies += 1;
+        self.standbys.push(zombie);
+        Ok(())
+    }
+
+    /// Records the active instance `task` received beyond what it committed.
+    fn open_records(&self, task: &Task<LiveSummary>) -> usize {
         let topic = self.names.of(EMBEDDINGS);
         let at = |p: &Progress, partition: i32| p.position(&topic, partition).unwrap_or(0);
-        let lost = self
-            .log
+        self.log
             .streams
             .iter()
             .filter(|s| s.topic == EMBEDDINGS)
             .map(|s| {
-                let open = at(&self.analytics.progress, s.partition)
-                    - at(&self.analytics.committed, s.partition);
+                let open = at(&task.progress, s.partition) - at(&task.committed, s.partition);
                 open.max(0) as usize
             })
-            .sum();
-        self.start_analytics().await?;
-        Ok(lost)
+            .sum()
+    }
+
+    /// A standby becomes active (the lease group's choice) and settles; the instance that was
+    /// active is returned.
+    async fn standby_takes_over(&mut self) -> anyhow::Result<Task<LiveSummary>> {
+        let next = tokio::time::timeout(PATIENCE, async {
+            loop {
+                if let Some(i) = self.standbys.iter().position(|t| is_active(&t.health)) {
+                    return i;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .context("no standby took the analytics lease over")?;
+        let next = self.standbys.remove(next);
+        let old = std::mem::replace(&mut self.analytics, next);
+        self.analytics_settled().await?;
+        Ok(old)
+    }
+
+    /// A new analytics instance of the run's group (a standby while another holds the lease).
+    fn new_instance(&self) -> Task<LiveSummary> {
+        start_analytics(
+            self.kafka,
+            &self.names,
+            self.analytics_job,
+            false,
+            &self.clock,
+        )
+    }
+
+    /// Starts the standbys, one by one, each waited for until it stands by.
+    async fn start_standbys(&mut self, n: usize) -> anyhow::Result<()> {
+        for _ in 0..n {
+            let t = self.new_instance();
+            tokio::time::timeout(PATIENCE, async {
+                while !(t.health.is_ready() && t.health.role() == Some(Role::STANDBY)) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await
+            .context("a standby analytics instance did not start")?;
+            self.standbys.push(t);
+        }
+        Ok(())
     }
 
     /// Starts an analytics instance and waits until it is assigned and has handled again what
@@ -344,9 +466,7 @@ impl Driver<'_> {
     /// predecessor left uncommitted.
     async fn analytics_settled(&mut self) -> anyhow::Result<()> {
         let ready = tokio::time::timeout(PATIENCE, async {
-            let active =
-                |h: &Health| h.is_ready() && h.role() == Some(atenex_analytics::role::Role::ACTIVE);
-            while !active(&self.analytics.health) && !self.analytics.handle.is_finished() {
+            while !is_active(&self.analytics.health) && !self.analytics.handle.is_finished() {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });
@@ -364,6 +484,11 @@ impl Driver<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether an analytics instance is active and restored.
+fn is_active(health: &Health) -> bool {
+    health.is_ready() && health.role() == Some(Role::ACTIVE)
 }
 
 fn is_simulated(e: &anyhow::Error) -> bool {
@@ -497,6 +622,10 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         log: &log,
         landing: start_landing(kafka, &config, &fs, &clock),
         analytics: start_analytics(kafka, &names, analytics_job, false, &clock),
+        standbys: Vec::new(),
+        zombie: None,
+        zombies: 0,
+        freeze_records: scenario.faults.analytics_freeze_records,
         names,
         config,
         fs,
@@ -506,8 +635,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         produced: vec![0; log.streams.len()],
         delivered: vec![0; log.streams.len()],
     };
-    // The first instance too is assigned at the first record's arrival.
+    // The first instance too is assigned at the first record's arrival; then the standbys join.
     driver.analytics_settled().await?;
+    driver
+        .start_standbys(scenario.faults.analytics_instances.max(1) - 1)
+        .await?;
     // Docproc: the real service, reading the documents from the run's store.
     let docproc = match &objects {
         Some(dir) => Some(start_docproc(
@@ -527,6 +659,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let producer = Producer::new(kafka)?;
     let mut analytics_lost = Vec::new();
     let mut armed_analytics = plan.analytics.iter().peekable();
+    let mut armed_freezes = plan.analytics_freezes.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
     let mut armed_broker = plan.broker.iter().peekable();
     let mut broker_restarts = 0;
@@ -538,8 +671,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             own.as_mut().expect("started for restarts").restart()?;
             broker_restarts += 1;
         }
+        driver.wake_zombie(Some(i)).await?;
         if armed_analytics.next_if(|at| **at <= i).is_some() {
             analytics_lost.push(driver.crash_analytics().await?);
+        } else if armed_freezes.next_if(|at| **at <= i).is_some() {
+            analytics_lost.push(driver.freeze_analytics(i).await?);
         }
         if let Some((_, effects)) = armed_landing.next_if(|(at, _)| *at <= i) {
             driver.fs.lock().crash_after(*effects);
@@ -587,6 +723,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     for _ in armed_analytics {
         analytics_lost.push(driver.crash_analytics().await?);
     }
+    for _ in armed_freezes {
+        driver.wake_zombie(None).await?;
+        analytics_lost.push(driver.freeze_analytics(order.len()).await?);
+    }
+    driver.wake_zombie(None).await?;
 
     // A service is stopped once it has consumed all of its input: a record it refuses is waited
     // for by nothing else (its dead letter is read back at the end).
@@ -602,7 +743,15 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         None => None,
     };
 
-    // Analytics: stopped (what it handled is committed), then drained from the committed offsets.
+    // Analytics: the standbys stopped, then the active one (what it handled is committed), then
+    // drained from the committed offsets.
+    for standby in std::mem::take(&mut driver.standbys) {
+        standby.stop.cancel();
+        standby
+            .handle
+            .await?
+            .context("a standby analytics instance failed when stopped")?;
+    }
     driver.analytics.stop.cancel();
     (&mut driver.analytics.handle)
         .await?
@@ -640,6 +789,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         names,
         config,
         crashes,
+        zombies,
         ..
     } = driver;
     // What the services produced replaces the model's stand-ins (the mock's vectors, docproc's
@@ -648,7 +798,8 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     Ok(Outcome {
         windows,
         late,
-        analytics_crashes: analytics_lost.len(),
+        analytics_crashes: analytics_lost.len() - zombies,
+        analytics_zombies: zombies,
         analytics_lost,
         analytics_settings: analytics_job.1,
         analytics_order: None,

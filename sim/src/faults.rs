@@ -19,6 +19,9 @@ pub struct Plan {
     pub landing: Vec<(usize, usize)>,
     /// Broker restarts (the broker driver's only: the model has no broker).
     pub broker: Vec<usize>,
+    /// Freezes of the active analytics instance (it wakes `analytics_freeze_records` records
+    /// later, a zombie).
+    pub analytics_freezes: Vec<usize>,
 }
 
 pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
@@ -41,10 +44,13 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
         .collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xB40C_E125);
     let broker = steps(&mut rng, f.broker_restarts, &f.broker_restart_at);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xF2EE_2E00);
+    let analytics_freezes = steps(&mut rng, f.analytics_freezes, &f.analytics_freeze_at);
     Plan {
         analytics,
         landing,
         broker,
+        analytics_freezes,
     }
 }
 

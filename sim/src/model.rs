@@ -67,13 +67,19 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let input = analytics_input(&log);
     let arrivals: Vec<i64> = order.iter().map(|(s, o)| log.get(*s, *o).arrival).collect();
     // The scenario's run hands the task the records as Kafka delivers them (the task decodes).
+    let disruptions = Disruptions {
+        kills: &plan.analytics,
+        freezes: &plan.analytics_freezes,
+        freeze_records: scenario.faults.analytics_freeze_records,
+        instances: scenario.faults.analytics_instances,
+    };
     let committed = analytics(
         &log,
         &input,
         None,
         &index,
         &arrivals,
-        &plan.analytics,
+        disruptions,
         batch,
         settings,
     )?;
@@ -82,41 +88,46 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     // idleness on they may differ (a replay happens later in processing time), and only the
     // counting invariants hold. The outputs of the run without crashes, in emission order, are
     // checked against the rules' order.
-    let (reference, clean_outputs) = if plan.analytics.is_empty() {
-        (None, None)
-    } else {
-        // Decoded once, with the job's own decoder, for the two comparison runs.
-        let decoded: Vec<Vec<Decoded<'_>>> = input
-            .iter()
-            .map(|s| {
-                log.streams[*s]
-                    .records
-                    .iter()
-                    .map(|r| decode_record(r.value.as_deref(), Some(r.ts)))
-                    .collect()
-            })
-            .collect();
-        let no_idle = crate::check::no_idleness(settings);
-        let run = |crashes: &[usize]| {
-            analytics(
-                &log,
-                &input,
-                Some(&decoded),
-                &index,
-                &arrivals,
-                crashes,
-                batch,
-                no_idle,
-            )
+    let (reference, clean_outputs) =
+        if plan.analytics.is_empty() && plan.analytics_freezes.is_empty() {
+            (None, None)
+        } else {
+            // Decoded once, with the job's own decoder, for the two comparison runs.
+            let decoded: Vec<Vec<Decoded<'_>>> = input
+                .iter()
+                .map(|s| {
+                    log.streams[*s]
+                        .records
+                        .iter()
+                        .map(|r| decode_record(r.value.as_deref(), Some(r.ts)))
+                        .collect()
+                })
+                .collect();
+            let no_idle = crate::check::no_idleness(settings);
+            let run = |disruptions: Disruptions<'_>| {
+                analytics(
+                    &log,
+                    &input,
+                    Some(&decoded),
+                    &index,
+                    &arrivals,
+                    disruptions,
+                    batch,
+                    no_idle,
+                )
+            };
+            let crashed = run(disruptions)?;
+            let clean = run(Disruptions {
+                kills: &[],
+                freezes: &[],
+                ..disruptions
+            })?;
+            let compared = (
+                split_outputs(&crashed.outputs),
+                split_outputs(&clean.outputs),
+            );
+            (Some(compared), Some(clean.outputs))
         };
-        let crashed = run(&plan.analytics)?;
-        let clean = run(&[])?;
-        let compared = (
-            split_outputs(&crashed.outputs),
-            split_outputs(&clean.outputs),
-        );
-        (Some(compared), Some(clean.outputs))
-    };
 
     let Landed {
         fs,
@@ -134,7 +145,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         log,
         windows,
         late,
-        analytics_crashes: committed.lost.len(),
+        analytics_crashes: committed.lost.len() - committed.zombies,
+        analytics_zombies: committed.zombies,
         analytics_lost: committed.lost,
         analytics_settings: settings,
         analytics_order: Some(clean_outputs.unwrap_or(committed.outputs)),
@@ -359,8 +371,10 @@ struct Committed {
     /// Window results and records not counted, in the order they were emitted.
     outputs: Vec<Output>,
     dead_letters: Vec<DeadLetter>,
-    /// Per crash, the records in the open transaction.
+    /// Per crash (and freeze), the records in the open transaction.
     lost: Vec<usize>,
+    /// Frozen instances that woke, were fenced and stepped down.
+    zombies: usize,
     /// The task's watermark after the last record, before the drain.
     watermark: Option<i64>,
     transactions: Transactions,
@@ -376,9 +390,22 @@ struct Kafka {
     offsets: BTreeMap<i32, CommittedOffset>,
     /// Records in each committed transaction.
     transactions: Vec<usize>,
+    /// The group's producer epoch: bumped by each instance that becomes active (its
+    /// `initTransactions`); a transaction of an older epoch is refused (fenced).
+    epoch: u64,
 }
 
 impl Kafka {
+    /// `tx` from a producer of `epoch`: committed, or refused (`false`) when a newer instance has
+    /// started the group's producer since.
+    fn commit_as(&mut self, epoch: u64, tx: Transaction) -> bool {
+        if epoch < self.epoch {
+            return false;
+        }
+        self.commit(tx);
+        true
+    }
+
     fn commit(&mut self, tx: Transaction) {
         self.transactions.push(tx.records);
         self.outputs.extend(tx.outputs);
@@ -410,13 +437,36 @@ impl Kafka {
     }
 }
 
+/// Where the analytics job's instances are disrupted: kills and freezes of the active instance
+/// (indices of input records in delivery order), among `instances` instances of one group.
+#[derive(Debug, Clone, Copy)]
+struct Disruptions<'a> {
+    kills: &'a [usize],
+    freezes: &'a [usize],
+    /// Records a frozen instance sleeps through.
+    freeze_records: usize,
+    instances: usize,
+}
+
+/// An instance frozen with its open transaction: it wakes once `wake` records were handed out.
+struct Zombie {
+    instance: usize,
+    task: AnalyticsTask,
+    epoch: u64,
+    wake: usize,
+}
+
 /// The analytics job as `atenex analytics` runs it, then `--drain`, through its own task: records
 /// handed over in delivery order at their arrival times, a transaction committed every `batch`
-/// records; a crash (before the first delivery of the input record at one of `crash_steps`) drops
-/// the task with its open transaction, and a new task is assigned the committed offsets and
-/// consumes each partition again from there. `arrivals` are the arrival times of all records
-/// (every topic) in delivery order: the clock when a crash strikes is that of the record
-/// delivered last.
+/// records. Several instances of one group elect the active one with the job's own
+/// [`Role`](atenex_analytics::role::Role): the first lease goes to instance 0; a kill (before the
+/// first delivery of the input record at one of the steps) drops the active task with its open
+/// transaction and the lease goes to the next instance (with one instance, the restarted one),
+/// which is assigned the committed offsets and consumes each partition again from there. A freeze
+/// does the same but keeps the frozen task: it wakes `freeze_records` records later and commits
+/// its open transaction, which the stand-in for Kafka refuses (an older producer epoch), and the
+/// role steps down. `arrivals` are the arrival times of all records (every topic) in delivery
+/// order: the clock when a disruption strikes is that of the record delivered last.
 #[allow(clippy::too_many_arguments)]
 fn analytics(
     log: &Log,
@@ -424,54 +474,119 @@ fn analytics(
     decoded: Option<&[Vec<Decoded<'_>>]>,
     index: &[Vec<usize>],
     arrivals: &[i64],
-    crash_steps: &[usize],
+    disruptions: Disruptions<'_>,
     batch: usize,
     settings: Settings,
 ) -> anyhow::Result<Committed> {
+    use atenex_analytics::role::{Role, RoleChange, RoleEvent};
     let partitions = input.len() as i32;
     let mut kafka = Kafka::default();
-    let assign = |kafka: &Kafka, now: i64| -> anyhow::Result<AnalyticsTask> {
+    let instances = disruptions.instances.max(1);
+    let mut roles = vec![Role::default(); instances];
+    // The instance the lease group gives the lease to: it activates (fences: a new epoch) and
+    // restores from the committed offsets.
+    let activate = |roles: &mut [Role], i: usize, kafka: &mut Kafka, now: i64| {
+        anyhow::ensure!(
+            roles[i].on(RoleEvent::LeaseAssigned) == Some(RoleChange::Activate),
+            "instance {i} was given the lease but did not activate"
+        );
+        kafka.epoch += 1;
         let mut task = AnalyticsTask::new(settings, batch);
         task.assign(&kafka.committed(partitions), now)?;
-        Ok(task)
+        Ok::<_, anyhow::Error>(task)
     };
     let first = arrivals.first().copied().unwrap_or(0);
-    let mut task = assign(&kafka, first)?;
+    let mut active = 0usize;
+    let mut task = activate(&mut roles, active, &mut kafka, first)?;
+    let mut epoch = kafka.epoch;
+    let mut zombie: Option<Zombie> = None;
+    let mut zombies = 0usize;
     let mut pos: Vec<i64> = vec![0; input.len()];
     let mut lost = Vec::new();
     let mut handed = 0usize;
-    let mut steps = crash_steps.iter().peekable();
+    let mut kills = disruptions.kills.iter().peekable();
+    let mut freezes = disruptions.freezes.iter().peekable();
     let mut now = first;
     // Records delivered at least once, per partition.
     let mut fresh_below = vec![0i64; input.len()];
     let records = |p: usize| &log.streams[input[p]].records;
     loop {
+        // A frozen instance wakes: its transaction is refused, it steps down.
+        if let Some(z) = zombie.take_if(|z| handed >= z.wake) {
+            let Zombie {
+                instance,
+                task: mut ztask,
+                epoch: zepoch,
+                ..
+            } = z;
+            let tx = ztask.commit(false);
+            anyhow::ensure!(
+                !kafka.commit_as(zepoch, tx),
+                "a zombie's transaction was committed"
+            );
+            anyhow::ensure!(
+                roles[instance].on(RoleEvent::Fenced)
+                    == Some(RoleChange::StepDown { rejoin: true }),
+                "the fenced instance {instance} did not step down"
+            );
+            zombies += 1;
+        }
         let next = (0..input.len())
             .filter(|p| (pos[*p] as usize) < records(*p).len())
             .min_by_key(|p| (records(*p)[pos[*p] as usize].arrival, *p));
         let first_delivery = next.is_some_and(|p| pos[p] >= fresh_below[p]);
-        // A crash planned before this record (or, at the end, one planned before a record of
-        // another topic): the process dies, the open transaction is lost.
-        let crash = match next {
-            Some(p) if first_delivery => {
-                let at = index[input[p]][pos[p] as usize];
-                steps.next_if(|s| **s <= at).copied()
-            }
+        // A disruption planned before this record (or, at the end, one planned before a record of
+        // another topic): kills first.
+        let at = match next {
+            Some(p) if first_delivery => Some(index[input[p]][pos[p] as usize]),
             Some(_) => None,
-            None => steps.next().copied(),
+            None => Some(usize::MAX),
         };
-        if let Some(at) = crash {
-            // The restart happens with the clock of the record delivered before the planned one.
-            now = now.max(arrivals[at.saturating_sub(1)]);
+        let disruption = at.and_then(|at| {
+            kills
+                .next_if(|s| **s <= at)
+                .map(|s| (*s, false))
+                .or_else(|| freezes.next_if(|s| **s <= at).map(|s| (*s, true)))
+        });
+        if let Some((step, freeze)) = disruption {
+            // The clock of the record delivered before the planned one.
+            now = now.max(arrivals[step.min(arrivals.len()).saturating_sub(1)]);
             lost.push(task.open_records());
-            task = assign(&kafka, now)?;
+            let old = active;
+            if freeze {
+                // Frozen past its session timeout: it still thinks it is active.
+                zombie = Some(Zombie {
+                    instance: old,
+                    task: std::mem::replace(&mut task, AnalyticsTask::new(settings, batch)),
+                    epoch,
+                    wake: handed + disruptions.freeze_records,
+                });
+            } else {
+                // Killed: its process comes back as a standby.
+                roles[old] = Role::default();
+            }
+            // The lease goes to the next instance that is neither frozen nor the killed one
+            // (with one instance, the restarted one).
+            active = (1..=instances)
+                .map(|d| (old + d) % instances)
+                .find(|i| !roles[*i].is_active())
+                .ok_or_else(|| anyhow::anyhow!("no instance to take the lease over"))?;
+            task = activate(&mut roles, active, &mut kafka, now)?;
+            epoch = kafka.epoch;
             // Consumption resumes at the committed offsets (the earliest without one).
             for (at, c) in pos.iter_mut().zip(kafka.committed(partitions)) {
                 *at = c.offset.unwrap_or(0);
             }
             continue;
         }
-        let Some(p) = next else { break };
+        let Some(p) = next else {
+            // The end: a zombie still asleep wakes now.
+            if let Some(z) = zombie.as_mut() {
+                z.wake = handed;
+                continue;
+            }
+            break;
+        };
         let r = &records(p)[pos[p] as usize];
         if first_delivery {
             fresh_below[p] = r.offset + 1;
@@ -498,7 +613,7 @@ fn analytics(
         if task.is_full()
             && let Some(tx) = task.end_batch(true, false, now)
         {
-            kafka.commit(tx);
+            anyhow::ensure!(kafka.commit_as(epoch, tx), "the active instance was fenced");
         }
     }
     let watermark = task.watermark();
@@ -506,9 +621,10 @@ fn analytics(
     let at_end: BTreeSet<i32> = (0..partitions).collect();
     let received = task.open_records() > 0;
     if let Some(tx) = task.end_batch(received, task.drained(&at_end), now) {
-        kafka.commit(tx);
+        anyhow::ensure!(kafka.commit_as(epoch, tx), "the active instance was fenced");
     }
     Ok(Committed {
+        zombies,
         outputs: kafka.outputs,
         dead_letters: kafka.dead_letters,
         transactions: Transactions {

@@ -65,7 +65,10 @@ pub struct Outcome {
     pub windows: Vec<WindowResult>,
     pub late: Vec<LateRecord>,
     pub analytics_crashes: usize,
-    /// Per analytics crash, the records its open transaction held (lost with it, handled again
+    /// Frozen analytics instances that woke as zombies and stepped down (fenced, or told first
+    /// that they had lost the lease).
+    pub analytics_zombies: usize,
+    /// Per analytics crash (and freeze), the records its open transaction held (lost with it, handled again
     /// by the next instance): the same in both drivers when their transactions are the same.
     pub analytics_lost: Vec<usize>,
     /// The analytics job's settings (the scenario's `[analytics]`).

@@ -54,6 +54,13 @@ pub fn render(o: &Outcome) -> String {
     if o.broker_restarts > 0 {
         let _ = write!(s, "; broker restarts {}", o.broker_restarts);
     }
+    if o.analytics_zombies > 0 {
+        let _ = write!(
+            s,
+            "; analytics zombies fenced {} (frozen active instances, woken after a standby took over)",
+            o.analytics_zombies
+        );
+    }
     let _ = writeln!(s);
     // Sorted: the broker driver reads them back from Kafka in another order.
     let mut windows: Vec<_> = o.windows.iter().collect();

@@ -256,10 +256,33 @@ pub struct Faults {
     /// Records per analytics transaction (its --max-batch).
     #[serde(default = "analytics_batch")]
     pub analytics_batch: usize,
+    /// Instances of the analytics job in one group, one active and the others standing by
+    /// (1–5). With more than one, an analytics crash kills the active instance and a standby
+    /// takes over; the killed one comes back as a standby.
+    #[serde(default = "one")]
+    pub analytics_instances: usize,
+    /// Freeze the active analytics instance this many times (seeded steps), and before these
+    /// records, past its session timeout: a standby takes over, and the frozen one wakes
+    /// `analytics_freeze_records` records later, its open transaction in hand — a zombie, which
+    /// must be fenced and step down. Needs `analytics_instances` ≥ 2.
+    #[serde(default)]
+    pub analytics_freezes: usize,
+    #[serde(default)]
+    pub analytics_freeze_at: Vec<usize>,
+    #[serde(default = "freeze_records")]
+    pub analytics_freeze_records: usize,
 }
 
 fn analytics_batch() -> usize {
     20
+}
+
+fn one() -> usize {
+    1
+}
+
+fn freeze_records() -> usize {
+    5
 }
 
 impl Default for Faults {
@@ -273,6 +296,10 @@ impl Default for Faults {
             broker_restart_at: Vec::new(),
             disk_latency: Duration::ZERO,
             analytics_batch: analytics_batch(),
+            analytics_instances: 1,
+            analytics_freezes: 0,
+            analytics_freeze_at: Vec::new(),
+            analytics_freeze_records: freeze_records(),
         }
     }
 }
@@ -400,6 +427,8 @@ impl Scenario {
                     + f.landing_crash_at.len()
                     + f.analytics_crash_at.len()
                     + f.broker_restart_at.len()
+                    + f.analytics_freezes
+                    + f.analytics_freeze_at.len()
                     == 0,
                 "{}: a scenario of chunks.processed or documents.raw takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
                 path.display()
@@ -416,6 +445,19 @@ impl Scenario {
         anyhow::ensure!(
             f.analytics_batch >= 1,
             "faults.analytics_batch = 0: a transaction holds at least one record (the default is 20)"
+        );
+        anyhow::ensure!(
+            (1..=5).contains(&f.analytics_instances),
+            "faults.analytics_instances = {}: use 1 to 5 (the default is 1)",
+            f.analytics_instances
+        );
+        anyhow::ensure!(
+            f.analytics_freezes + f.analytics_freeze_at.len() == 0 || f.analytics_instances >= 2,
+            "faults.analytics_freezes / analytics_freeze_at need a standby to take over: set analytics_instances = 2 or more"
+        );
+        anyhow::ensure!(
+            f.analytics_freeze_records >= 1,
+            "faults.analytics_freeze_records = 0: a frozen instance sleeps through at least one record (the default is 5)"
         );
         anyhow::ensure!(
             self.landing.flush_size >= 1,
@@ -633,6 +675,18 @@ partitions = 2
             (
                 "[faults]\nanalytics_batch = 0",
                 vec!["faults.analytics_batch", "at least one"],
+            ),
+            (
+                "[faults]\nanalytics_instances = 6",
+                vec!["faults.analytics_instances", "use 1 to 5"],
+            ),
+            (
+                "[faults]\nanalytics_freeze_at = [3]",
+                vec!["analytics_freeze_at", "analytics_instances = 2"],
+            ),
+            (
+                "[faults]\nanalytics_instances = 2\nanalytics_freeze_records = 0",
+                vec!["faults.analytics_freeze_records", "at least one record"],
             ),
             (
                 "[faults]\ndisk_latency = \"slow\"",

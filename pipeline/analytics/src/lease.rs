@@ -58,6 +58,7 @@ impl Lease {
         group: &str,
         topic: &str,
         session_timeout: Duration,
+        pause: Option<tokio::sync::watch::Receiver<bool>>,
     ) -> anyhow::Result<Self> {
         ensure_lease_topic(config, topic).await?;
         let session_ms = session_timeout.as_millis().max(1);
@@ -82,7 +83,7 @@ impl Lease {
         consumer
             .subscribe(&[topic])
             .with_context(|| format!("cannot subscribe to the lease topic {topic}"))?;
-        let poller = tokio::spawn(poll(consumer.clone()));
+        let poller = tokio::spawn(poll(consumer.clone(), topic.to_owned(), pause));
         Ok(Self {
             consumer,
             topic: topic.to_owned(),
@@ -108,11 +109,37 @@ impl Drop for Lease {
 }
 
 /// Polls the lease consumer so that its rebalance callbacks run (the topic has no records).
-async fn poll(consumer: Arc<StreamConsumer<LeaseContext>>) {
+/// The simulator's frozen instance (`pause`) leaves the lease group while frozen — to the group
+/// as to its successor, as a process silent past its session timeout — and joins it again when
+/// it wakes; its job loop meanwhile holds its open transaction.
+async fn poll(
+    consumer: Arc<StreamConsumer<LeaseContext>>,
+    topic: String,
+    mut pause: Option<tokio::sync::watch::Receiver<bool>>,
+) {
+    let mut frozen = false;
     loop {
-        if let Err(e) = consumer.recv().await {
-            tracing::debug!(error = %e, "lease consumer");
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let changed = async {
+            match &mut pause {
+                Some(rx) => rx.wait_for(|p| *p != frozen).await.map(|p| *p).ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = consumer.recv() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "lease consumer");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            Some(now) = changed => {
+                frozen = now;
+                if frozen {
+                    consumer.unsubscribe();
+                } else if let Err(e) = consumer.subscribe(&[topic.as_str()]) {
+                    tracing::error!(error = %e, "cannot join the lease group again");
+                }
+            }
         }
     }
 }

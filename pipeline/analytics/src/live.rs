@@ -67,6 +67,27 @@ pub struct LiveOptions {
     /// Where positions are published as the job goes (the simulator's broker driver waits on
     /// them to pace its records).
     pub progress: Option<JobProgress>,
+    /// The simulator's broker driver freezes an instance with it: while it says `true` the
+    /// instance's job loop does nothing — its open transaction stays in hand — and it is out of
+    /// the lease group, as a process stopped past its session timeout.
+    pub pause: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Returns when `pause` says frozen (never without one).
+async fn frozen(pause: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match pause {
+        Some(rx) => {
+            let _ = rx.wait_for(|p| *p).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits while `pause` says frozen.
+async fn thawed(pause: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    if let Some(rx) = pause {
+        let _ = rx.wait_for(|p| !*p).await;
+    }
 }
 
 /// Positions a job publishes: `received` once a record is in the open transaction (or, for the
@@ -152,6 +173,7 @@ struct Job<'a> {
     partitions_checked: Instant,
     at_end: BTreeSet<i32>,
     summary: LiveSummary,
+    pause: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 pub async fn run(
@@ -172,7 +194,14 @@ pub async fn run(
         .client_config()
         .create_with_context(JobContext)
         .map_err(|e| consumer_config.explain(e))?;
-    let lease = Lease::join(config, &opts.group, &opts.lease_topic, opts.session_timeout).await?;
+    let lease = Lease::join(
+        config,
+        &opts.group,
+        &opts.lease_topic,
+        opts.session_timeout,
+        opts.pause.clone(),
+    )
+    .await?;
     tracing::info!(group = %opts.group, transactional_id = %opts.transactional_id, input = %opts.input_topic, lease = %opts.lease_topic, "analytics instance started: standby until it holds the lease");
     let mut job = Job {
         opts,
@@ -187,6 +216,7 @@ pub async fn run(
         partitions_checked: Instant::now(),
         at_end: BTreeSet::new(),
         summary: LiveSummary::default(),
+        pause: opts.pause.clone(),
     };
     // A standby is healthy: ready to take over.
     job.show_role(&health);
@@ -415,6 +445,10 @@ impl Job<'_> {
             };
             let received = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = frozen(&mut self.pause) => {
+                    thawed(&mut self.pause).await;
+                    continue;
+                }
                 _ = &mut tick, if deadline.is_none() => break,
                 _ = fill => break,
                 event = self.lease.events.recv() => {

@@ -351,6 +351,7 @@ async fn run_live(args: AnalyticsArgs) -> anyhow::Result<()> {
         drain: args.drain,
         clock: atenex_kafka::Clock::System,
         progress: None,
+        pause: None,
     };
     let s = atenex_analytics::live::run(&args.kafka.config(), &opts, shutdown, health).await?;
     eprintln!(
