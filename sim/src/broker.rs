@@ -660,6 +660,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let mut analytics_lost = Vec::new();
     let mut armed_analytics = plan.analytics.iter().peekable();
     let mut armed_freezes = plan.analytics_freezes.iter().peekable();
+    let mut armed_joins = plan.analytics_joins.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
     let mut armed_broker = plan.broker.iter().peekable();
     let mut broker_restarts = 0;
@@ -672,6 +673,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             broker_restarts += 1;
         }
         driver.wake_zombie(Some(i)).await?;
+        while armed_joins.next_if(|at| **at <= i).is_some() {
+            driver.start_standbys(1).await?;
+        }
         if armed_analytics.next_if(|at| **at <= i).is_some() {
             analytics_lost.push(driver.crash_analytics().await?);
         } else if armed_freezes.next_if(|at| **at <= i).is_some() {
@@ -722,6 +726,9 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     // Crashes still planned: several at the same record are one per record, the last ones here.
     for _ in armed_analytics {
         analytics_lost.push(driver.crash_analytics().await?);
+    }
+    for _ in armed_joins {
+        driver.start_standbys(1).await?;
     }
     for _ in armed_freezes {
         driver.wake_zombie(None).await?;

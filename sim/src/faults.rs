@@ -22,6 +22,8 @@ pub struct Plan {
     /// Freezes of the active analytics instance (it wakes `analytics_freeze_records` records
     /// later, a zombie).
     pub analytics_freezes: Vec<usize>,
+    /// Analytics instances started (standbys joining the group).
+    pub analytics_joins: Vec<usize>,
 }
 
 pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
@@ -46,11 +48,14 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
     let broker = steps(&mut rng, f.broker_restarts, &f.broker_restart_at);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xF2EE_2E00);
     let analytics_freezes = steps(&mut rng, f.analytics_freezes, &f.analytics_freeze_at);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5A1E_0001);
+    let analytics_joins = steps(&mut rng, f.analytics_joins, &f.analytics_join_at);
     Plan {
         analytics,
         landing,
         broker,
         analytics_freezes,
+        analytics_joins,
     }
 }
 

@@ -70,6 +70,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
     let disruptions = Disruptions {
         kills: &plan.analytics,
         freezes: &plan.analytics_freezes,
+        joins: &plan.analytics_joins,
         freeze_records: scenario.faults.analytics_freeze_records,
         instances: scenario.faults.analytics_instances,
     };
@@ -443,6 +444,8 @@ impl Kafka {
 struct Disruptions<'a> {
     kills: &'a [usize],
     freezes: &'a [usize],
+    /// Instances started (standbys joining).
+    joins: &'a [usize],
     /// Records a frozen instance sleeps through.
     freeze_records: usize,
     instances: usize,
@@ -481,8 +484,7 @@ fn analytics(
     use atenex_analytics::role::{Role, RoleChange, RoleEvent};
     let partitions = input.len() as i32;
     let mut kafka = Kafka::default();
-    let instances = disruptions.instances.max(1);
-    let mut roles = vec![Role::default(); instances];
+    let mut roles = vec![Role::default(); disruptions.instances.max(1)];
     // The instance the lease group gives the lease to: it activates (fences: a new epoch) and
     // restores from the committed offsets.
     let activate = |roles: &mut [Role], i: usize, kafka: &mut Kafka, now: i64| {
@@ -506,6 +508,7 @@ fn analytics(
     let mut handed = 0usize;
     let mut kills = disruptions.kills.iter().peekable();
     let mut freezes = disruptions.freezes.iter().peekable();
+    let mut joins = disruptions.joins.iter().peekable();
     let mut now = first;
     // Records delivered at least once, per partition.
     let mut fresh_below = vec![0i64; input.len()];
@@ -542,6 +545,13 @@ fn analytics(
             Some(_) => None,
             None => Some(usize::MAX),
         };
+        // An instance joins as a standby: the lease stays where it is.
+        if let Some(at) = at
+            && joins.next_if(|s| **s <= at).is_some()
+        {
+            roles.push(Role::default());
+            continue;
+        }
         let disruption = at.and_then(|at| {
             kills
                 .next_if(|s| **s <= at)
@@ -567,6 +577,7 @@ fn analytics(
             }
             // The lease goes to the next instance that is neither frozen nor the killed one
             // (with one instance, the restarted one).
+            let instances = roles.len();
             active = (1..=instances)
                 .map(|d| (old + d) % instances)
                 .find(|i| !roles[*i].is_active())

@@ -271,6 +271,12 @@ pub struct Faults {
     pub analytics_freeze_at: Vec<usize>,
     #[serde(default = "freeze_records")]
     pub analytics_freeze_records: usize,
+    /// Start one more analytics instance this many times (seeded steps), and before these
+    /// records: it joins the group as a standby (the lease stays where it is).
+    #[serde(default)]
+    pub analytics_joins: usize,
+    #[serde(default)]
+    pub analytics_join_at: Vec<usize>,
 }
 
 fn analytics_batch() -> usize {
@@ -300,6 +306,8 @@ impl Default for Faults {
             analytics_freezes: 0,
             analytics_freeze_at: Vec::new(),
             analytics_freeze_records: freeze_records(),
+            analytics_joins: 0,
+            analytics_join_at: Vec::new(),
         }
     }
 }
@@ -429,6 +437,8 @@ impl Scenario {
                     + f.broker_restart_at.len()
                     + f.analytics_freezes
                     + f.analytics_freeze_at.len()
+                    + f.analytics_joins
+                    + f.analytics_join_at.len()
                     == 0,
                 "{}: a scenario of chunks.processed or documents.raw takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
                 path.display()
