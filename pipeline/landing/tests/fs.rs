@@ -277,3 +277,27 @@ fn local_disk_a_claim_held_by_a_live_process_is_refused() {
         Some(&b"BEGIN\nEND\n"[..])
     );
 }
+
+#[test]
+fn hdfs_a_claimed_log_past_a_mib_is_emptied_and_still_held() {
+    // Below 1 MiB a truncate keeps the blocks (HDFS cannot shorten a file being written); past
+    // it the file is closed, deleted and created again — still claimed: a previous owner that
+    // wakes cannot write to the new file either.
+    let dir = testing::unique_dir("truncate");
+    let (mut old, mut fs) = (hdfs_at(&dir), hdfs_at(&dir));
+    let log = "/logs/t/0/log";
+    old.claim(log).unwrap();
+    fs.claim(log).unwrap();
+    let block = format!("BEGIN\nCOMMIT {} b\nEND\n", "a".repeat(1 << 20));
+    fs.append(log, block.as_bytes()).unwrap();
+    fs.sync(log).unwrap();
+    fs.truncate(log).unwrap();
+    fs.append(log, b"BEGIN\nEND\n").unwrap();
+    fs.sync(log).unwrap();
+    assert!(old.append(log, b"x").and_then(|()| old.sync(log)).is_err());
+    assert_eq!(
+        fs.claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\nEND\n"[..]),
+        "emptied past 1 MiB, then appended to through the claim"
+    );
+}
