@@ -136,7 +136,9 @@ pub struct AnalyticsArgs {
     #[arg(long, value_name = "DURATION", env = "ATENEX_ANALYTICS_MAX_WAIT", default_value = "100ms", value_parser = max_wait)]
     max_wait: Duration,
 
-    /// Live: stop once every partition reached its end, firing every open window.
+    /// Live: stop once every partition reached its end, firing every open window. Like any
+    /// instance it counts only once it holds the group's lease (while another instance of the
+    /// group is active, it stands by).
     #[arg(long)]
     drain: bool,
 
