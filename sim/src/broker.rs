@@ -452,13 +452,7 @@ impl Driver<'_> {
     /// Starts an analytics instance and waits until it is assigned and has handled again what
     /// its predecessor left uncommitted (so that it restores and replays at this clock).
     async fn start_analytics(&mut self) -> anyhow::Result<()> {
-        self.analytics = start_analytics(
-            self.kafka,
-            &self.names,
-            self.analytics_job,
-            false,
-            &self.clock,
-        );
+        self.analytics = self.new_instance();
         self.analytics_settled().await
     }
 

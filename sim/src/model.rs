@@ -403,11 +403,6 @@ impl Kafka {
         if epoch < self.epoch {
             return false;
         }
-        self.commit(tx);
-        true
-    }
-
-    fn commit(&mut self, tx: Transaction) {
         self.transactions.push(tx.records);
         self.outputs.extend(tx.outputs);
         self.dead_letters
@@ -422,6 +417,7 @@ impl Kafka {
         for o in tx.offsets {
             self.offsets.insert(o.partition, o.into());
         }
+        true
     }
 
     /// What a consumer reads back on assignment of `partitions` partitions.

@@ -230,7 +230,7 @@ impl Job<'_> {
     async fn run(&mut self, shutdown: &CancellationToken, health: &Health) -> anyhow::Result<()> {
         loop {
             while let Some(event) = self.pending.pop_front() {
-                self.role_event(event, health).await?;
+                self.role_event(event, health)?;
             }
             if !self.role.is_active() {
                 tokio::select! {
@@ -246,7 +246,7 @@ impl Job<'_> {
                 continue;
             }
             // The batch's records are already in the task's open transaction.
-            let batch = self.collect(shutdown, health).await?;
+            let batch = self.collect(shutdown).await?;
             let drained = self.opts.drain && self.task.drained(&self.at_end);
             let now = self.opts.clock.now_ms();
             if let Some(tx) = self.task.end_batch(!batch.is_empty(), drained, now) {
@@ -286,7 +286,7 @@ impl Job<'_> {
     }
 
     /// Applies a lease event or a fencing: activation, or stepping down.
-    async fn role_event(&mut self, event: RoleEvent, health: &Health) -> anyhow::Result<()> {
+    fn role_event(&mut self, event: RoleEvent, health: &Health) -> anyhow::Result<()> {
         match self.role.on(event) {
             Some(RoleChange::Activate) => {
                 health.set_ready(false);
@@ -427,11 +427,7 @@ impl Job<'_> {
     /// A batch: waits for a first record (or a 1 s tick, a lease event, or shutdown), then fills
     /// for `max_wait`. Each record is handed to the task as it is received, at the processing
     /// time it arrives.
-    async fn collect(
-        &mut self,
-        shutdown: &CancellationToken,
-        _health: &Health,
-    ) -> anyhow::Result<Vec<Record>> {
+    async fn collect(&mut self, shutdown: &CancellationToken) -> anyhow::Result<Vec<Record>> {
         let mut batch = Vec::new();
         let tick = tokio::time::sleep(Duration::from_secs(1));
         tokio::pin!(tick);

@@ -80,18 +80,15 @@ static PAIR: [bool; 64] = {
     t[6 * 8 + 2] = true;
     t
 };
+/// The pairs check's classes: the exact check's, with `0` and `1`–`9` as one digit class.
 static PCLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
-        t[i] = match i as u8 {
-            b'0'..=b'9' => 1,
-            b'-' => 2,
-            b'+' => 3,
-            b'.' => 4,
-            b'e' | b'E' => 5,
-            b',' => 6,
-            _ => 0,
+        t[i] = match CLASS[i] {
+            0 => 0,
+            1 | 2 => 1,
+            k => k - 1,
         };
         i += 1;
     }

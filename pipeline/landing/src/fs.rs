@@ -270,11 +270,10 @@ fn not_claimed(path: &str) -> io::Error {
 }
 
 /// Local disk under a root directory; syncs files with `fsync` and directories after renames.
-/// Files being appended to stay open until they are synced, renamed or deleted.
+/// Each append opens its file (`O_APPEND`); only claimed files stay open.
 #[derive(Debug)]
 pub struct LocalFs {
     root: PathBuf,
-    open: BTreeMap<String, std::fs::File>,
     /// Claimed files, open for appending and locked (`flock`, exclusive) while claimed.
     claims: BTreeMap<String, std::fs::File>,
 }
@@ -283,7 +282,6 @@ impl LocalFs {
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Self {
             root: root.into(),
-            open: BTreeMap::new(),
             claims: BTreeMap::new(),
         }
     }
@@ -335,7 +333,6 @@ impl Fs for LocalFs {
     }
 
     fn delete(&mut self, path: &str) -> io::Result<()> {
-        self.open.remove(path);
         match std::fs::remove_file(self.path(path)?) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
