@@ -28,6 +28,7 @@ use atenex_kafka::consumer::committed_offset;
 use atenex_kafka::dead_letter::DeadLetter;
 use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
+use atenex_kafka::progress::{frozen, thawed};
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress, Record};
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -71,23 +72,6 @@ pub struct LiveOptions {
     /// instance's job loop does nothing — its open transaction stays in hand — and it is out of
     /// the lease group, as a process stopped past its session timeout.
     pub pause: Option<tokio::sync::watch::Receiver<bool>>,
-}
-
-/// Returns when `pause` says frozen (never without one).
-async fn frozen(pause: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    match pause {
-        Some(rx) => {
-            let _ = rx.wait_for(|p| *p).await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-/// Waits while `pause` says frozen.
-async fn thawed(pause: &mut Option<tokio::sync::watch::Receiver<bool>>) {
-    if let Some(rx) = pause {
-        let _ = rx.wait_for(|p| !*p).await;
-    }
 }
 
 /// Positions a job publishes: `received` once a record is in the open transaction (or, for the

@@ -37,6 +37,30 @@ impl Progress {
         });
     }
 
+    /// The partition was assigned to the job, which starts at `next` (records below it are
+    /// landed already): its position is `next`, even if it was further before (another instance
+    /// may have had the partition in between).
+    pub fn assigned(&self, topic: &str, partition: i32, next: i64) {
+        self.tx.send_modify(|m| {
+            m.insert((topic.to_owned(), partition), next);
+        });
+    }
+
+    /// The partition is not the job's any more: it has no position.
+    pub fn forget(&self, topic: &str, partition: i32) {
+        self.tx
+            .send_if_modified(|m| m.remove(&(topic.to_owned(), partition)).is_some());
+    }
+
+    /// No partition has a position (the job is not consuming any more).
+    pub fn clear(&self) {
+        self.tx.send_if_modified(|m| {
+            let had = !m.is_empty();
+            m.clear();
+            had
+        });
+    }
+
     /// The next offset to handle of this partition, if any record of it was handled.
     pub fn position(&self, topic: &str, partition: i32) -> Option<i64> {
         self.tx
@@ -53,6 +77,24 @@ impl Progress {
         let _ = rx
             .wait_for(|m| m.get(&key).is_some_and(|n| *n > offset))
             .await;
+    }
+}
+
+/// Returns when `pause` says frozen (never without one): the simulator's broker driver freezes
+/// a job instance with such a switch.
+pub async fn frozen(pause: &mut Option<watch::Receiver<bool>>) {
+    match pause {
+        Some(rx) => {
+            let _ = rx.wait_for(|p| *p).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Returns when `pause` says woken (at once without one).
+pub async fn thawed(pause: &mut Option<watch::Receiver<bool>>) {
+    if let Some(rx) = pause {
+        let _ = rx.wait_for(|p| !*p).await;
     }
 }
 
@@ -76,5 +118,19 @@ mod tests {
         job.handled("t", 1, 2);
         assert_eq!(p.position("t", 1), Some(5));
         assert_eq!(p.position("t", 0), None);
+    }
+
+    #[test]
+    fn an_assignment_sets_the_position_and_a_revocation_removes_it() {
+        let p = Progress::default();
+        p.handled("t", 1, 9);
+        // Taken back after another instance had it: it starts again where the files end.
+        p.assigned("t", 1, 4);
+        assert_eq!(p.position("t", 1), Some(4));
+        p.forget("t", 1);
+        assert_eq!(p.position("t", 1), None);
+        p.assigned("t", 2, 0);
+        p.clear();
+        assert_eq!(p.position("t", 2), None);
     }
 }

@@ -8,7 +8,7 @@ pub mod hdfs;
 pub mod pipelined;
 
 use crate::writer::Command;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -110,17 +110,37 @@ pub fn execute<F: Fs + ?Sized>(fs: &mut F, command: &Command) -> io::Result<()> 
 struct MemFile {
     durable: Vec<u8>,
     pending: Vec<u8>,
+    /// The handle that created or claimed it: its unsynced bytes die with that handle.
+    writer: usize,
+}
+
+/// What one handle (one process) holds.
+#[derive(Debug, Clone, Default)]
+struct MemHandle {
+    /// Paths it claimed; one whose holder is now another handle is fenced for it.
+    claims: BTreeSet<String>,
+    /// Files it has open for writing (appended to, not yet renamed or deleted by it): if another
+    /// handle deletes one, its next append or sync fails, as an HDFS writer's does.
+    writing: BTreeSet<String>,
+    /// Effects it may still perform before it fails (`None`: no limit).
+    budget: Option<usize>,
 }
 
 /// In memory, with crash semantics: appended bytes are lost by a crash until synced; renames and
 /// deletes are atomic and durable. `crash_after(n)` makes the n+1-th effect fail (and every one
 /// after it) as if the process died there.
+///
+/// Several processes share one store through handles ([`MemFs::handle`]; the `Fs` of `MemFs`
+/// itself is handle 0): each has its own unsynced bytes, claims, open files and crash budget, so
+/// that a claim by one fences another (its appends and syncs to the claimed file fail), a file
+/// deleted under an open writer fails that writer, and a crash of one loses only its own unsynced
+/// bytes.
 #[derive(Debug, Clone, Default)]
 pub struct MemFs {
     files: BTreeMap<String, MemFile>,
-    /// Files this handle claimed (one handle: nobody else can fence it).
-    claims: std::collections::BTreeSet<String>,
-    budget: Option<usize>,
+    /// Claimed paths and the handle holding each.
+    holders: BTreeMap<String, usize>,
+    handles: BTreeMap<usize, MemHandle>,
     effects: usize,
 }
 
@@ -135,19 +155,36 @@ impl MemFs {
         Self::default()
     }
 
-    /// Effects (appends, syncs, renames, deletes) performed so far.
     /// Every file's path, in order (what a check lists to see what was left behind).
     pub fn paths(&self) -> Vec<String> {
         self.files.keys().cloned().collect()
     }
 
+    /// Effects (appends, syncs, renames, deletes, claims) performed so far, by every handle.
     pub fn effects(&self) -> usize {
         self.effects
     }
 
-    /// Let `n` more effects happen, then fail.
+    /// The store as handle `id` sees it.
+    pub fn handle(&mut self, id: usize) -> Handle<'_> {
+        Handle { fs: self, id }
+    }
+
+    /// Let `n` more effects of handle 0 happen, then fail.
     pub fn crash_after(&mut self, n: usize) {
-        self.budget = Some(n);
+        self.crash_after_of(0, n);
+    }
+
+    /// Let `n` more effects of handle `id` happen, then fail.
+    pub fn crash_after_of(&mut self, id: usize, n: usize) {
+        self.handles.entry(id).or_default().budget = Some(n);
+    }
+
+    /// Handle `id` will not fail: a crash armed on it is called off.
+    pub fn disarm(&mut self, id: usize) {
+        if let Some(h) = self.handles.get_mut(&id) {
+            h.budget = None;
+        }
     }
 
     /// Whether an error is a crash this filesystem simulated (walk a chain with it).
@@ -157,45 +194,88 @@ impl MemFs {
             .is_some_and(|io| io.kind() == io::ErrorKind::Other && io.to_string() == CRASHED)
     }
 
-    /// The process died: unsynced bytes are gone; effects work again.
+    /// Every process died: unsynced bytes are gone; effects work again.
     pub fn crash(&mut self) {
+        for id in self.handles.keys().copied().collect::<Vec<_>>() {
+            self.crash_of(id);
+        }
         for f in self.files.values_mut() {
             f.pending.clear();
         }
-        self.claims.clear();
-        self.budget = None;
     }
 
-    fn effect(&mut self) -> io::Result<()> {
-        match &mut self.budget {
-            Some(0) => Err(crashed()),
-            Some(n) => {
-                *n -= 1;
-                self.effects += 1;
-                Ok(())
-            }
-            None => {
-                self.effects += 1;
-                Ok(())
-            }
+    /// The process of handle `id` died: its unsynced bytes are gone, its claims and open files
+    /// with it; its handle works again (as a new process).
+    pub fn crash_of(&mut self, id: usize) {
+        for f in self.files.values_mut().filter(|f| f.writer == id) {
+            f.pending.clear();
         }
+        self.holders.retain(|_, h| *h != id);
+        self.handles.remove(&id);
+    }
+
+    fn effect(&mut self, id: usize) -> io::Result<()> {
+        match &mut self.handles.entry(id).or_default().budget {
+            Some(0) => return Err(crashed()),
+            Some(n) => *n -= 1,
+            None => {}
+        }
+        self.effects += 1;
+        Ok(())
+    }
+
+    /// Fails if `path` was claimed by `id` and another handle holds it now, or was open for
+    /// writing by `id` and is gone.
+    fn held(&self, id: usize, path: &str) -> io::Result<()> {
+        let Some(h) = self.handles.get(&id) else {
+            return Ok(());
+        };
+        if h.claims.contains(path) && self.holders.get(path) != Some(&id) {
+            return Err(fenced(path));
+        }
+        if h.writing.contains(path) && !self.files.contains_key(path) {
+            return Err(fenced(path));
+        }
+        Ok(())
     }
 }
 
-impl Fs for MemFs {
+/// One process's view of a [`MemFs`] (see there).
+#[derive(Debug)]
+pub struct Handle<'a> {
+    fs: &'a mut MemFs,
+    id: usize,
+}
+
+impl Handle<'_> {
+    fn state(&mut self) -> &mut MemHandle {
+        self.fs.handles.entry(self.id).or_default()
+    }
+}
+
+impl Fs for Handle<'_> {
     fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.effect()?;
-        self.files
+        self.fs.effect(self.id)?;
+        self.fs.held(self.id, path)?;
+        let id = self.id;
+        let f = self
+            .fs
+            .files
             .entry(path.to_owned())
-            .or_default()
-            .pending
-            .extend_from_slice(data);
+            .or_insert_with(|| MemFile {
+                writer: id,
+                ..MemFile::default()
+            });
+        f.pending.extend_from_slice(data);
+        self.state().writing.insert(path.to_owned());
         Ok(())
     }
 
     fn sync(&mut self, path: &str) -> io::Result<()> {
-        self.effect()?;
+        self.fs.effect(self.id)?;
+        self.fs.held(self.id, path)?;
         let f = self
+            .fs
             .files
             .get_mut(path)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, path.to_owned()))?;
@@ -205,19 +285,87 @@ impl Fs for MemFs {
     }
 
     fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        self.effect()?;
+        self.fs.effect(self.id)?;
         let f = self
+            .fs
             .files
             .remove(from)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, from.to_owned()))?;
-        self.files.insert(to.to_owned(), f);
+        self.fs.files.insert(to.to_owned(), f);
+        self.state().writing.remove(from);
         Ok(())
     }
 
     fn delete(&mut self, path: &str) -> io::Result<()> {
-        self.effect()?;
-        self.files.remove(path);
+        self.fs.effect(self.id)?;
+        self.fs.files.remove(path);
+        self.state().writing.remove(path);
         Ok(())
+    }
+
+    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.fs.read(path)
+    }
+
+    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
+        self.fs.list(dir)
+    }
+
+    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        self.fs.effect(self.id)?;
+        let before = self.fs.read(path)?;
+        let id = self.id;
+        let f = self.fs.files.entry(path.to_owned()).or_default();
+        // The previous writer's unsynced bytes are not part of the file any more (HDFS lease
+        // recovery keeps what was synced).
+        f.pending.clear();
+        f.writer = id;
+        self.fs.holders.insert(path.to_owned(), id);
+        self.state().claims.insert(path.to_owned());
+        Ok(before)
+    }
+
+    fn truncate(&mut self, path: &str) -> io::Result<()> {
+        self.fs.effect(self.id)?;
+        if self.fs.holders.get(path) != Some(&self.id) {
+            return Err(fenced(path));
+        }
+        let id = self.id;
+        self.fs.files.insert(
+            path.to_owned(),
+            MemFile {
+                writer: id,
+                ..MemFile::default()
+            },
+        );
+        Ok(())
+    }
+
+    fn release(&mut self, path: &str) -> io::Result<()> {
+        self.fs.effect(self.id)?;
+        if self.state().claims.remove(path) && self.fs.holders.get(path) == Some(&self.id) {
+            self.fs.holders.remove(path);
+            self.fs.files.remove(path);
+        }
+        Ok(())
+    }
+}
+
+impl Fs for MemFs {
+    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
+        self.handle(0).append(path, data)
+    }
+
+    fn sync(&mut self, path: &str) -> io::Result<()> {
+        self.handle(0).sync(path)
+    }
+
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        self.handle(0).rename(from, to)
+    }
+
+    fn delete(&mut self, path: &str) -> io::Result<()> {
+        self.handle(0).delete(path)
     }
 
     fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
@@ -238,35 +386,34 @@ impl Fs for MemFs {
     }
 
     fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.effect()?;
-        let before = self.read(path)?;
-        self.files.entry(path.to_owned()).or_default();
-        self.claims.insert(path.to_owned());
-        Ok(before)
+        self.handle(0).claim(path)
     }
 
     fn truncate(&mut self, path: &str) -> io::Result<()> {
-        self.effect()?;
-        if !self.claims.contains(path) {
-            return Err(not_claimed(path));
-        }
-        self.files.insert(path.to_owned(), MemFile::default());
-        Ok(())
+        self.handle(0).truncate(path)
     }
 
     fn release(&mut self, path: &str) -> io::Result<()> {
-        self.effect()?;
-        if self.claims.remove(path) {
-            self.files.remove(path);
-        }
-        Ok(())
+        self.handle(0).release(path)
     }
 }
 
-fn not_claimed(path: &str) -> io::Error {
-    io::Error::other(format!(
-        "{path}: not claimed by this instance (another instance took it over)"
-    ))
+/// The error of a write to a file this instance no longer holds: another instance claimed it
+/// (and took its partition over), or deleted it under this instance's open writer. Tell it with
+/// [`is_fenced`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{0}: no longer held by this instance (another instance recovered its lease and took the partition over)"
+)]
+pub struct Fenced(pub String);
+
+pub fn fenced(path: &str) -> io::Error {
+    io::Error::other(Fenced(path.to_owned()))
+}
+
+/// Whether `e` says this instance was fenced ([`Fenced`]).
+pub fn is_fenced(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<Fenced>())
 }
 
 /// Local disk under a root directory; syncs files with `fsync` and directories after renames.
@@ -404,7 +551,7 @@ impl Fs for LocalFs {
     }
 
     fn truncate(&mut self, path: &str) -> io::Result<()> {
-        let f = self.claims.get(path).ok_or_else(|| not_claimed(path))?;
+        let f = self.claims.get(path).ok_or_else(|| fenced(path))?;
         f.set_len(0)?;
         f.sync_all()
     }

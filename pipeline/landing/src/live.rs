@@ -14,6 +14,7 @@ use crate::fs::Fs;
 use crate::task::{Handled, LandingRecord, LandingTask, Stop};
 use anyhow::Context as _;
 use atenex_kafka::dead_letter::DeadLetter;
+use atenex_kafka::progress::{frozen, thawed};
 use atenex_kafka::{Clock, KafkaConfig, Producer, Progress, Record};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::types::RDKafkaRespErr;
@@ -29,6 +30,23 @@ type Shared<F> = Arc<Mutex<LandingTask<F>>>;
 struct LandingContext<F: Fs> {
     sink: Shared<F>,
     failure: Mutex<Option<String>>,
+    progress: Option<Progress>,
+    /// Frozen (the simulator's zombie): rebalances do not reach the sink, as a stopped process
+    /// never hears that its partitions were taken.
+    frozen: std::sync::atomic::AtomicBool,
+}
+
+/// What the simulator's broker driver observes and controls of an instance.
+#[derive(Debug, Clone, Default)]
+pub struct Hooks {
+    /// Each partition's position as the instance goes: set to the recovered offset on
+    /// assignment, the next offset after each handled record, removed on revocation.
+    pub progress: Option<Progress>,
+    /// While it says `true` the instance is frozen, as a process stopped past its session
+    /// timeout: it leaves the group without touching its open files (their partitions go to
+    /// other instances). When woken it tries to commit everything it has open — the worst a
+    /// zombie can do — and stops: with the error if it was fenced, else with `Ok`.
+    pub pause: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl<F: Fs + Send> ClientContext for LandingContext<F> {}
@@ -40,15 +58,23 @@ impl<F: Fs + Send> ConsumerContext for LandingContext<F> {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
+        if self.frozen.load(std::sync::atomic::Ordering::SeqCst) {
+            let _ = consumer.unassign();
+            return;
+        }
         let mut sink = self.sink.lock().expect("not poisoned");
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 for mut e in tpl.elements() {
                     match sink.assign(e.topic(), e.partition()) {
-                        Ok(Some(resume)) => {
-                            let _ = e.set_offset(Offset::Offset(resume));
+                        Ok(resume) => {
+                            if let Some(resume) = resume {
+                                let _ = e.set_offset(Offset::Offset(resume));
+                            }
+                            if let Some(p) = &self.progress {
+                                p.assigned(e.topic(), e.partition(), resume.unwrap_or(0));
+                            }
                         }
-                        Ok(None) => {}
                         Err(error) => {
                             *self.failure.lock().expect("not poisoned") = Some(format!(
                                 "recovery of {}[{}] failed: {error}",
@@ -69,6 +95,9 @@ impl<F: Fs + Send> ConsumerContext for LandingContext<F> {
             }
             _ => {
                 for e in tpl.elements() {
+                    if let Some(p) = &self.progress {
+                        p.forget(e.topic(), e.partition());
+                    }
                     if let Err(error) = sink.revoke(e.topic(), e.partition()) {
                         tracing::warn!(%error, "discarding temp files on revocation failed; recovery removes them");
                     }
@@ -85,19 +114,30 @@ pub async fn run<F: Fs + Send + 'static>(
     fs: F,
     shutdown: CancellationToken,
 ) -> anyhow::Result<u64> {
-    run_with(kafka, config, fs, shutdown, &Clock::System, None).await
+    run_with(
+        kafka,
+        config,
+        fs,
+        shutdown,
+        &Clock::System,
+        Hooks::default(),
+    )
+    .await
 }
 
-/// [`run`] with the processing-time clock given, publishing each handled record's position to
-/// `progress` (the simulator's broker driver).
+/// [`run`] with the processing-time clock given and the simulator's [`Hooks`].
 pub async fn run_with<F: Fs + Send + 'static>(
     kafka: &KafkaConfig,
     config: &LandingConfig,
     fs: F,
     shutdown: CancellationToken,
     clock: &Clock,
-    progress: Option<&Progress>,
+    hooks: Hooks,
 ) -> anyhow::Result<u64> {
+    let Hooks {
+        progress,
+        mut pause,
+    } = hooks;
     // Instances writing one store name their temp files apart (docs/landing.md, Several instances).
     let owner = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let sink: Shared<F> = Arc::new(Mutex::new(
@@ -115,6 +155,8 @@ pub async fn run_with<F: Fs + Send + 'static>(
         .create_with_context(LandingContext {
             sink: sink.clone(),
             failure: Mutex::new(None),
+            progress: progress.clone(),
+            frozen: Default::default(),
         })
         .map_err(|e| consumer_config.explain(e))?;
     let subscription: Vec<String> = match &config.topics {
@@ -135,6 +177,22 @@ pub async fn run_with<F: Fs + Send + 'static>(
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => break,
+            () = frozen(&mut pause) => {
+                // Out of the group without a word to the sink; polled (nothing comes) so that
+                // the group hears it leave, until woken.
+                consumer.context().frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+                consumer.unsubscribe();
+                tracing::warn!("frozen (simulated): out of the group, its open files kept");
+                loop {
+                    tokio::select! {
+                        () = thawed(&mut pause) => break,
+                        _ = consumer.recv() => {}
+                    }
+                }
+                tracing::warn!("woken: committing what it has open, as a zombie would");
+                sink.lock().expect("not poisoned").flush_all()?;
+                return Ok(landed);
+            }
             _ = tick.tick() => {
                 sink.lock().expect("not poisoned").tick(clock.now_ms())?;
                 commit_positions(&consumer, &sink);
@@ -179,7 +237,7 @@ pub async fn run_with<F: Fs + Send + 'static>(
             Err(Stop::Fs(e)) => return Err(e.into()),
             Err(e @ Stop::Refused { .. }) => return Err(e.into()),
         }
-        if let Some(p) = progress {
+        if let Some(p) = &progress {
             p.handled(&m.topic, m.partition, m.offset + 1);
         }
     }

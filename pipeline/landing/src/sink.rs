@@ -4,7 +4,7 @@
 //! recovery can make sense of.
 
 use crate::config::{LandingConfig, Partitioner, TimestampExtractor};
-use crate::fs::{Fs, execute};
+use crate::fs::{Fs, execute, is_fenced};
 use crate::recovery::{is_temp_of, parse_committed, recover};
 use crate::writer::{Command, PartitionWriter, WriterSettings, log_path};
 use std::collections::BTreeMap;
@@ -112,10 +112,43 @@ impl<F: Fs> Sink<F> {
     }
 
     fn run(&mut self) -> io::Result<()> {
-        for c in self.commands.drain(..) {
-            self.fs.apply(c)?;
+        let mut commands = std::mem::take(&mut self.commands);
+        let mut pending = commands.drain(..);
+        while let Some(c) = pending.next() {
+            if let Err(e) = self.fs.apply(c) {
+                if is_fenced(&e) {
+                    self.fenced(pending);
+                }
+                return Err(e);
+            }
         }
+        drop(pending);
+        self.commands = commands;
         Ok(())
+    }
+
+    /// Another instance took this one's partitions over (its session ended while it was frozen)
+    /// and fenced it: its own temp files — the open ones and those of the commit that failed —
+    /// are deleted, best effort (their names carry this instance's, so they are nobody else's,
+    /// and the partitions' new owners redo their records), and it gives everything up. Without
+    /// this a zombie's half-written temp file would stay in `+tmp` until the partition's next
+    /// recovery.
+    fn fenced(&mut self, rest: impl Iterator<Item = Command>) {
+        let mut out: Vec<Command> = rest
+            .filter_map(|c| match c {
+                Command::Rename { from, .. } => Some(Command::Delete { path: from }),
+                _ => None,
+            })
+            .collect();
+        for (_, mut w) in std::mem::take(&mut self.writers) {
+            w.revoke(&mut out);
+            out.push(Command::Release { path: w.log_path() });
+        }
+        for c in &out {
+            if let Err(error) = execute(&mut self.fs, c) {
+                tracing::debug!(%error, "clean-up after being fenced");
+            }
+        }
     }
 
     /// One record; `timestamp` as the configured extractor gives it.

@@ -301,3 +301,53 @@ fn hdfs_a_claimed_log_past_a_mib_is_emptied_and_still_held() {
         "emptied past 1 MiB, then appended to through the claim"
     );
 }
+
+/// The in-memory store's handles behave as processes writing one HDFS (the simulator runs several
+/// landing instances on it): a claim fences the previous holder, a file deleted under an open
+/// writer fails that writer, and a crash loses only the crashed process's unsynced bytes.
+#[test]
+fn in_memory_handles_fence_one_another_and_crash_alone() {
+    use atenex_landing::fs::is_fenced;
+    let log = "/logs/t/0/log";
+    let mut fs = MemFs::new();
+    fs.handle(1).claim(log).unwrap();
+    fs.handle(1).append(log, b"BEGIN\n").unwrap();
+    fs.handle(1).sync(log).unwrap();
+    // Process 2 takes the partition over: process 1 is fenced on the claimed log.
+    assert_eq!(
+        fs.handle(2).claim(log).unwrap().as_deref(),
+        Some(&b"BEGIN\n"[..])
+    );
+    let e = fs.handle(1).append(log, b"END\n").unwrap_err();
+    assert!(is_fenced(&e), "{e}");
+    assert!(is_fenced(&fs.handle(1).sync(log).unwrap_err()));
+    assert!(is_fenced(&fs.handle(1).truncate(log).unwrap_err()));
+    fs.handle(1)
+        .release(log)
+        .expect("a fenced claim is dropped");
+    assert!(fs.read(log).unwrap().is_some(), "the holder's file stays");
+    fs.handle(2).append(log, b"END\n").unwrap();
+
+    // A temp file deleted under its writer (the new owner's recovery) fails that writer.
+    let temp = "/+tmp/t/t+0+0+1_tmp.json";
+    fs.handle(1).append(temp, b"a\n").unwrap();
+    fs.handle(2).delete(temp).unwrap();
+    assert!(is_fenced(&fs.handle(1).append(temp, b"b\n").unwrap_err()));
+    assert_eq!(
+        fs.read(temp).unwrap(),
+        None,
+        "not created again by the fenced writer"
+    );
+
+    // A crash of process 3 loses its unsynced bytes, not process 2's.
+    let mine = "/+tmp/t/t+1+0+3_tmp.json";
+    fs.handle(3).append(mine, b"x\n").unwrap();
+    fs.crash_after_of(3, 0);
+    assert!(MemFs::is_crash(&fs.handle(3).sync(mine).unwrap_err()));
+    fs.crash_of(3);
+    assert_eq!(fs.read(mine).unwrap().as_deref(), Some(&b""[..]));
+    assert_eq!(fs.read(log).unwrap().as_deref(), Some(&b"BEGIN\nEND\n"[..]));
+    fs.handle(3)
+        .append(mine, b"y\n")
+        .expect("a new process on the handle works");
+}

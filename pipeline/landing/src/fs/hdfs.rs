@@ -22,6 +22,7 @@
 //! (Connect's "lease-stuck logs").
 
 use super::Fs;
+use super::fenced;
 use atenex_hdfs::blocking::{Hdfs, Writer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
@@ -97,12 +98,6 @@ impl HdfsFs {
     fn abs(&self, p: &str) -> io::Result<String> {
         Ok(self.hdfs.url().path(super::confined(p)?))
     }
-}
-
-fn fenced(path: &str) -> io::Error {
-    io::Error::other(format!(
-        "{path}: no longer held by this instance (another instance recovered its lease and took the partition over)"
-    ))
 }
 
 fn parent(p: &str) -> Option<&str> {
