@@ -38,6 +38,7 @@ use crate::generate::{OBJECTS, full_log};
 use crate::log::{CHUNKS, DOCUMENTS, EMBEDDINGS, Log};
 use crate::outcome::{DailyReport, DeadLetter, Outcome, day_of};
 use crate::scenario::{Scenario, landing_config};
+use crate::store::SharedFs;
 use anyhow::Context as _;
 use atenex_analytics::core::{LateReason, LateRecord, Settings, WindowResult};
 use atenex_analytics::live::{JobProgress, LiveOptions, LiveSummary};
@@ -47,11 +48,10 @@ use atenex_kafka::admin::{TopicSpec, create_topics_with};
 use atenex_kafka::observe::Health;
 use atenex_kafka::{Clock, KafkaConfig, OutRecord, Producer, Progress};
 use atenex_landing::config::LandingConfig;
-use atenex_landing::fs::{Fs, MemFs};
+use atenex_landing::fs::{Fs as _, MemFs};
 use atenex_landing::task::LandingTask;
 use std::collections::BTreeMap;
-use std::io;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -59,59 +59,6 @@ use tokio_util::sync::CancellationToken;
 /// How long a job may take to handle one record before the driver gives up (a group join after a
 /// restart is the slow part).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// The in-memory filesystem, shared by the landing job (which owns a handle) and the driver (which
-/// arms crashes and reads the files); every effect takes `latency` (a slow disk).
-#[derive(Debug, Clone)]
-pub struct SharedFs(Arc<Mutex<MemFs>>, Duration);
-
-impl SharedFs {
-    pub fn new(latency: Duration) -> Self {
-        Self(Arc::default(), latency)
-    }
-
-    pub fn lock(&self) -> MutexGuard<'_, MemFs> {
-        self.0.lock().expect("not poisoned")
-    }
-
-    fn slow(&self) -> MutexGuard<'_, MemFs> {
-        if !self.1.is_zero() {
-            // The job's thread waits, as on a disk that answers slowly.
-            std::thread::sleep(self.1);
-        }
-        self.lock()
-    }
-}
-
-impl Fs for SharedFs {
-    fn append(&mut self, path: &str, data: &[u8]) -> io::Result<()> {
-        self.slow().append(path, data)
-    }
-    fn sync(&mut self, path: &str) -> io::Result<()> {
-        self.slow().sync(path)
-    }
-    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
-        self.slow().rename(from, to)
-    }
-    fn delete(&mut self, path: &str) -> io::Result<()> {
-        self.slow().delete(path)
-    }
-    fn read(&self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.lock().read(path)
-    }
-    fn list(&self, dir: &str) -> io::Result<Vec<String>> {
-        self.lock().list(dir)
-    }
-    fn claim(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
-        self.slow().claim(path)
-    }
-    fn truncate(&mut self, path: &str) -> io::Result<()> {
-        self.slow().truncate(path)
-    }
-    fn release(&mut self, path: &str) -> io::Result<()> {
-        self.slow().release(path)
-    }
-}
 
 /// One instance of a job running as a task.
 struct Task<T> {
@@ -126,6 +73,7 @@ struct Task<T> {
     pause: Option<tokio::sync::watch::Sender<bool>>,
 }
 
+/// A landing instance as a task, with its own handle on the store (a process of its own).
 fn start_landing(
     kafka: &KafkaConfig,
     config: &LandingConfig,
@@ -135,11 +83,14 @@ fn start_landing(
     let (kafka, config, fs, clock) = (kafka.clone(), config.clone(), fs.clone(), clock.clone());
     let stop = CancellationToken::new();
     let progress = Progress::default();
+    let (pause, paused) = tokio::sync::watch::channel(false);
+    let hooks = atenex_landing::live::Hooks {
+        progress: Some(progress.clone()),
+        pause: Some(paused),
+    };
     let handle = tokio::spawn({
-        let (stop, progress) = (stop.clone(), progress.clone());
-        async move {
-            atenex_landing::live::run_with(&kafka, &config, fs, stop, &clock, Some(&progress)).await
-        }
+        let stop = stop.clone();
+        async move { atenex_landing::live::run_with(&kafka, &config, fs, stop, &clock, hooks).await }
     });
     Task {
         handle,
@@ -147,7 +98,24 @@ fn start_landing(
         committed: progress.clone(),
         progress,
         health: Health::default(),
-        pause: None,
+        pause: Some(pause),
+    }
+}
+
+/// One landing instance of the run.
+struct Lander {
+    task: Task<u64>,
+    /// Its handle on the store.
+    fs: SharedFs,
+    /// Frozen until the step before which it wakes (a zombie).
+    frozen: Option<usize>,
+    /// Stopped at the end (it committed what it had open and left the group).
+    stopped: bool,
+}
+
+impl Lander {
+    fn up(&self) -> bool {
+        self.frozen.is_none() && !self.stopped
     }
 }
 
@@ -246,7 +214,14 @@ struct Driver<'a> {
     clock: Clock,
     /// The analytics instances' batch size and settings.
     analytics_job: (usize, Settings),
-    landing: Task<u64>,
+    /// The landing instances of the group.
+    landers: Vec<Lander>,
+    /// Store handles given out (one per landing process).
+    handles: usize,
+    /// Landing zombies fenced.
+    landing_zombies: usize,
+    /// Records a frozen landing instance sleeps through.
+    landing_freeze_records: usize,
     /// The active analytics instance.
     analytics: Task<LiveSummary>,
     /// The other instances of its group, standing by.
@@ -266,60 +241,159 @@ struct Driver<'a> {
 }
 
 impl Driver<'_> {
-    /// The landing job died on a filesystem failure: lose what was not synced, start a new one.
-    async fn landing_crashed(&mut self, step: usize) -> anyhow::Result<()> {
+    /// A new landing process: its own handle on the store.
+    fn new_lander(&mut self) -> Lander {
+        let fs = self.fs.handle(self.handles);
+        self.handles += 1;
+        Lander {
+            task: start_landing(self.kafka, &self.config, &fs, &self.clock),
+            fs,
+            frozen: None,
+            stopped: false,
+        }
+    }
+
+    /// Landing instance `i` died on a filesystem failure: its unsynced bytes are lost (what
+    /// recovery then resumes at is read on a copy of the store), and a new process takes its place
+    /// in the group.
+    fn landing_crashed(&mut self, i: usize, step: usize) -> anyhow::Result<()> {
         let crash = {
-            let mut fs = self.fs.lock();
-            fs.crash();
-            let mut probe = LandingTask::new(fs.clone(), self.config.clone());
-            recovery(step, &mut probe, self.log, &self.config, &self.names.prefix)?
+            let mut store = self.fs.lock();
+            store.crash_of(self.landers[i].fs.id());
+            let copy = SharedFs::of(store.clone());
+            drop(store);
+            let mut probe = LandingTask::new(copy, self.config.clone());
+            let all = 0..self.log.streams.len();
+            recovery(
+                step,
+                &mut probe,
+                all,
+                self.log,
+                &self.config,
+                &self.names.prefix,
+            )?
         };
         self.crashes.push(crash);
-        self.landing = start_landing(self.kafka, &self.config, &self.fs, &self.clock);
+        self.landers[i] = self.new_lander();
         Ok(())
     }
 
-    /// Waits until the landing job handled `offset` of `stream`, restarting it when it dies.
-    async fn landing_handled(
-        &mut self,
-        step: usize,
-        stream: usize,
-        offset: i64,
-    ) -> anyhow::Result<()> {
+    /// The landing instance whose partition `stream` is: the one running instance that has a
+    /// position for it (`None` while a rebalance moves it).
+    fn landing_owner(&self, stream: usize) -> Option<usize> {
         let s = &self.log.streams[stream];
         let topic = self.names.of(&s.topic);
-        loop {
-            match handled(&mut self.landing, &topic, s.partition, offset).await? {
-                None => break,
-                Some(Ok(Err(e))) if is_simulated(&e) => {
-                    self.landing_crashed(step).await?;
-                    Box::pin(self.landed_again(step)).await?;
-                }
-                Some(r) => anyhow::bail!("the landing job stopped: {r:?}"),
-            }
-        }
-        Ok(())
+        let mut owners = (0..self.landers.len()).filter(|i| {
+            let l = &self.landers[*i];
+            l.up() && l.task.progress.position(&topic, s.partition).is_some()
+        });
+        let first = owners.next();
+        owners.next().is_none().then_some(first).flatten()
     }
 
-    /// After a landing crash: waits until the new instance has landed again what every
-    /// partition had been handed (from where recovery resumed it), the clock held, as the model
-    /// redelivers it all before the next record.
-    async fn landed_again(&mut self, step: usize) -> anyhow::Result<()> {
-        let log = self.log;
-        let resume = self
-            .crashes
-            .last()
-            .expect("a crash was recovered")
-            .resume
-            .clone();
-        for (t, &next) in self.delivered.clone().iter().enumerate() {
-            let s = &log.streams[t];
-            let from = resume[&(s.topic.clone(), s.partition)].unwrap_or(0);
-            if next > from {
-                self.landing_handled(step, t, next - 1).await?;
+    /// Waits until the landing group is settled: every partition has one owner among the running
+    /// instances, each running instance owns a partition (when there are enough), and each owner
+    /// has landed every record handed over so far (after a rebalance or a crash, again from where
+    /// its recovery resumed) — the clock held, as the model hands everything over again before
+    /// the next record. An instance that dies on a simulated crash meanwhile is restarted.
+    async fn landing_settled(&mut self, step: usize) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the landing group did not settle within {PATIENCE:?}"
+            );
+            for i in 0..self.landers.len() {
+                let l = &mut self.landers[i];
+                if l.up() && l.task.handle.is_finished() {
+                    match (&mut l.task.handle).await? {
+                        Err(e) if is_simulated(&e) => self.landing_crashed(i, step)?,
+                        r => anyhow::bail!("landing instance {i} stopped: {r:?}"),
+                    }
+                }
             }
+            let up = self.landers.iter().filter(|l| l.up()).count();
+            let streams = self.log.streams.len();
+            let owners: Vec<Option<usize>> = (0..streams).map(|s| self.landing_owner(s)).collect();
+            let everyone = (0..self.landers.len())
+                .filter(|i| self.landers[*i].up())
+                .all(|i| owners.contains(&Some(i)));
+            if owners.iter().any(Option::is_none) || (streams >= up && !everyone) {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                continue;
+            }
+            // The first partition whose owner is behind: wait for it (a while, then look again).
+            let behind = (0..streams).find_map(|t| {
+                let s = &self.log.streams[t];
+                let i = owners[t]?;
+                let topic = self.names.of(&s.topic);
+                let at = self.landers[i]
+                    .task
+                    .progress
+                    .position(&topic, s.partition)?;
+                (at < self.delivered[t]).then(|| (i, topic, s.partition, self.delivered[t] - 1))
+            });
+            let Some((i, topic, partition, offset)) = behind else {
+                return Ok(());
+            };
+            let progress = self.landers[i].task.progress.clone();
+            let _ = tokio::time::timeout(
+                Duration::from_millis(20),
+                progress.wait_for(&topic, partition, offset),
+            )
+            .await;
         }
-        Ok(())
+    }
+
+    /// The landing instance owning `stream`'s partition freezes past its session timeout (when
+    /// another is running to take its partitions over): out of the group, its open files in
+    /// hand. It wakes before step `wake`.
+    async fn freeze_landing(&mut self, stream: usize, wake: usize) -> anyhow::Result<bool> {
+        let Some(z) = self.landing_owner(stream) else {
+            anyhow::bail!("no landing instance owns stream {stream}");
+        };
+        if self.landers.iter().filter(|l| l.up()).count() < 2 {
+            return Ok(false);
+        }
+        let l = &mut self.landers[z];
+        // A crash armed on it is called off: it wakes fenced, not crashed (as in the model).
+        self.fs.lock().disarm(l.fs.id());
+        l.frozen = Some(wake);
+        l.task.progress.clear();
+        let _ = l.task.pause.as_ref().expect("landing can pause").send(true);
+        self.landing_settled(wake).await?;
+        Ok(true)
+    }
+
+    /// Frozen landing instances due before step `at` (all with `None`) wake: each tries to commit
+    /// what it has open and must be refused (fenced); a new process takes its place.
+    async fn wake_landing(&mut self, at: Option<usize>, step: usize) -> anyhow::Result<()> {
+        for z in 0..self.landers.len() {
+            let l = &mut self.landers[z];
+            let due = l.frozen.is_some_and(|w| at.is_none_or(|at| w <= at));
+            if !due {
+                continue;
+            }
+            let _ = l
+                .task
+                .pause
+                .as_ref()
+                .expect("landing can pause")
+                .send(false);
+            let woke = tokio::time::timeout(PATIENCE, &mut l.task.handle)
+                .await
+                .context("a woken landing zombie did not stop")??;
+            l.frozen = None;
+            match woke {
+                Err(e) if is_fenced(&e) => self.landing_zombies += 1,
+                Err(e) => return Err(e.context(format!("landing zombie {z}"))),
+                Ok(_) => {}
+            }
+            let old = self.landers[z].fs.id();
+            self.fs.lock().crash_of(old);
+            self.landers[z] = self.new_lander();
+        }
+        self.landing_settled(step).await
     }
 
     /// The active analytics process dies (nothing of it runs any more) and an instance takes over
@@ -489,6 +563,14 @@ fn is_simulated(e: &anyhow::Error) -> bool {
     e.chain().any(MemFs::is_crash)
 }
 
+/// Whether a landing instance stopped because another had fenced it.
+fn is_fenced(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(atenex_landing::fs::is_fenced)
+    })
+}
+
 /// A broker of the run's own, for scenarios that restart it: stopped and started again on the
 /// same data directory and port.
 struct OwnBroker {
@@ -614,7 +696,10 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let mut driver = Driver {
         kafka,
         log: &log,
-        landing: start_landing(kafka, &config, &fs, &clock),
+        landers: Vec::new(),
+        handles: 0,
+        landing_zombies: 0,
+        landing_freeze_records: scenario.faults.landing_freeze_records,
         analytics: start_analytics(kafka, &names, analytics_job, false, &clock),
         standbys: Vec::new(),
         zombie: None,
@@ -629,6 +714,11 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         produced: vec![0; log.streams.len()],
         delivered: vec![0; log.streams.len()],
     };
+    for _ in 0..scenario.faults.landing_instances.max(1) {
+        let lander = driver.new_lander();
+        driver.landers.push(lander);
+    }
+    driver.landing_settled(0).await?;
     // The first instance too is assigned at the first record's arrival; then the standbys join.
     driver.analytics_settled().await?;
     driver
@@ -656,6 +746,8 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
     let mut armed_freezes = plan.analytics_freezes.iter().peekable();
     let mut armed_joins = plan.analytics_joins.iter().peekable();
     let mut armed_landing = plan.landing.iter().peekable();
+    let mut landing_freezes = plan.landing_freezes.iter().peekable();
+    let mut landing_joins = plan.landing_joins.iter().peekable();
     let mut armed_broker = plan.broker.iter().peekable();
     let mut broker_restarts = 0;
     for (i, (s, o)) in order.iter().enumerate() {
@@ -675,8 +767,25 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         } else if armed_freezes.next_if(|at| **at <= i).is_some() {
             analytics_lost.push(driver.freeze_analytics(i).await?);
         }
+        driver.wake_landing(Some(i), i).await?;
+        while landing_joins.next_if(|at| **at <= i).is_some() {
+            let lander = driver.new_lander();
+            driver.landers.push(lander);
+            driver.landing_settled(i).await?;
+        }
+        if landing_freezes.peek().is_some_and(|at| **at <= i)
+            && driver
+                .freeze_landing(*s, i + driver.landing_freeze_records)
+                .await?
+        {
+            landing_freezes.next();
+        }
         if let Some((_, effects)) = armed_landing.next_if(|(at, _)| *at <= i) {
-            driver.fs.lock().crash_after(*effects);
+            let owner = driver
+                .landing_owner(*s)
+                .context("a partition without an owner")?;
+            let id = driver.landers[owner].fs.id();
+            driver.fs.lock().crash_after_of(id, *effects);
         }
         driver.clock.set(r.arrival);
         driver.delivered[*s] = o + 1;
@@ -689,7 +798,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
             {
                 anyhow::bail!("the analytics job stopped: {r:?}");
             }
-            driver.landing_handled(i, *s, *o).await?;
+            driver.landing_settled(i).await?;
             continue;
         }
         let delivered = producer
@@ -715,7 +824,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         {
             anyhow::bail!("the analytics job stopped: {r:?}");
         }
-        driver.landing_handled(i, *s, *o).await?;
+        driver.landing_settled(i).await?;
     }
     // Crashes still planned: several at the same record are one per record, the last ones here.
     for _ in armed_analytics {
@@ -763,23 +872,38 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         .context("the analytics drain did not finish")??
         .context("the analytics drain failed")?;
 
-    // Landing: stopped (it commits what is open); a planned crash may strike then.
+    // Landing: a zombie still asleep wakes; then the instances are stopped in turn (each commits
+    // what it has open and leaves the group); a planned crash may strike then, on the first
+    // running one, and its new process lands again what was not committed.
     let end = order.len();
-    loop {
-        if let Some((_, effects)) = armed_landing.next() {
-            driver.fs.lock().crash_after(*effects);
+    for _ in landing_joins {
+        let lander = driver.new_lander();
+        driver.landers.push(lander);
+        driver.landing_settled(end).await?;
+    }
+    driver.wake_landing(None, end).await?;
+    'stopping: loop {
+        if let Some((_, effects)) = armed_landing.next()
+            && let Some(first) = driver.landers.iter().find(|l| l.up())
+        {
+            driver.fs.lock().crash_after_of(first.fs.id(), *effects);
         }
-        driver.landing.stop.cancel();
-        match (&mut driver.landing.handle).await? {
-            Ok(_) => break,
-            Err(e) if is_simulated(&e) => {
-                driver.landing_crashed(end).await?;
-                // The new instance lands what was not committed (every record was handed over
-                // by now), then is stopped again.
-                driver.landed_again(end).await?;
+        for i in 0..driver.landers.len() {
+            if !driver.landers[i].up() {
+                continue;
             }
-            Err(e) => return Err(e.context("the landing job failed when stopped")),
+            driver.landers[i].task.stop.cancel();
+            match (&mut driver.landers[i].task.handle).await? {
+                Ok(_) => driver.landers[i].stopped = true,
+                Err(e) if is_simulated(&e) => {
+                    driver.landing_crashed(i, end)?;
+                    driver.landing_settled(end).await?;
+                    continue 'stopping;
+                }
+                Err(e) => return Err(e.context("the landing job failed when stopped")),
+            }
         }
+        break;
     }
 
     let (windows, late, dead_letters) = read_outputs(kafka, &log, &driver.names).await?;
@@ -791,6 +915,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         config,
         crashes,
         zombies,
+        landing_zombies,
         ..
     } = driver;
     // What the services produced replaces the model's stand-ins (the mock's vectors, docproc's
@@ -800,6 +925,7 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         windows,
         late,
         analytics_crashes: analytics_lost.len() - zombies,
+        landing_zombies,
         analytics_zombies: zombies,
         analytics_lost,
         analytics_settings: analytics_job.1,

@@ -3,6 +3,7 @@
 
 use crate::log::Log;
 use crate::scenario::Scenario;
+use crate::store::SharedFs;
 use atenex_landing::config::LandingConfig;
 use atenex_landing::fs::{Fs as _, MemFs};
 use atenex_landing::task::LandingTask;
@@ -24,6 +25,11 @@ pub struct Plan {
     pub analytics_freezes: Vec<usize>,
     /// Analytics instances started (standbys joining the group).
     pub analytics_joins: Vec<usize>,
+    /// Freezes of the landing instance owning the record's partition (it wakes
+    /// `landing_freeze_records` records later, a zombie).
+    pub landing_freezes: Vec<usize>,
+    /// Landing instances started (joining the group: partitions move to them).
+    pub landing_joins: Vec<usize>,
 }
 
 pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
@@ -50,7 +56,13 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
     let analytics_freezes = steps(&mut rng, f.analytics_freezes, &f.analytics_freeze_at);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5A1E_0001);
     let analytics_joins = steps(&mut rng, f.analytics_joins, &f.analytics_join_at);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xF2EE_2E01);
+    let landing_freezes = steps(&mut rng, f.landing_freezes, &f.landing_freeze_at);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5A1E_0002);
+    let landing_joins = steps(&mut rng, f.landing_joins, &f.landing_join_at);
     Plan {
+        landing_freezes,
+        landing_joins,
         analytics,
         landing,
         broker,
@@ -59,7 +71,8 @@ pub fn plan(scenario: &Scenario, seed: u64, records: usize) -> Plan {
     }
 }
 
-/// One landing crash: where it happened and where recovery resumed each partition.
+/// One landing crash: where it happened and where recovery resumed each partition of the
+/// instance that crashed.
 #[derive(Debug, Clone)]
 pub struct Crash {
     pub step: usize,
@@ -77,23 +90,25 @@ pub struct Crash {
     pub reported: Vec<(String, i32, i64)>,
 }
 
-/// Recovery of every partition after a crash (what a restarted landing job does on assignment),
-/// with the committed ends + 1 read from the file names.
+/// Recovery of the partitions of `streams` after a crash (what a restarted landing instance does
+/// on assignment), with the committed ends + 1 read from the file names.
 pub fn recovery(
     step: usize,
-    task: &mut LandingTask<MemFs>,
+    task: &mut LandingTask<SharedFs>,
+    streams: impl IntoIterator<Item = usize>,
     log: &Log,
     config: &LandingConfig,
     prefix: &str,
 ) -> anyhow::Result<Crash> {
     let mut resume = BTreeMap::new();
     let mut committed = BTreeMap::new();
-    let strays = strays(task.fs(), log, config, prefix);
-    for s in &log.streams {
+    let strays = strays(&task.fs().lock(), log, config, prefix);
+    for s in streams.into_iter().map(|i| &log.streams[i]) {
         let topic = format!("{prefix}{}", s.topic);
         let key = (s.topic.clone(), s.partition);
         resume.insert(key.clone(), task.assign(&topic, s.partition)?);
-        committed.insert(key, committed_end(task.fs(), config, &topic, s.partition));
+        let end = committed_end(&task.fs().lock(), config, &topic, s.partition);
+        committed.insert(key, end);
     }
     Ok(Crash {
         step,

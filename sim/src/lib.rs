@@ -18,3 +18,4 @@ pub mod reference;
 pub mod render;
 pub mod runner;
 pub mod scenario;
+pub mod store;

@@ -40,22 +40,34 @@ pub struct DeadLetter {
     pub to: String,
 }
 
-/// One step of the landing job as the model driver ran it: what it handed the task, in order.
-/// The landing reference ([`crate::reference::landing_files`]) replays these steps under the
-/// connector's rules.
+/// One step of the landing job as the model driver ran it: what it handed its instances, in
+/// order. The landing reference ([`crate::reference::landing_files`]) replays these steps under
+/// the connector's rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LandingStep {
-    /// The record at `offset` of the log's stream `stream`, at processing time `now`.
+    /// The record at `offset` of the log's stream `stream`, at processing time `now`, to the
+    /// instance that owns its partition (its processing-time rules apply to its partitions only).
     Record {
         stream: usize,
         offset: i64,
         now: i64,
+        instance: usize,
     },
-    /// End of input: everything open is committed.
-    Flush,
-    /// The step before failed (the process died); recovery then resumed each partition as
-    /// `crashes[n]` says.
-    Crash(usize),
+    /// End of input: everything open in the instance's partitions is committed.
+    Flush { instance: usize },
+    /// The partition of `stream` was taken from its owner (a rebalance; its owner may be frozen
+    /// and not know): its open files are never committed.
+    Revoke { stream: usize },
+    /// The partition of `stream` was given to `instance`, which recovered it and resumes at
+    /// `resume` (`None`: nothing committed yet).
+    Assign {
+        stream: usize,
+        instance: usize,
+        resume: Option<i64>,
+    },
+    /// The step before failed (the process of `instance` died); its new process then resumed
+    /// each of its partitions as `crashes[n]` says.
+    Crash { n: usize, instance: usize },
 }
 
 /// What a run produced.
@@ -65,6 +77,8 @@ pub struct Outcome {
     pub windows: Vec<WindowResult>,
     pub late: Vec<LateRecord>,
     pub analytics_crashes: usize,
+    /// Frozen landing instances that woke as zombies and were fenced (their commit refused).
+    pub landing_zombies: usize,
     /// Frozen analytics instances that woke as zombies and stepped down (fenced, or told first
     /// that they had lost the lease).
     pub analytics_zombies: usize,

@@ -11,7 +11,10 @@
 //!   which file and its name — replaying the model driver's landing steps under the connector's
 //!   rotation rules (`flush.size` per Kafka partition across its open files, `rotate.interval.ms`,
 //!   `rotate.schedule.interval.ms`, the idle commit), with each crash's recovery taken from what
-//!   the run's recovery reported and checked against it.
+//!   the run's recovery reported and checked against it, and each partition's owner following the
+//!   rebalances of several instances (a revoked partition's open files are never committed; its
+//!   new owner must resume where the committed files end; processing-time rules apply to the
+//!   partitions of the instance that is handed a record).
 //!
 //! Written for clarity, not speed: plain maps, one step at a time, nothing cached. The only
 //! production code used is what is not a job decision: the payload decoder (its refusals are the
@@ -267,13 +270,22 @@ pub fn landing_files(
             p.scheduled = None;
         };
 
+    // Per stream, the instance its partition is assigned to.
+    let mut owner: Vec<Option<usize>> = vec![None; log.streams.len()];
     for (step, st) in trace.iter().enumerate() {
         match *st {
             LandingStep::Record {
                 stream,
                 offset,
                 now,
+                instance,
             } => {
+                if owner[stream] != Some(instance) {
+                    problems.push(format!(
+                        "step {step}: {}[{}]@{offset} was handed to instance {instance}, its partition is assigned to {:?}",
+                        log.streams[stream].topic, log.streams[stream].partition, owner[stream]
+                    ));
+                }
                 let r = log.get(stream, offset);
                 let value = r.value.as_deref().unwrap_or(b"null");
                 let Ok((ts, _)) =
@@ -282,9 +294,9 @@ pub fn landing_files(
                     continue; // refused: a dead letter, nothing is written or committed
                 };
                 // What processing time makes due is committed before the record is written, in
-                // every partition.
+                // every partition of the instance.
                 for (i, p) in parts.iter_mut().enumerate() {
-                    if p.open.is_empty() {
+                    if p.open.is_empty() || owner[i] != Some(instance) {
                         continue;
                     }
                     let interval = wallclock
@@ -331,22 +343,48 @@ pub fn landing_files(
                     commit(stream, p, &mut committed, step);
                 }
             }
-            LandingStep::Flush => {
+            LandingStep::Flush { instance } => {
                 for (i, p) in parts.iter_mut().enumerate() {
-                    commit(i, p, &mut committed, step);
+                    if owner[i] == Some(instance) {
+                        commit(i, p, &mut committed, step);
+                    }
                 }
             }
-            LandingStep::Crash(n) => {
-                // The step before failed. Per partition, its commits either completed (recovery
-                // finished them) or not (their records come again); earlier commits must stand.
+            LandingStep::Revoke { stream } => {
+                // Its open files are discarded; its next owner resumes after what is committed.
+                owner[stream] = None;
+                parts[stream] = RefPartition::default();
+            }
+            LandingStep::Assign {
+                stream,
+                instance,
+                resume,
+            } => {
+                let s = &log.streams[stream];
+                let kept = committed[stream].iter().map(|f| f.last + 1).max();
+                if kept != resume {
+                    problems.push(format!(
+                        "step {step}: instance {instance} was assigned {}[{}] and resumed at {resume:?}; by the connector's rules the committed files end at {kept:?}",
+                        s.topic, s.partition
+                    ));
+                }
+                owner[stream] = Some(instance);
+                parts[stream] = RefPartition {
+                    next: resume,
+                    ..Default::default()
+                };
+            }
+            LandingStep::Crash { n, instance } => {
+                // The step before failed. Per partition of the instance that died, its commits
+                // either completed (recovery finished them) or not (their records come again);
+                // earlier commits must stand.
                 let failed = step.saturating_sub(1);
                 let crash = &crashes[n];
                 for (i, s) in log.streams.iter().enumerate() {
-                    let resume = crash
-                        .resume
-                        .get(&(s.topic.clone(), s.partition))
-                        .copied()
-                        .flatten();
+                    let Some(&resume) = crash.resume.get(&(s.topic.clone(), s.partition)) else {
+                        continue;
+                    };
+                    owner[i] = Some(instance);
                     let below = resume.unwrap_or(0);
                     committed[i].retain(|f| {
                         let path = &f.path;

@@ -61,6 +61,13 @@ pub fn render(o: &Outcome) -> String {
             o.analytics_zombies
         );
     }
+    if o.landing_zombies > 0 {
+        let _ = write!(
+            s,
+            "; landing zombies fenced {} (frozen instances whose partitions were taken over, woken trying to commit)",
+            o.landing_zombies
+        );
+    }
     let _ = writeln!(s);
     // Sorted: the broker driver reads them back from Kafka in another order.
     let mut windows: Vec<_> = o.windows.iter().collect();

@@ -277,6 +277,28 @@ pub struct Faults {
     pub analytics_joins: usize,
     #[serde(default)]
     pub analytics_join_at: Vec<usize>,
+    /// Landing instances (Connect tasks) of one group (1–5): the partitions are split among them
+    /// (sticky and balanced); a landing crash kills the instance that owns the record's
+    /// partition, which comes back with the same partitions (static membership) and recovers them.
+    #[serde(default = "one")]
+    pub landing_instances: usize,
+    /// Freeze the landing instance that owns the record's partition this many times (seeded
+    /// steps), and before these records, past its session timeout: its partitions go to the
+    /// others, which recover them (and fence it), and it wakes `landing_freeze_records` records
+    /// later and tries to commit everything it has open — a zombie, which must be fenced. Needs
+    /// `landing_instances` ≥ 2.
+    #[serde(default)]
+    pub landing_freezes: usize,
+    #[serde(default)]
+    pub landing_freeze_at: Vec<usize>,
+    #[serde(default = "freeze_records")]
+    pub landing_freeze_records: usize,
+    /// Start one more landing instance this many times (seeded steps), and before these records:
+    /// it joins the group and partitions move to it (revoked from their owners, recovered by it).
+    #[serde(default)]
+    pub landing_joins: usize,
+    #[serde(default)]
+    pub landing_join_at: Vec<usize>,
 }
 
 fn analytics_batch() -> usize {
@@ -308,6 +330,12 @@ impl Default for Faults {
             analytics_freeze_records: freeze_records(),
             analytics_joins: 0,
             analytics_join_at: Vec::new(),
+            landing_instances: 1,
+            landing_freezes: 0,
+            landing_freeze_at: Vec::new(),
+            landing_freeze_records: freeze_records(),
+            landing_joins: 0,
+            landing_join_at: Vec::new(),
         }
     }
 }
@@ -439,6 +467,10 @@ impl Scenario {
                     + f.analytics_freeze_at.len()
                     + f.analytics_joins
                     + f.analytics_join_at.len()
+                    + f.landing_freezes
+                    + f.landing_freeze_at.len()
+                    + f.landing_joins
+                    + f.landing_join_at.len()
                     == 0,
                 "{}: a scenario of chunks.processed or documents.raw takes OpenAI faults only (crashes and restarts strike between records the driver produces; embeddings are produced by the service)",
                 path.display()
@@ -468,6 +500,19 @@ impl Scenario {
         anyhow::ensure!(
             f.analytics_freeze_records >= 1,
             "faults.analytics_freeze_records = 0: a frozen instance sleeps through at least one record (the default is 5)"
+        );
+        anyhow::ensure!(
+            (1..=5).contains(&f.landing_instances),
+            "faults.landing_instances = {}: use 1 to 5 (the default is 1)",
+            f.landing_instances
+        );
+        anyhow::ensure!(
+            f.landing_freezes + f.landing_freeze_at.len() == 0 || f.landing_instances >= 2,
+            "faults.landing_freezes / landing_freeze_at need another instance to take the partitions over: set landing_instances = 2 or more"
+        );
+        anyhow::ensure!(
+            f.landing_freeze_records >= 1,
+            "faults.landing_freeze_records = 0: a frozen instance sleeps through at least one record (the default is 5)"
         );
         anyhow::ensure!(
             self.landing.flush_size >= 1,
@@ -697,6 +742,18 @@ partitions = 2
             (
                 "[faults]\nanalytics_instances = 2\nanalytics_freeze_records = 0",
                 vec!["faults.analytics_freeze_records", "at least one record"],
+            ),
+            (
+                "[faults]\nlanding_instances = 0",
+                vec!["faults.landing_instances", "use 1 to 5"],
+            ),
+            (
+                "[faults]\nlanding_freeze_at = [3]",
+                vec!["landing_freeze_at", "landing_instances = 2"],
+            ),
+            (
+                "[faults]\nlanding_instances = 2\nlanding_freeze_records = 0",
+                vec!["faults.landing_freeze_records", "at least one record"],
             ),
             (
                 "[faults]\ndisk_latency = \"slow\"",

@@ -62,3 +62,26 @@ fn crashes_hold_over_many_seeds() {
     }
     assert!(crashes >= 500, "{crashes} crashes over 200 seeds");
 }
+
+/// Several landing instances with seeded crashes, freezes and joins: the invariants and the
+/// connector's rules (the landing reference follows every rebalance) hold on every seed, and the
+/// seeds do reach fenced zombies.
+#[test]
+fn landing_instances_hold_over_many_seeds() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/landing-instances.toml");
+    let mut scenario = Scenario::load(&file).unwrap();
+    let f = &mut scenario.faults;
+    f.landing_crashes = 3;
+    f.landing_freezes = 2;
+    f.landing_joins = 1;
+    let (mut crashes, mut zombies) = (0, 0);
+    for seed in 0..200 {
+        let outcome = model::run(&scenario, seed).unwrap();
+        crashes += outcome.crashes.len();
+        zombies += outcome.landing_zombies;
+        let problems = check::check(&outcome);
+        assert!(problems.is_empty(), "seed {seed}: {problems:#?}");
+    }
+    assert!(crashes >= 400, "{crashes} crashes over 200 seeds");
+    assert!(zombies >= 100, "{zombies} fenced zombies over 200 seeds");
+}
