@@ -20,8 +20,13 @@
 //! aborts the job's task (no clean-up runs; a new instance with the same `transactional.id` fences
 //! it and restores from the committed offsets; the driver waits until it is assigned and has
 //! handled its replays before the clock moves on); a landing crash makes the landing filesystem
-//! fail after the planned number of effects, the job dies on the error, the unsynced bytes are
-//! lost and a new instance recovers from the files; a broker restart (a scenario with
+//! fail after the planned number of effects of the instance owning the record's partition, that
+//! instance dies on the error, its unsynced bytes are lost and a new process joins the group and
+//! whoever is assigned the partitions recovers them from the files (several landing instances are
+//! one Connect group, each with its own handle on the store, [`crate::store`]; after every
+//! rebalance the driver waits until each partition has one owner that has landed again what it
+//! was handed, the clock held); a frozen landing instance leaves the group with its open files in
+//! hand and, woken, tries to commit them and is fenced; a broker restart (a scenario with
 //! `broker_restarts` gets a broker of its own) stops the broker cleanly between two records and
 //! starts it again on the same data and port while both jobs keep running; a slow disk makes
 //! each landing filesystem effect sleep.
