@@ -57,6 +57,12 @@ pub struct DemoArgs {
     /// stream a simulator scenario can replay ([input] in docs/simulation.md).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+
+    /// After the summary, keep the pipeline (with the analytics job running live) and the
+    /// dashboard running until Ctrl-C, and print how to upload more documents and watch them
+    /// arrive in the dashboard.
+    #[arg(long)]
+    serve: bool,
 }
 
 /// The children this run started: SIGTERM and wait on `stop`, killed if dropped before.
@@ -262,6 +268,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         &mut children,
         within,
         record.as_deref(),
+        args.serve,
     )
     .await;
     println!("\nstopping what the demo started …");
@@ -284,6 +291,7 @@ async fn demo(
     children: &mut Children,
     within: Duration,
     record: Option<&Path>,
+    serve: bool,
 ) -> anyhow::Result<()> {
     let (bootstrap, embedded) = start_broker(data, hdfs, children).await?;
     println!("        at {bootstrap}");
@@ -301,6 +309,22 @@ async fn demo(
         .await?;
     }
     let services = start_services(children, data, objects, hdfs, b, &openai).await?;
+    let reports = hdfs.join("atenex/reports");
+    let dashboard = children
+        .spawn_announcing(
+            "dashboard",
+            &[
+                "dashboard",
+                "--listen",
+                "127.0.0.1:0",
+                "--reports",
+                reports.to_str().context("a UTF-8 --data path")?,
+                "--bootstrap-servers",
+                b,
+            ],
+        )
+        .await?;
+    println!("dashboard: {dashboard} (chunks per company per minute, live; daily reports)");
     let http = reqwest::Client::new();
     let uploads = upload_samples(&http, &services).await?;
     let company = uploads.company.as_str();
@@ -331,7 +355,22 @@ async fn demo(
         objects,
         hdfs,
     });
-    check_counts(&embedded, &windows, &rows)
+    check_counts(&embedded, &windows, &rows)?;
+    println!("\ndashboard: {dashboard}");
+    if serve {
+        // The analytics job live from here on, so that new uploads show in the dashboard.
+        let c = children.command("analytics", &["analytics", "--bootstrap-servers", b])?;
+        children.spawn("analytics", c)?;
+        println!(
+            "\nserving until Ctrl-C: the pipeline, the analytics job (live) and the dashboard at {dashboard}\n\
+             upload more documents as company {company} (the token is valid for an hour):\n  \
+             curl -F file=@some.pdf -H 'Authorization: Bearer {}' http://{}/upload\n\
+             each minute of event time shows in the dashboard about 5 s after it ends.",
+            uploads.token, services.gateway
+        );
+        tokio::signal::ctrl_c().await?;
+    }
+    Ok(())
 }
 
 /// The broker: the one configured, else a real Kafka where a JDK is present, else the mock
@@ -506,6 +545,8 @@ async fn start_services(
 /// What was uploaded: as which company, when, each document (name, id, chunks expected).
 struct Uploads {
     company: String,
+    /// A token for the company, valid for an hour.
+    token: String,
     now: chrono::DateTime<chrono::Utc>,
     documents: Vec<(String, String, usize)>,
     expected_chunks: usize,
@@ -557,6 +598,7 @@ async fn upload_samples(http: &reqwest::Client, services: &Services) -> anyhow::
 
     Ok(Uploads {
         company,
+        token,
         now,
         documents,
         expected_chunks,

@@ -6,6 +6,7 @@
 mod analytics;
 mod bench;
 mod broker;
+mod dashboard;
 mod demo;
 mod docproc;
 mod embedding;
@@ -143,6 +144,10 @@ enum Command {
     ///
     /// Validates like OpenAI (API key, model, at most 2048 inputs, no empty strings, 8192 tokens per input and 300,000 per request counted with cl100k_base, dimensions only for text-embedding-3-*), answers with OpenAI's bodies and x-ratelimit-* headers, and returns deterministic unit vectors of the model's dimension (same text → same vector). Faults on demand. Prints the base URL (for OPENAI_BASE_URL) as the first line of stdout.
     MockOpenai(mock_openai::MockOpenAiArgs),
+    /// Serve the dashboard: chunks per company per minute, live, and the daily reports.
+    ///
+    /// Reads analytics.flink and analytics.late as committed (isolation.level=read_committed) from --since, then live, into a bounded history (--history, --max-windows); serves / (a live chart of chunks per company per 1-minute window — the top companies, the rest summed as others — and the total, the latest windows, late records by reason, malformed records, how far the newest window is behind now; updated by Server-Sent Events), /reports (the daily reports of --reports: totals per company, rows, the Parquet file), /api/view, /api/windows?since=, /api/reports/{date}, /health and /metrics. Prints its URL as the first line of stdout. Everything it serves is embedded in the binary (the chart library, uPlot, included): it works offline.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Options every long-running subcommand shares.
@@ -242,6 +247,7 @@ fn main() -> ExitCode {
             Command::Sim(cmd) => sim::run(cmd).await,
             Command::Embedding(args) => embedding::run(args).await,
             Command::MockOpenai(args) => mock_openai::run(args).await,
+            Command::Dashboard(args) => dashboard::run(args).await,
             Command::Gateway(args) => gateway::run(args).await,
             Command::Token(args) => gateway::token(args),
         }

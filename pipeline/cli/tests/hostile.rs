@@ -628,6 +628,7 @@ fn base_args(command: &str, dir: &std::path::Path) -> Vec<String> {
             "u".into(),
         ],
         "sim run" => vec![scenario],
+        "dashboard" => vec!["--listen".into(), "127.0.0.1:0".into()],
         _ => Vec::new(),
     }
 }

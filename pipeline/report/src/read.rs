@@ -23,41 +23,51 @@ pub fn read_rows(dir: &Path) -> anyhow::Result<Vec<Row>> {
         if path.extension().is_none_or(|e| e != "parquet") {
             continue;
         }
-        let file = std::fs::File::open(&path).with_context(|| format!("{}", path.display()))?;
-        for batch in ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-            let batch = batch?;
-            let col = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .with_context(|| format!("{}: no column {name}", path.display()))
-            };
-            let strings = |name: &str| -> anyhow::Result<StringArray> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .with_context(|| format!("{}: {name} is not a string column", path.display()))
-            };
-            let ints = |name: &str| -> anyhow::Result<Int64Array> {
-                col(name)?
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .cloned()
-                    .with_context(|| format!("{}: {name} is not an int64 column", path.display()))
-            };
-            let (companies, documents) = (strings("company_id")?, strings("document_id")?);
-            let (totals, uniques) = (ints("total_chunks")?, ints("unique_chunks")?);
-            for i in 0..batch.num_rows() {
-                let text = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
-                rows.push(Row {
-                    company_id: text(&companies).unwrap_or_default(),
-                    document_id: text(&documents).unwrap_or_default(),
-                    total_chunks: totals.value(i),
-                    unique_chunks: uniques.value(i),
-                });
-            }
-        }
+        let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+        rows.extend(rows_of(&path.display().to_string(), bytes.into())?);
     }
     rows.sort();
+    Ok(rows)
+}
+
+/// The rows of one report Parquet file's bytes, in file order; `name` is for messages.
+pub fn rows_of(name: &str, bytes: bytes::Bytes) -> anyhow::Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for batch in ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .with_context(|| format!("{name}: not a Parquet file"))?
+        .build()?
+    {
+        let batch = batch?;
+        let col = |n: &str| {
+            batch
+                .column_by_name(n)
+                .with_context(|| format!("{name}: no column {n}"))
+        };
+        let strings = |n: &str| -> anyhow::Result<StringArray> {
+            col(n)?
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .with_context(|| format!("{name}: {n} is not a string column"))
+        };
+        let ints = |n: &str| -> anyhow::Result<Int64Array> {
+            col(n)?
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .cloned()
+                .with_context(|| format!("{name}: {n} is not an int64 column"))
+        };
+        let (companies, documents) = (strings("company_id")?, strings("document_id")?);
+        let (totals, uniques) = (ints("total_chunks")?, ints("unique_chunks")?);
+        for i in 0..batch.num_rows() {
+            let text = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
+            rows.push(Row {
+                company_id: text(&companies).unwrap_or_default(),
+                document_id: text(&documents).unwrap_or_default(),
+                total_chunks: totals.value(i),
+                unique_chunks: uniques.value(i),
+            });
+        }
+    }
     Ok(rows)
 }
