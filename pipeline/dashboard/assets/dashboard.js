@@ -53,7 +53,12 @@
       plot = new uPlot({
         width: width,
         height: 320,
-        scales: { x: { time: true } },
+        // The windows' own span and a minute either side (uPlot widens a single point's range
+        // to years before it asks): one window is a point in the middle.
+        scales: { x: { time: true, range: (u) => {
+          const xs = u.data[0];
+          return xs.length ? [xs[0] - 60, xs[xs.length - 1] + 60] : [0, 1];
+        } } },
         axes: [{}, { label: "chunks per minute" }],
         series: [{ label: "window start (UTC)", value: (u, v) => (v == null ? "—" : utc(v * 1000)) }].concat(names.map((n, i) => ({
           label: n,

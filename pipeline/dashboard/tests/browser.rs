@@ -26,7 +26,11 @@ struct Dashboard {
 
 impl Dashboard {
     async fn start(topics: &Topics, reports: Option<String>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", topics, reports).await
+    }
+
+    async fn start_on(addr: &str, topics: &Topics, reports: Option<String>) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
         let opts = atenex_dashboard::Options {
@@ -120,15 +124,24 @@ async fn produce(topic: &str, values: &[String]) {
     }
 }
 
+/// Debian's headless Chromium (as root here: no sandbox), with `args`.
+fn chromium(args: &[&str]) -> Command {
+    let mut c = Command::new("chromium");
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+    ])
+    .args(args);
+    c
+}
+
 /// The page's DOM after its scripts ran, as headless Chromium sees it.
 fn dom(url: &str) -> String {
-    let out = Command::new("chromium")
+    let out = chromium(&[])
         .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-dev-shm-usage",
-            "--no-first-run",
             // Dumps at the load event (the page's script has drawn by then); an open event
             // stream never lets a virtual-time budget run out, so none is given.
             "--timeout=10000",
@@ -390,6 +403,7 @@ async fn the_reports_page_shows_a_reports_rows() {
 /// time to render it and the browser's time to load and draw it, printed for docs/dashboard.md.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_history_keeps_the_page_small_and_quick() {
+    let rss_before = rss_kb();
     let mut history = History::new(Settings::default());
     let mut offset = 0;
     for minute in 0..360 {
@@ -411,6 +425,7 @@ async fn a_large_history_keeps_the_page_small_and_quick() {
         }
     }
     assert_eq!(history.len(), 360_000);
+    let history_mb = (rss_kb() - rss_before) as f64 / 1024.0;
     let started = Instant::now();
     let view = history.view(T0 + 361 * MIN);
     let view_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -438,8 +453,9 @@ async fn a_large_history_keeps_the_page_small_and_quick() {
     assert_eq!(view.companies.len(), 8);
     assert_eq!(text_of(&dom, "companies").trim(), "1000");
     eprintln!(
-        "1,000 companies × 360 minutes: page {} KB, view {view_ms:.0} ms on the server, \
-         headless Chromium load and draw {browser_ms:.0} ms (wall, including its start)",
+        "1,000 companies × 360 minutes: history {history_mb:.0} MB resident, page {} KB, view \
+         {view_ms:.0} ms on the server, headless Chromium load and draw {browser_ms:.0} ms (wall, \
+         including its start)",
         page.len() / 1024
     );
     assert!(
@@ -449,4 +465,190 @@ async fn a_large_history_keeps_the_page_small_and_quick() {
     );
     stop.cancel();
     server.await.unwrap().unwrap();
+}
+
+/// This process's resident memory (kB), from /proc.
+fn rss_kb() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
+/// commands on fd 3, answers on fd 4, each message ended by NUL), with one page open.
+struct Browser {
+    child: std::process::Child,
+    commands: std::io::PipeWriter,
+    answers: std::io::BufReader<std::io::PipeReader>,
+    next: u64,
+    session: String,
+}
+
+impl Browser {
+    fn open(url: &str) -> Self {
+        use command_fds::{CommandFdExt, FdMapping};
+        let (commands_r, commands) = std::io::pipe().unwrap();
+        let (answers, answers_w) = std::io::pipe().unwrap();
+        let mut command = chromium(&["--remote-debugging-pipe", "about:blank"]);
+        command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .fd_mappings(vec![
+                FdMapping {
+                    parent_fd: commands_r.into(),
+                    child_fd: 3,
+                },
+                FdMapping {
+                    parent_fd: answers_w.into(),
+                    child_fd: 4,
+                },
+            ])
+            .unwrap();
+        let child = command.spawn().expect("chromium runs");
+        drop(command);
+        let mut b = Self {
+            child,
+            commands,
+            answers: std::io::BufReader::new(answers),
+            next: 0,
+            session: String::new(),
+        };
+        let target = b.call(
+            "Target.createTarget",
+            serde_json::json!({ "url": url }),
+            false,
+        );
+        let session = b.call(
+            "Target.attachToTarget",
+            serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+            false,
+        );
+        b.session = session["sessionId"].as_str().unwrap().to_owned();
+        b
+    }
+
+    fn call(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+        in_page: bool,
+    ) -> serde_json::Value {
+        use std::io::{BufRead, Write};
+        self.next += 1;
+        let mut message =
+            serde_json::json!({ "id": self.next, "method": method, "params": params });
+        if in_page {
+            message["sessionId"] = self.session.clone().into();
+        }
+        let mut bytes = serde_json::to_vec(&message).unwrap();
+        bytes.push(0);
+        self.commands.write_all(&bytes).unwrap();
+        loop {
+            let mut answer = Vec::new();
+            self.answers.read_until(0, &mut answer).unwrap();
+            assert!(!answer.is_empty(), "chromium closed the pipe");
+            answer.pop();
+            let v: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+            if v["id"].as_u64() == Some(self.next) {
+                assert!(v.get("error").is_none(), "{method}: {v}");
+                return v["result"].clone();
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({ "expression": expression, "returnByValue": true }),
+            true,
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Waits (up to 30 s) until `expression` is true in the page, without reloading it.
+    async fn wait_until(&mut self, expression: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.eval(expression) == serde_json::Value::Bool(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never got to {expression}; it shows {}",
+                self.eval("document.body.innerText")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An open page follows the stream: new windows and late records arrive without a reload; when
+/// the dashboard restarts (same address), the page reconnects by itself, says so meanwhile, and
+/// shows every window once — what was read before and while it was down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_page_updates_live_and_resumes_after_a_restart() {
+    let t = topics().await;
+    produce(
+        &t.windows,
+        &[window_json(T0, "acme", 1), window_json(T0 + MIN, "acme", 2)],
+    )
+    .await;
+    let d = Dashboard::start(&t, None).await;
+    d.wait_for(2, 0).await;
+    let addr = d.url.trim_start_matches("http://").to_owned();
+    let mut page = Browser::open(&format!("{}/", d.url));
+    page.wait_until("document.getElementById('connection').textContent === 'live'")
+        .await;
+    let acme =
+        "JSON.stringify(JSON.parse(document.getElementById('chart-data').textContent).series.acme)";
+    assert_eq!(page.eval(acme), "[1,2]");
+
+    // Live, without a reload.
+    produce(&t.windows, &[window_json(T0 + 2 * MIN, "acme", 3)]).await;
+    produce(
+        &t.late,
+        &[serde_json::json!({"chunk_id": "d_7", "company_id": "acme", "ts": T0, "reason": "late"})
+            .to_string()],
+    )
+    .await;
+    page.wait_until("document.getElementById('late-total').textContent === '1'")
+        .await;
+    page.wait_until(&format!("{acme} === '[1,2,3]'")).await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('#latest tbody tr').length"),
+        3
+    );
+
+    // The dashboard goes away: the page says so; a window is written meanwhile.
+    d.stop().await;
+    page.wait_until("document.getElementById('connection').textContent !== 'live'")
+        .await;
+    produce(&t.windows, &[window_json(T0 + 3 * MIN, "acme", 4)]).await;
+    let d = Dashboard::start_on(&addr, &t, None).await;
+    d.wait_for(4, 1).await;
+    // The page reconnects by itself (EventSource) and shows every window once.
+    page.wait_until(&format!("{acme} === '[1,2,3,4]'")).await;
+    page.wait_until("document.getElementById('connection').textContent === 'live'")
+        .await;
+    assert_eq!(
+        page.eval("document.querySelectorAll('#latest tbody tr').length"),
+        4
+    );
+    assert_eq!(
+        page.eval("document.getElementById('late-total').textContent"),
+        "1"
+    );
+    drop(page);
+    d.stop().await;
 }
