@@ -322,12 +322,11 @@ fn landing(
             g.pos[s] += 1;
         }
     }
-    let mut positions: Vec<(String, i32, i64)> = g
+    let positions: Vec<Position> = g
         .instances
         .iter()
         .flat_map(|i| i.task.committed_positions())
         .collect();
-    positions.sort();
     let fs = g.store.lock().clone();
     Ok(Landed {
         fs,

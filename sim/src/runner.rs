@@ -141,14 +141,18 @@ pub fn describe(plan: &crate::faults::Plan, records: usize) -> String {
         .map(|(s, e)| format!("#{s} (after {e} more filesystem effects)"))
         .collect();
     format!(
-        "this seed: {records} records; analytics crashes before records {}; landing crashes before records {}; broker restarts before records {}",
+        "this seed: {records} records; analytics crashes before records {}; landing crashes before records {}; broker restarts before records {}; analytics freezes before records {}, instances joining before {}; landing freezes before records {}, instances joining before {}",
         list(&plan.analytics),
         if landing.is_empty() {
             "none".to_owned()
         } else {
             landing.join(", ")
         },
-        list(&plan.broker)
+        list(&plan.broker),
+        list(&plan.analytics_freezes),
+        list(&plan.analytics_joins),
+        list(&plan.landing_freezes),
+        list(&plan.landing_joins)
     )
 }
 

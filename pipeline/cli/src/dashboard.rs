@@ -66,9 +66,7 @@ pub async fn run(args: DashboardArgs) -> anyhow::Result<()> {
     let limits = args.http.limits(&args.shutdown)?;
     let shutdown = args.shutdown.signals();
     atenex_kafka::observe::metrics();
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: cannot listen: {e}", args.listen))?;
+    let listener = crate::limits::listen(args.listen).await?;
     let url = format!("http://{}/", listener.local_addr()?);
     let opts = atenex_dashboard::Options {
         topics: Topics {

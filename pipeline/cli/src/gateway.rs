@@ -89,9 +89,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
             .collect(),
         upstream_timeout: args.upstream_timeout,
     })?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
+    let listener = crate::limits::listen(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, ingest = %atenex_kafka::observe::redacted(&args.ingest_url), "gateway serving");
     atenex_http::serve(listener, router(Arc::new(gw))?, limits, shutdown).await?;
     tracing::info!("gateway stopped");

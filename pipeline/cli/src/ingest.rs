@@ -72,9 +72,7 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         args.max_upload_bytes,
         args.max_concurrent_uploads as usize,
     ));
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: cannot bind: {e}", args.listen))?;
+    let listener = crate::limits::listen(args.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, storage = %atenex_kafka::observe::redacted(&args.storage.storage), "ingest serving");
     // SIGTERM: stop accepting, let in-flight uploads finish (each is stored and announced, or
     // answered with an error and cleaned up).

@@ -63,3 +63,10 @@ impl HttpLimitsArgs {
         Ok(limits)
     }
 }
+
+/// The listener of a server's `--listen` address; the error names the option.
+pub async fn listen(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {addr}: cannot bind: {e}"))
+}

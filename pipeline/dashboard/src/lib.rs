@@ -59,18 +59,29 @@ pub async fn serve(
         );
         tokio::spawn(async move { consume::run(&kafka, &topics, since, shared).await })
     };
-    let served = tokio::spawn(atenex_http::serve(
+    let mut served = tokio::spawn(atenex_http::serve(
         listener,
         server::router(shared),
         limits,
         shutdown.clone(),
     ));
-    // The consumer returns `Ok` only at shutdown.
-    if let Err(e) = consumer.await? {
-        shutdown.cancel();
-        let _ = served.await;
-        return Err(e.context("the dashboard's consumer stopped"));
+    let mut consumer = consumer;
+    // Either side failing stops the other; at shutdown both end with `Ok`.
+    tokio::select! {
+        r = &mut consumer => {
+            if let Err(e) = r? {
+                shutdown.cancel();
+                let _ = served.await;
+                return Err(e.context("the dashboard's consumer stopped"));
+            }
+            served.await??;
+        }
+        r = &mut served => {
+            shutdown.cancel();
+            let consumed = consumer.await?;
+            r?.map_err(|e| anyhow::Error::from(e).context("the dashboard's server stopped"))?;
+            consumed?;
+        }
     }
-    served.await??;
     Ok(())
 }
