@@ -253,6 +253,24 @@ fn three_analytics_instances_with_kills_and_a_zombie_write_what_one_instance_wri
     assert_eq!(dead.len(), 4, "2 dead letters per run, each written once");
 }
 
+/// The last lines of a process's standard error.
+fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// A landing instance that stopped with `status` failed because it was fenced, by its own words.
+fn assert_fenced(status: std::process::ExitStatus, log: &Path) {
+    assert!(!status.success(), "a fenced instance fails");
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        text.contains("no longer held by this instance"),
+        "the zombie failed ({status}) without being fenced:\n{}",
+        tail(log)
+    );
+}
+
 /// Every committed line as (topic, hour directory, line); how many temp files and commit logs
 /// are left.
 fn landed_by_hour(fs: &dyn Fs) -> (Vec<(String, String, String)>, usize, usize) {
@@ -318,8 +336,14 @@ fn two_landing_instances_with_kills_and_a_zombie_land_every_record_once() {
         ),
     )
     .unwrap();
-    let start = || -> Child {
-        atenex()
+    // Each process's standard error goes to its own file: a failed exit is accepted only from
+    // the zombie, and only when its own words say it was fenced.
+    let logs = dir.path().to_owned();
+    let mut started = 0;
+    let mut start = || -> (Child, PathBuf) {
+        started += 1;
+        let log = logs.join(format!("landing-{started}.log"));
+        let child = atenex()
             .args(["landing", "--bootstrap-servers", testing::bootstrap()])
             .arg("--config")
             .arg(&config)
@@ -328,9 +352,10 @@ fn two_landing_instances_with_kills_and_a_zombie_land_every_record_once() {
             .env("KAFKA_HEARTBEAT_INTERVAL_MS", "500")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap()
+            .unwrap();
+        (child, log)
     };
     let mut instances = [start(), start()];
     let replayer = std::thread::spawn(move || {
@@ -346,21 +371,26 @@ fn two_landing_instances_with_kills_and_a_zombie_land_every_record_once() {
         std::thread::sleep(Duration::from_millis(100));
     }
     for i in [0, 1] {
-        signal(&instances[i], "-KILL");
-        instances[i].wait().unwrap();
+        signal(&instances[i].0, "-KILL");
+        instances[i].0.wait().unwrap();
         // The session timeout passes, the other instance recovers the partitions and lands them.
         std::thread::sleep(Duration::from_secs(5));
         instances[i] = start();
         std::thread::sleep(Duration::from_secs(2));
     }
-    // The zombie.
-    signal(&instances[0], "-STOP");
+    // The zombie: instance 0 until it stops on its own. Fenced, it fails on its next write to
+    // HDFS, which may come at once or seconds later (the client's retries); its partitions are
+    // another instance's by then. Restarted, as its unit would, when it stops early enough to
+    // matter.
+    signal(&instances[0].0, "-STOP");
     std::thread::sleep(Duration::from_secs(6));
-    signal(&instances[0], "-CONT");
+    signal(&instances[0].0, "-CONT");
     std::thread::sleep(Duration::from_secs(3));
-    if let Some(status) = instances[0].try_wait().unwrap() {
+    let mut zombie_fenced = false;
+    if let Some(status) = instances[0].0.try_wait().unwrap() {
         eprintln!("the woken zombie stopped ({status}); restarted as its unit would");
-        assert!(!status.success(), "a fenced instance fails");
+        assert_fenced(status, &instances[0].1);
+        zombie_fenced = true;
         instances[0] = start();
     }
     replayer.join().unwrap();
@@ -374,12 +404,21 @@ fn two_landing_instances_with_kills_and_a_zombie_land_every_record_once() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    for c in &mut instances {
+    for (c, _) in &mut instances {
         signal(c, "-TERM");
     }
-    for c in &mut instances {
+    for (i, (c, log)) in instances.iter_mut().enumerate() {
         let status = wait_exit(c, Duration::from_secs(30));
-        assert!(status.success(), "SIGTERM exits 0, not {status}");
+        if status.success() {
+            continue;
+        }
+        assert!(
+            i == 0 && !zombie_fenced,
+            "SIGTERM exits 0, not {status}:\n{}",
+            tail(log)
+        );
+        // The zombie failed on its own, late: before or after the TERM, but fenced.
+        assert_fenced(status, log);
     }
     let (lines, temps, logs) = landed_by_hour(&fs);
     assert_eq!(

@@ -3,7 +3,7 @@
 
 use atenex_hdfs::{Hdfs, HdfsUrl, testing};
 use atenex_landing::fs::hdfs::HdfsFs;
-use atenex_landing::fs::{Fs, LocalFs, MemFs};
+use atenex_landing::fs::{Fs, LocalFs, MemFs, is_fenced};
 use std::io::ErrorKind;
 
 /// What the landing relies on, checked the same way on every filesystem.
@@ -244,10 +244,15 @@ fn hdfs_a_claim_fences_the_previous_owner_even_alive() {
     let late = old
         .append(log, b"BEGIN\nCOMMIT a b\nEND\n")
         .and_then(|()| old.sync(log));
-    assert!(late.is_err(), "the old owner is fenced");
+    let late = late.expect_err("the old owner is fenced");
     assert!(
-        old.append(log, b"BEGIN\n").is_err(),
-        "and stays fenced: the log is never reopened by name"
+        is_fenced(&late),
+        "the namenode's refusal is told as fenced: {late}"
+    );
+    let again = old.append(log, b"BEGIN\n").unwrap_err();
+    assert!(
+        is_fenced(&again),
+        "and stays fenced: the log is never reopened by name ({again})"
     );
     assert!(old.truncate(log).is_err());
     old.release(log).unwrap();

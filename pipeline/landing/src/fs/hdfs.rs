@@ -100,6 +100,25 @@ impl HdfsFs {
     }
 }
 
+/// A write refused because another client took the file's lease (the namenode's
+/// `LeaseExpiredException`, "is not the lease owner", "No lease on"): this instance was fenced
+/// ([`super::Fenced`], with the namenode's words). Any other error is returned as it is.
+fn lease_lost(path: &str, e: io::Error) -> io::Error {
+    let text = e.to_string();
+    if [
+        "LeaseExpiredException",
+        "is not the lease owner",
+        "No lease on",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+    {
+        fenced(&format!("{path} ({text})"))
+    } else {
+        e
+    }
+}
+
 fn parent(p: &str) -> Option<&str> {
     p.rfind('/').filter(|&i| i > 0).map(|i| &p[..i])
 }
@@ -136,7 +155,7 @@ impl Fs for HdfsFs {
             // The writer is unusable; the file is left to recovery.
             f.open.remove(path);
         }
-        out
+        out.map_err(|e| lease_lost(path, e))
     }
 
     fn sync(&mut self, path: &str) -> io::Result<()> {
@@ -151,7 +170,7 @@ impl Fs for HdfsFs {
                         f.open.remove(path);
                     }
                 }
-                out
+                out.map_err(|e| lease_lost(path, e))
             }
             None if f.claimed.contains(path) => Err(fenced(path)),
             // Not open here: a closed file is complete and durable; a missing one is an error.
