@@ -49,16 +49,20 @@ pub struct AnalyticsArgs {
     )]
     topic: String,
 
-    /// Offline: a recorded stream (kcat -J envelopes; `-` for stdin). Without it, the job runs live.
+    /// Offline: a recorded stream (kcat -J envelopes; `-` for stdin), read as a stream: memory
+    /// does not grow with its size. Without it, the job runs live.
     #[arg(long, value_name = "FILE", requires = "output")]
     input: Option<PathBuf>,
 
     /// Offline: where the window results go, one analytics.flink value per line (`-` for stdout).
-    /// Written atomically: on error nothing is left.
+    /// Written atomically: the results go to a temporary file, renamed into place (or copied to
+    /// stdout) only once the whole input was read; a malformed line that stops the run, or any
+    /// other error, leaves nothing.
     #[arg(long, value_name = "FILE", requires = "input")]
     output: Option<PathBuf>,
 
-    /// Offline: where late and future-skewed records go, one JSON object per line.
+    /// Offline: where late and future-skewed records go, one JSON object per line (written
+    /// atomically, as --output).
     #[arg(long, value_name = "FILE", requires = "input")]
     late_output: Option<PathBuf>,
 
@@ -204,29 +208,55 @@ pub async fn run(args: AnalyticsArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `path` through a temporary file renamed into place on success (`-`: stdout).
-fn write_atomically(
+/// An output written in full but not yet visible: a temporary file beside its path, renamed into
+/// place by [`publish`](Staged::publish); for `-` (stdout) an unnamed temporary file, copied to
+/// stdout then. A run that fails publishes nothing.
+enum Staged {
+    File(tempfile::NamedTempFile),
+    Stdout(std::fs::File),
+}
+
+impl Staged {
+    fn publish(self, path: &Path) -> anyhow::Result<()> {
+        match self {
+            Staged::File(t) => {
+                t.persist(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Staged::Stdout(mut f) => {
+                use std::io::Seek as _;
+                f.rewind()?;
+                let mut out = std::io::stdout().lock();
+                std::io::copy(&mut f, &mut out).context("cannot write to stdout")?;
+                out.flush()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes `path` (`-`: stdout) in full through a [`Staged`] file.
+fn write_staged(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> anyhow::Result<()>,
-) -> anyhow::Result<Option<tempfile::NamedTempFile>> {
-    if path.as_os_str() == "-" {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        f(&mut out)?;
-        out.flush()?;
-        return Ok(None);
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
-    {
-        let mut out = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        f(&mut out)?;
-        out.flush()?;
-    }
-    Ok(Some(tmp))
+) -> anyhow::Result<Staged> {
+    let (staged, file) = if path.as_os_str() == "-" {
+        let file = tempfile::tempfile().context("cannot create a temporary file for stdout")?;
+        (Staged::Stdout(file.try_clone()?), file)
+    } else {
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        let file = tmp.as_file().try_clone()?;
+        (Staged::File(tmp), file)
+    };
+    let mut out = BufWriter::with_capacity(1 << 20, file);
+    f(&mut out)?;
+    out.flush()?;
+    Ok(staged)
 }
 
 /// Whether two paths name one existing file (the same device and inode: hard links and symlinks
@@ -266,51 +296,53 @@ fn check_distinct(input: &Path, output: &Path, late: Option<&Path>) -> anyhow::R
 fn run_offline(args: &AnalyticsArgs, input: &Path, output: &Path) -> anyhow::Result<()> {
     check_distinct(input, output, args.late_output.as_deref())?;
     let started = Instant::now();
-    // Every line bounded (a file without newlines, such as /dev/zero, is an error, not all the
-    // memory); the whole recording is still held (docs/analytics.md).
+    // Read as a stream, every line bounded (a file without newlines, such as /dev/zero, is an
+    // error, not all the memory).
     let max_line = atenex_contracts::lines::MAX_LINE_BYTES;
-    let data = if input.as_os_str() == "-" {
-        atenex_contracts::lines::read_all_bounded(&mut std::io::stdin().lock(), max_line)
-            .context("--input -")?
+    let mut stdin;
+    let mut file;
+    let reader: &mut dyn std::io::BufRead = if input.as_os_str() == "-" {
+        stdin = std::io::BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+        &mut stdin
     } else {
-        std::fs::File::open(input)
-            .map(std::io::BufReader::new)
-            .and_then(|mut r| atenex_contracts::lines::read_all_bounded(&mut r, max_line))
-            .with_context(|| format!("--input {}: cannot read", input.display()))?
+        file = std::io::BufReader::with_capacity(
+            1 << 20,
+            std::fs::File::open(input)
+                .with_context(|| format!("--input {}: cannot open", input.display()))?,
+        );
+        &mut file
     };
     let opts = OfflineOptions {
         settings: args.settings(),
         topic: args.topic.clone(),
         skip_bad_records: args.skip_bad_records,
     };
-    let mut late_tmp = None;
+    let mut late_staged = None;
     let mut summary = None;
-    let windows_tmp = write_atomically(output, |windows| {
+    let windows_staged = write_staged(output, |windows| {
         match &args.late_output {
             Some(late_path) => {
-                late_tmp = write_atomically(late_path, |late| {
-                    summary = Some(offline::run(&data, &opts, windows, Some(late))?);
+                late_staged = Some(write_staged(late_path, |late| {
+                    summary = Some(offline::run(reader, max_line, &opts, windows, Some(late))?);
                     Ok(())
-                })?;
+                })?);
             }
-            None => summary = Some(offline::run(&data, &opts, windows, None)?),
+            None => summary = Some(offline::run(reader, max_line, &opts, windows, None)?),
         }
         Ok(())
     })
     .map_err(|e| {
         if e.is::<offline::BadLine>() {
             e.context(format!("{}: malformed record; nothing was written (--skip-bad-records skips and counts them)", input.display()))
+        } else if e.is::<offline::ReadError>() {
+            e.context(format!("--input {}; nothing was written", input.display()))
         } else {
             e
         }
     })?;
-    if let Some(t) = windows_tmp {
-        t.persist(output)
-            .with_context(|| format!("cannot write {}", output.display()))?;
-    }
-    if let (Some(t), Some(p)) = (late_tmp, &args.late_output) {
-        t.persist(p)
-            .with_context(|| format!("cannot write {}", p.display()))?;
+    windows_staged.publish(output)?;
+    if let (Some(t), Some(p)) = (late_staged, &args.late_output) {
+        t.publish(p)?;
     }
     let s = summary.expect("set on success");
     let secs = started.elapsed().as_secs_f64();

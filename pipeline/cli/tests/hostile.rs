@@ -481,22 +481,6 @@ fn the_embedding_service_pauses_on_a_wrong_endpoint_and_stops_promptly() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
 }
 
-/// The peak resident memory of a process, in MB (Linux's VmHWM).
-/// The peak resident memory of a live process, in MB (Linux's VmHWM); `None` once it has exited
-/// (a zombie has no memory figures).
-fn peak_rss_mb(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024)
-}
-
 /// The whole standard error of a child that has exited (it was spawned with a pipe there).
 fn stderr_of(child: &mut Child) -> String {
     let mut err = String::new();

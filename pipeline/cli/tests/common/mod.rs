@@ -207,3 +207,36 @@ pub fn landed_lines(fs: &dyn atenex_landing::fs::Fs) -> (Vec<(String, String)>, 
     lines.sort();
     (lines, temps, logs)
 }
+
+/// The peak resident memory of a live process so far, in MiB (Linux's `VmHWM`); `None` once it
+/// has exited (a zombie has no memory figures).
+pub fn peak_rss_mb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024)
+}
+
+/// Waits for `child`, sampling its peak resident memory until it exits: its exit status and
+/// that peak, in MiB.
+pub fn wait_with_peak_rss(child: &mut Child, within: Duration) -> (std::process::ExitStatus, u64) {
+    let deadline = Instant::now() + within;
+    let mut peak = 0;
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return (s, peak);
+        }
+        peak = peak.max(peak_rss_mb(child.id()).unwrap_or(0));
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
