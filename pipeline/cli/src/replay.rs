@@ -3,12 +3,11 @@
 use crate::limits::ShutdownArgs;
 use crate::{KafkaArgs, Observability};
 use anyhow::{Context as _, bail};
-use atenex_contracts::{Envelope, EnvelopeReader};
-use atenex_kafka::replay::{Order, ReplayOptions, replay};
+use atenex_kafka::replay::{Order, Recording, ReplayOptions};
 use chrono::DateTime;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::{BufReader, IsTerminal, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -17,7 +16,8 @@ pub struct ReplayArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
 
-    /// Recorded stream; `-` for stdin.
+    /// Recorded stream; `-` for stdin (copied to a temporary file first). Read twice, never held
+    /// in memory: once to check every line (nothing is sent if one is bad), once to send.
     #[arg(long, value_name = "FILE")]
     input: PathBuf,
 
@@ -75,34 +75,48 @@ fn rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Reads every envelope; bad lines are listed (up to 10) and stop the replay before anything is sent.
-fn read_input(path: &PathBuf) -> anyhow::Result<Vec<Envelope>> {
-    let input: Box<dyn BufRead> = if path.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin().lock()))
-    } else {
-        let f = std::fs::File::open(path)
-            .with_context(|| format!("--input {}: cannot open", path.display()))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
-    };
-    let mut records = Vec::new();
-    let mut errors = Vec::new();
-    for r in EnvelopeReader::new(input) {
-        match r {
-            Ok(e) => records.push(e),
-            Err(e) => errors.push(e.to_string()),
+/// The recording, checked: bad lines are listed (up to 10) and stop the replay before anything
+/// is sent. Standard input is first copied to an unnamed temporary file (it is read twice).
+fn read_input(path: &PathBuf, opts: &ReplayOptions) -> anyhow::Result<Recording> {
+    let file = if path.as_os_str() == "-" {
+        let mut spool =
+            tempfile::tempfile().context("--input -: cannot create a temporary file")?;
+        let mut stdin = BufReader::with_capacity(1 << 20, std::io::stdin().lock());
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut spool);
+        let mut line = Vec::new();
+        // Line by line, each bounded: an endless line is an error, not all the disk.
+        while atenex_contracts::lines::read_line_bounded(
+            &mut stdin,
+            &mut line,
+            atenex_contracts::lines::MAX_LINE_BYTES,
+        )
+        .context("--input -")?
+            > 0
+        {
+            out.write_all(&line)?;
+            line.clear();
         }
-    }
-    if !errors.is_empty() {
-        let shown: Vec<&str> = errors.iter().take(10).map(String::as_str).collect();
-        bail!(
+        out.flush()?;
+        drop(out);
+        spool
+    } else {
+        std::fs::File::open(path)
+            .with_context(|| format!("--input {}: cannot open", path.display()))?
+    };
+    match Recording::check(file, opts).with_context(|| format!("--input {}", path.display()))? {
+        Ok(recording) => Ok(recording),
+        Err(bad) => bail!(
             "{}: {} bad line(s), nothing was sent:\n  {}{}",
             path.display(),
-            errors.len(),
-            shown.join("\n  "),
-            if errors.len() > 10 { "\n  ..." } else { "" }
-        );
+            bad.count,
+            bad.first.join("\n  "),
+            if bad.count > bad.first.len() as u64 {
+                "\n  ..."
+            } else {
+                ""
+            }
+        ),
     }
-    Ok(records)
 }
 
 fn time(ms: Option<i64>) -> String {
@@ -115,7 +129,6 @@ fn time(ms: Option<i64>) -> String {
 pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
     let shutdown = args.shutdown.signals();
     let health = args.observability.start(&shutdown).await?;
-    let records = read_input(&args.input)?;
     let opts = ReplayOptions {
         order: match args.order {
             OrderArg::Recorded => Order::Recorded,
@@ -126,8 +139,9 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         duplicates: args.duplicates,
         rate: args.rate,
     };
+    let recording = read_input(&args.input, &opts)?;
     let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(records.len() as u64);
+        let b = ProgressBar::new(recording.records());
         b.set_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
                 .expect("valid template"),
@@ -137,12 +151,13 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         ProgressBar::hidden()
     };
     health.set_ready(true);
-    let summary = replay(&args.kafka.config(), &records, &opts, shutdown, |n| {
-        if n % 256 == 0 {
-            bar.set_position(n);
-        }
-    })
-    .await?;
+    let summary = recording
+        .replay(&args.kafka.config(), shutdown, |n| {
+            if n % 256 == 0 {
+                bar.set_position(n);
+            }
+        })
+        .await?;
     bar.finish_and_clear();
     eprintln!(
         "replayed {} records ({} duplicates) in {:.2}s{}",

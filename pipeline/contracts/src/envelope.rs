@@ -179,6 +179,9 @@ impl ReadError {
 pub struct EnvelopeReader<R> {
     input: R,
     line: u64,
+    /// Bytes read, and where the line last returned starts.
+    pos: u64,
+    start: u64,
     buf: Vec<u8>,
     failed_io: bool,
 }
@@ -188,6 +191,8 @@ impl<R: BufRead> EnvelopeReader<R> {
         Self {
             input,
             line: 0,
+            pos: 0,
+            start: 0,
             buf: Vec::new(),
             failed_io: false,
         }
@@ -196,6 +201,12 @@ impl<R: BufRead> EnvelopeReader<R> {
     /// The number of lines read so far.
     pub fn lines_read(&self) -> u64 {
         self.line
+    }
+
+    /// The byte offset (from where the reader started) of the line last returned: seek there
+    /// and read one envelope to read it again.
+    pub fn line_start(&self) -> u64 {
+        self.start
     }
 }
 
@@ -209,12 +220,14 @@ impl<R: BufRead> Iterator for EnvelopeReader<R> {
         loop {
             self.buf.clear();
             self.line += 1;
+            self.start = self.pos;
             let read = crate::lines::read_line_bounded(
                 &mut self.input,
                 &mut self.buf,
                 crate::lines::MAX_LINE_BYTES,
             )
-            .and_then(|_| {
+            .and_then(|n| {
+                self.pos += n as u64;
                 std::str::from_utf8(&self.buf)
                     .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
             });

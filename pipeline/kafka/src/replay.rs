@@ -13,7 +13,7 @@
 use crate::admin::ensure_partitions;
 use crate::config::KafkaConfig;
 use crate::producer::{OutRecord, Pipeline, Producer};
-use atenex_contracts::Envelope;
+use atenex_contracts::{Envelope, EnvelopeReader};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
@@ -54,55 +54,100 @@ impl Default for ReplayOptions {
 /// Farthest (in records) a duplicate is sent after its original.
 pub const MAX_DUPLICATE_GAP: usize = 10;
 
+/// The random draws of a plan, in the order [`plan`] makes them: the `shuffle` delays of every
+/// record in line order first, then the duplicates in send order.
+fn draws(opts: &ReplayOptions) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(opts.seed)
+}
+
+/// `shuffle`'s sort keys, drawn record by record in line order: the event time (a record without
+/// one keeps the last seen before it) plus a random delay below `max_disorder`.
+struct ShuffleKeys {
+    span: i64,
+    last: i64,
+}
+
+impl ShuffleKeys {
+    fn new(opts: &ReplayOptions) -> Self {
+        Self {
+            span: opts.max_disorder.as_millis().min(i64::MAX as u128) as i64,
+            last: 0,
+        }
+    }
+
+    fn key(&mut self, ts: Option<i64>, rng: &mut ChaCha8Rng) -> i64 {
+        if let Some(ts) = ts {
+            self.last = ts;
+        }
+        let delay = if self.span > 0 {
+            rng.random_range(0..self.span)
+        } else {
+            0
+        };
+        self.last.saturating_add(delay)
+    }
+}
+
+/// The duplicates, decided position by position in send order: each record is, with the
+/// probability, sent once more after the record `0..=MAX_DUPLICATE_GAP` positions later (the
+/// last one at the end). Holds at most the copies not yet due (a few records).
+struct Duplicates<T> {
+    p: f64,
+    /// Originals to send.
+    n: usize,
+    /// (the position after which it goes, the copy), in the order they were decided.
+    pending: std::collections::VecDeque<(usize, T)>,
+}
+
+impl<T: Clone> Duplicates<T> {
+    fn new(opts: &ReplayOptions, n: usize) -> Self {
+        Self {
+            p: opts.duplicates,
+            n,
+            pending: Default::default(),
+        }
+    }
+
+    /// The original at `pos`: `emit` gets it, then every copy due after it (`true` for a copy).
+    fn at(&mut self, pos: usize, item: T, rng: &mut ChaCha8Rng, mut emit: impl FnMut(T, bool)) {
+        if self.p > 0.0 && rng.random_bool(self.p.clamp(0.0, 1.0)) {
+            let gap = rng.random_range(0..=MAX_DUPLICATE_GAP);
+            self.pending
+                .push_back(((pos + gap).min(self.n - 1), item.clone()));
+        }
+        emit(item, false);
+        let mut k = 0;
+        while k < self.pending.len() {
+            if self.pending[k].0 == pos {
+                let (_, copy) = self.pending.remove(k).expect("in range");
+                emit(copy, true);
+            } else {
+                k += 1;
+            }
+        }
+    }
+}
+
 /// The send order: indices into `records`, an index appearing twice for a duplicate.
 pub fn plan(records: &[Envelope], opts: &ReplayOptions) -> Vec<usize> {
-    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let mut rng = draws(opts);
     let mut order: Vec<usize> = (0..records.len()).collect();
     if opts.order == Order::Shuffle {
-        let span = opts.max_disorder.as_millis().min(i64::MAX as u128) as i64;
-        // Records without a timestamp keep the last timestamp seen before them.
-        let mut last = 0i64;
-        let mut keys: Vec<(i64, usize)> = records
+        let mut keys = ShuffleKeys::new(opts);
+        let mut keyed: Vec<(i64, usize)> = records
             .iter()
             .enumerate()
-            .map(|(i, r)| {
-                if let Some(ts) = r.ts {
-                    last = ts;
-                }
-                let delay = if span > 0 {
-                    rng.random_range(0..span)
-                } else {
-                    0
-                };
-                (last.saturating_add(delay), i)
-            })
+            .map(|(i, r)| (keys.key(r.ts, &mut rng), i))
             .collect();
-        keys.sort_unstable();
-        order = keys.into_iter().map(|(_, i)| i).collect();
+        keyed.sort_unstable();
+        order = keyed.into_iter().map(|(_, i)| i).collect();
     }
-    if opts.duplicates > 0.0 {
-        let p = opts.duplicates.clamp(0.0, 1.0);
-        // (position in `order` after which the copy goes, index)
-        let mut copies: Vec<(usize, usize)> = Vec::new();
-        for (pos, &i) in order.iter().enumerate() {
-            if rng.random_bool(p) {
-                let gap = rng.random_range(0..=MAX_DUPLICATE_GAP);
-                copies.push(((pos + gap).min(order.len() - 1), i));
-            }
-        }
-        copies.sort_by_key(|&(after, _)| after);
-        let mut out = Vec::with_capacity(order.len() + copies.len());
-        let mut c = copies.into_iter().peekable();
-        for (pos, &i) in order.iter().enumerate() {
-            out.push(i);
-            while let Some(&(_, dup)) = c.peek().filter(|(after, _)| *after == pos) {
-                out.push(dup);
-                c.next();
-            }
-        }
-        order = out;
+    let mut duplicates = Duplicates::new(opts, order.len());
+    let mut out = Vec::with_capacity(order.len());
+    for (pos, &i) in order.iter().enumerate() {
+        duplicates.at(pos, i, &mut rng, |i, _| out.push(i));
     }
-    order
+    out
 }
 
 /// What a replay sent.
@@ -124,6 +169,84 @@ pub struct TopicSummary {
     pub last_ts: Option<i64>,
 }
 
+/// The topics and partitions that must exist for `records` (topic → partitions).
+fn needed<'a>(records: impl IntoIterator<Item = &'a Envelope>) -> BTreeMap<String, usize> {
+    let mut needed: BTreeMap<String, usize> = BTreeMap::new();
+    for r in records {
+        note(&mut needed, r);
+    }
+    needed
+}
+
+fn note(needed: &mut BTreeMap<String, usize>, r: &Envelope) {
+    match needed.get_mut(&r.topic) {
+        Some(n) => *n = (*n).max(r.partition as usize + 1),
+        None => {
+            needed.insert(r.topic.clone(), r.partition as usize + 1);
+        }
+    }
+}
+
+/// Produces records one after another, at the rate asked, and keeps the summary.
+struct Sender<'p> {
+    pipeline: Pipeline<'p>,
+    summary: ReplaySummary,
+    started: Instant,
+    interval: Option<f64>,
+}
+
+impl<'p> Sender<'p> {
+    fn new(producer: &'p Producer, opts: &ReplayOptions) -> Self {
+        Self {
+            pipeline: Pipeline::new(producer, 10_000),
+            summary: ReplaySummary::default(),
+            started: Instant::now(),
+            interval: opts.rate.filter(|r| *r > 0.0).map(|r| 1.0 / r),
+        }
+    }
+
+    async fn send(&mut self, r: &Envelope, copy: bool) -> anyhow::Result<()> {
+        if let Some(every) = self.interval {
+            let due = self.started + Duration::from_secs_f64(every * self.summary.sent as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let headers: Vec<(&str, Option<&[u8]>)> = r
+            .headers
+            .iter()
+            .map(|h| (h.name.as_str(), h.value.as_deref().map(str::as_bytes)))
+            .collect();
+        self.pipeline
+            .push(OutRecord {
+                topic: &r.topic,
+                partition: Some(r.partition),
+                key: r.key.as_deref().map(str::as_bytes),
+                payload: r.payload.as_deref().map(str::as_bytes),
+                timestamp: r.ts,
+                headers: &headers,
+            })
+            .await?;
+        let t = match self.summary.per_topic.get_mut(&r.topic) {
+            Some(t) => t,
+            None => self.summary.per_topic.entry(r.topic.clone()).or_default(),
+        };
+        t.records += 1;
+        if let Some(ts) = r.ts {
+            t.first_ts = Some(t.first_ts.map_or(ts, |f| f.min(ts)));
+            t.last_ts = Some(t.last_ts.map_or(ts, |l| l.max(ts)));
+        }
+        self.summary.sent += 1;
+        self.summary.duplicates += u64::from(copy);
+        Ok(())
+    }
+
+    async fn finish(mut self, complete: bool) -> anyhow::Result<ReplaySummary> {
+        self.pipeline.finish().await?;
+        self.summary.complete = complete;
+        self.summary.elapsed = self.started.elapsed();
+        Ok(self.summary)
+    }
+}
+
 /// Produces `records` in the planned order, creating missing topics (and adding partitions)
 /// so that every recorded partition exists. `progress` is called after each record with the
 /// number sent so far.
@@ -134,59 +257,153 @@ pub async fn replay(
     shutdown: CancellationToken,
     mut progress: impl FnMut(u64),
 ) -> anyhow::Result<ReplaySummary> {
-    let mut needed: BTreeMap<String, usize> = BTreeMap::new();
-    for r in records {
-        let n = needed.entry(r.topic.clone()).or_default();
-        *n = (*n).max(r.partition as usize + 1);
-    }
-    ensure_partitions(config, &needed).await?;
-
+    ensure_partitions(config, &needed(records)).await?;
     let order = plan(records, opts);
     let producer = Producer::new(config)?;
-    let mut pipeline = Pipeline::new(&producer, 10_000);
-    let mut summary = ReplaySummary {
-        duplicates: (order.len() - records.len()) as u64,
-        ..Default::default()
-    };
-    let started = Instant::now();
-    let interval = opts.rate.filter(|r| *r > 0.0).map(|r| 1.0 / r);
-    for (n, &i) in order.iter().enumerate() {
+    let mut sender = Sender::new(&producer, opts);
+    let mut seen = vec![false; records.len()];
+    for &i in &order {
         if shutdown.is_cancelled() {
-            break;
+            return sender.finish(false).await;
         }
-        if let Some(every) = interval {
-            let due = started + Duration::from_secs_f64(every * n as f64);
-            tokio::time::sleep_until(due.into()).await;
-        }
-        let r = &records[i];
-        let headers: Vec<(&str, Option<&[u8]>)> = r
-            .headers
-            .iter()
-            .map(|h| (h.name.as_str(), h.value.as_deref().map(str::as_bytes)))
-            .collect();
-        pipeline
-            .push(OutRecord {
-                topic: &r.topic,
-                partition: Some(r.partition),
-                key: r.key.as_deref().map(str::as_bytes),
-                payload: r.payload.as_deref().map(str::as_bytes),
-                timestamp: r.ts,
-                headers: &headers,
-            })
+        sender
+            .send(&records[i], std::mem::replace(&mut seen[i], true))
             .await?;
-        let t = summary.per_topic.entry(r.topic.clone()).or_default();
-        t.records += 1;
-        if let Some(ts) = r.ts {
-            t.first_ts = Some(t.first_ts.map_or(ts, |f| f.min(ts)));
-            t.last_ts = Some(t.last_ts.map_or(ts, |l| l.max(ts)));
-        }
-        summary.sent += 1;
-        progress(summary.sent);
+        progress(sender.summary.sent);
     }
-    pipeline.finish().await?;
-    summary.complete = summary.sent == order.len() as u64;
-    summary.elapsed = started.elapsed();
-    Ok(summary)
+    sender.finish(true).await
+}
+
+/// A recorded stream in a file, read through once by [`Recording::check`]: every line checked,
+/// the partitions it needs, and for `shuffle` the send order. Replayed by
+/// [`Recording::replay`], which reads it again; memory does not grow with the file, except
+/// 16 bytes per record for `shuffle` (its order is a sort of the whole stream).
+pub struct Recording {
+    file: std::fs::File,
+    records: u64,
+    needed: BTreeMap<String, usize>,
+    /// `shuffle`: (sort key, byte offset of the line), sorted.
+    shuffled: Option<Vec<(i64, u64)>>,
+    rng: ChaCha8Rng,
+    opts: ReplayOptions,
+}
+
+/// The bad lines of a recording: how many, and the first ones' messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLines {
+    pub count: u64,
+    pub first: Vec<String>,
+}
+
+/// Bad lines whose messages [`Recording::check`] keeps.
+pub const BAD_LINES_SHOWN: usize = 10;
+
+impl Recording {
+    /// Reads `file` from its start once. `Ok(Err)`: bad lines (nothing may be sent); `Err`: the
+    /// file could not be read.
+    pub fn check(
+        mut file: std::fs::File,
+        opts: &ReplayOptions,
+    ) -> std::io::Result<Result<Self, BadLines>> {
+        use std::io::Seek as _;
+        file.rewind()?;
+        let mut rng = draws(opts);
+        let mut keys = ShuffleKeys::new(opts);
+        let mut shuffled = (opts.order == Order::Shuffle).then(Vec::new);
+        let mut needed = BTreeMap::new();
+        let mut records = 0;
+        let mut bad = BadLines {
+            count: 0,
+            first: Vec::new(),
+        };
+        let mut reader = EnvelopeReader::new(std::io::BufReader::with_capacity(1 << 20, &mut file));
+        while let Some(r) = reader.next() {
+            match r {
+                Ok(e) => {
+                    records += 1;
+                    note(&mut needed, &e);
+                    if let Some(s) = &mut shuffled {
+                        s.push((keys.key(e.ts, &mut rng), reader.line_start()));
+                    }
+                }
+                Err(e) => {
+                    bad.count += 1;
+                    if bad.first.len() < BAD_LINES_SHOWN {
+                        bad.first.push(e.to_string());
+                    }
+                }
+            }
+        }
+        drop(reader);
+        if bad.count > 0 {
+            return Ok(Err(bad));
+        }
+        if let Some(s) = &mut shuffled {
+            // Offsets grow with the line, so this is the order of (key, line).
+            s.sort_unstable();
+        }
+        Ok(Ok(Self {
+            file,
+            records,
+            needed,
+            shuffled,
+            rng,
+            opts: opts.clone(),
+        }))
+    }
+
+    /// Records in the file.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Produces the records in the planned order (the same as [`plan`] of the same records),
+    /// creating missing topics and partitions first. `progress` as [`replay`]'s.
+    pub async fn replay(
+        self,
+        config: &KafkaConfig,
+        shutdown: CancellationToken,
+        mut progress: impl FnMut(u64),
+    ) -> anyhow::Result<ReplaySummary> {
+        use std::io::{Seek as _, SeekFrom};
+        let Self {
+            mut file,
+            records,
+            needed,
+            shuffled,
+            mut rng,
+            opts,
+        } = self;
+        ensure_partitions(config, &needed).await?;
+        let producer = Producer::new(config)?;
+        let mut sender = Sender::new(&producer, &opts);
+        let mut duplicates = Duplicates::new(&opts, records as usize);
+        let mut due = Vec::new();
+        let mut input = std::io::BufReader::with_capacity(1 << 20, &mut file);
+        input.seek(SeekFrom::Start(0))?;
+        let changed = || anyhow::anyhow!("the recording changed while it was replayed");
+        for pos in 0..records as usize {
+            if shutdown.is_cancelled() {
+                return sender.finish(false).await;
+            }
+            let envelope = match &shuffled {
+                None => EnvelopeReader::new(&mut input).next(),
+                Some(order) => {
+                    // Within the buffer when the line is near (event-time order mostly is).
+                    let at = input.stream_position()?;
+                    input.seek_relative(order[pos].1 as i64 - at as i64)?;
+                    EnvelopeReader::new(&mut input).next()
+                }
+            };
+            let envelope = envelope.ok_or_else(changed)?.map_err(|_| changed())?;
+            duplicates.at(pos, envelope, &mut rng, |e, copy| due.push((e, copy)));
+            for (e, copy) in due.drain(..) {
+                sender.send(&e, copy).await?;
+                progress(sender.summary.sent);
+            }
+        }
+        sender.finish(true).await
+    }
 }
 
 #[cfg(test)]

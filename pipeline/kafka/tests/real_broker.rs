@@ -106,6 +106,60 @@ async fn replay_then_record_returns_the_input() {
     }
 }
 
+/// A recording in a file is sent as `plan` orders the same records in memory, shuffled and with
+/// duplicates, blank lines skipped: the file is read twice, never held. A bad line is found
+/// before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_in_a_file_is_replayed_in_the_planned_order() {
+    use atenex_kafka::replay::{Order, Recording, plan};
+    use std::io::Write as _;
+    let topic = unique("file-replay");
+    let input: Vec<Envelope> = (0..300).map(|i| envelope(&topic, 0, i)).collect();
+    let mut file = tempfile::tempfile().unwrap();
+    for (i, e) in input.iter().enumerate() {
+        if i % 50 == 7 {
+            file.write_all(b"  \n").unwrap();
+        }
+        file.write_all(serde_json::to_string(e).unwrap().as_bytes())
+            .unwrap();
+        file.write_all(b"\n").unwrap();
+    }
+    let opts = ReplayOptions {
+        order: Order::Shuffle,
+        seed: 9,
+        max_disorder: std::time::Duration::from_secs(20),
+        duplicates: 0.2,
+        ..ReplayOptions::default()
+    };
+    let recording = Recording::check(file.try_clone().unwrap(), &opts)
+        .unwrap()
+        .unwrap();
+    assert_eq!(recording.records(), 300);
+    let summary = recording
+        .replay(&testing::config(), CancellationToken::new(), |_| {})
+        .await
+        .unwrap();
+    let order = plan(&input, &opts);
+    assert_eq!(summary.sent, order.len() as u64);
+    assert_eq!(summary.duplicates, order.len() as u64 - 300);
+    assert!(summary.duplicates > 20, "{}", summary.duplicates);
+    let sent: Vec<Option<String>> = record_all(std::slice::from_ref(&topic))
+        .await
+        .into_iter()
+        .map(|e| e.payload)
+        .collect();
+    let planned: Vec<Option<String>> = order.iter().map(|&i| input[i].payload.clone()).collect();
+    assert_eq!(
+        sent, planned,
+        "one partition: the order sent is the order recorded"
+    );
+
+    file.write_all(b"{\"topic\": 1}\n").unwrap();
+    let bad = Recording::check(file, &opts).unwrap().err().unwrap();
+    assert_eq!(bad.count, 1);
+    assert!(bad.first[0].starts_with("line 307: "), "{:?}", bad.first);
+}
+
 /// A short topic reaches its end long before a long one with the same partition number: its
 /// end-of-partition event must not be taken for the long one's (a flake in the first version).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
