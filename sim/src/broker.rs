@@ -1006,9 +1006,30 @@ impl Service {
     where
         H: AsyncFnMut(&[atenex_kafka::Record]) -> anyhow::Result<()> + Send + 'static,
     {
+        let consumer = Self::consumer(kafka, group, topic)?;
+        Ok(Self::spawn(async move |stop| {
+            consumer.run(stop, async |batch| handle(batch).await).await
+        }))
+    }
+
+    /// The group's consumer of `topic`, batches filled for 2 ms.
+    fn consumer(
+        kafka: &KafkaConfig,
+        group: String,
+        topic: &str,
+    ) -> anyhow::Result<atenex_kafka::GroupConsumer> {
         let mut settings = atenex_kafka::GroupSettings::new(group, &[topic]);
         settings.max_wait = Duration::from_millis(2);
-        let consumer = atenex_kafka::GroupConsumer::new(kafka, settings)?;
+        atenex_kafka::GroupConsumer::new(kafka, settings)
+    }
+
+    /// Runs `run` on a thread of its own (a runtime of one thread) until `stop` is cancelled.
+    fn spawn<F>(run: F) -> Self
+    where
+        F: AsyncFnOnce(CancellationToken) -> anyhow::Result<atenex_kafka::consumer::RunSummary>
+            + Send
+            + 'static,
+    {
         let stop = CancellationToken::new();
         let thread = std::thread::spawn({
             let stop = stop.clone();
@@ -1016,10 +1037,10 @@ impl Service {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()?
-                    .block_on(consumer.run(stop, async |batch| handle(batch).await))
+                    .block_on(run(stop))
             }
         });
-        Ok(Self { stop, thread })
+        Self { stop, thread }
     }
 
     async fn stop(self) -> anyhow::Result<()> {
@@ -1143,13 +1164,14 @@ async fn start_embedding(
             ..EmbeddingConfig::default()
         },
     )?;
-    let embedding = Arc::new(embedding);
-    let service = Service::start(
+    // The service's own loop: batches pipelined as in production.
+    let consumer = Service::consumer(
         kafka,
         format!("{}embedding", names.prefix),
         &names.of(CHUNKS),
-        async move |batch| embedding.handle(batch).await.map(drop),
     )?;
+    let service =
+        Service::spawn(async move |stop| Arc::new(embedding).run(&consumer, stop, 1_000).await);
     Ok(EmbeddingStage { mock, service })
 }
 

@@ -5,6 +5,11 @@
 //! concurrency, and retried by [`crate::retry`]; a request that still fails after its last attempt
 //! fails the batch (nothing committed: it is consumed again after a restart).
 //!
+//! Batches are pipelined ([`Embedding::run`]): the next batch is consumed and its requests sent
+//! while earlier batches' requests are in flight (`concurrency` requests at most, whichever
+//! batch they belong to), and batches are produced and committed in the order they were
+//! consumed. The output is the same as handling batch after batch; only the waiting overlaps.
+//!
 //! A 400 for a request of several inputs is split in halves and retried, so one bad input goes
 //! to the dead letters alone instead of taking its neighbours with it.
 //!
@@ -18,7 +23,7 @@ use crate::batcher::{self, token_bound};
 use crate::client::{Client, Failure};
 use crate::retry::RetryPolicy;
 use atenex_contracts::{ChunkProcessed, EmbeddingReady, Topic};
-use atenex_kafka::consumer::{Abandoned, Record};
+use atenex_kafka::consumer::{Abandoned, GroupConsumer, Record, RunSummary};
 use atenex_kafka::dead_letter::DeadLetters;
 use atenex_kafka::observe::Health;
 use atenex_kafka::producer::Pipeline;
@@ -65,7 +70,20 @@ pub struct Embedding {
     producer: Producer,
     dead_letters: DeadLetters,
     bpe: tiktoken_rs::CoreBPE,
+    /// `concurrency` permits: a request holds one while it is sent and answered, whichever
+    /// batch it belongs to (batches overlap in [`Embedding::run`]).
+    permits: tokio::sync::Semaphore,
     config: EmbeddingConfig,
+}
+
+/// A batch's requests done ([`Embedding::embed`]): each record's chunk (or why it is refused)
+/// and each sent chunk's vector (or why OpenAI refused it), to be produced by
+/// [`Embedding::publish`].
+pub struct Embedded {
+    parsed: Vec<Result<(ChunkProcessed, usize), String>>,
+    outcomes: Vec<Outcome>,
+    requests: usize,
+    retries: usize,
 }
 
 /// What a batch did.
@@ -123,11 +141,66 @@ impl Embedding {
             client,
             producer,
             bpe: tiktoken_rs::cl100k_base()?,
+            permits: tokio::sync::Semaphore::new(config.concurrency),
             config,
         })
     }
 
+    /// The service on `consumer` until `shutdown` or a failure: each consumed batch's requests
+    /// start at once, while earlier batches' requests are still in flight (all of them bounded by
+    /// `concurrency`, and at most `max_records_in_flight` chunks consumed and not produced);
+    /// batches are produced and committed in the order they were consumed, so the output is
+    /// the same as batch after batch and a crash redoes only batches not committed.
+    pub async fn run(
+        self: std::sync::Arc<Self>,
+        consumer: &GroupConsumer,
+        shutdown: CancellationToken,
+        max_records_in_flight: usize,
+    ) -> anyhow::Result<RunSummary> {
+        self.run_observed(consumer, shutdown, max_records_in_flight, |_| {}, |_, _| {})
+            .await
+    }
+
+    /// [`run`](Self::run), telling `started` of each batch as its requests start and `finished`
+    /// of each batch and its report once it is produced (before its commit): for benchmarks and
+    /// tests.
+    pub async fn run_observed(
+        self: std::sync::Arc<Self>,
+        consumer: &GroupConsumer,
+        shutdown: CancellationToken,
+        max_records_in_flight: usize,
+        mut started: impl FnMut(&[Record]),
+        mut finished: impl FnMut(&[Record], &BatchReport),
+    ) -> anyhow::Result<RunSummary> {
+        let this = self.clone();
+        consumer
+            .run_pipelined(
+                shutdown,
+                max_records_in_flight,
+                move |batch| {
+                    started(&batch);
+                    let this = this.clone();
+                    tokio::spawn(async move { this.embed(&batch).await })
+                },
+                async |batch, embedded| {
+                    let report = self.publish(batch, embedded).await?;
+                    finished(batch, &report);
+                    Ok(())
+                },
+            )
+            .await
+    }
+
+    /// A batch: its requests ([`embed`](Self::embed)), then its outputs
+    /// ([`publish`](Self::publish)).
     pub async fn handle(&self, batch: &[Record]) -> anyhow::Result<BatchReport> {
+        let embedded = self.embed(batch).await?;
+        self.publish(batch, embedded).await
+    }
+
+    /// A batch's chunks read, checked and embedded: the requests, with their retries. Nothing
+    /// is produced.
+    pub async fn embed(&self, batch: &[Record]) -> anyhow::Result<Embedded> {
         let max_input = self.config.limits.max_input_tokens;
         // Each record: its chunk and token count, or why it is refused.
         let mut parsed: Vec<Result<(ChunkProcessed, usize), String>> =
@@ -173,20 +246,45 @@ impl Embedding {
             }
         }
         let plan = batcher::plan(&tokens, &self.config.limits);
-        let mut report = BatchReport::default();
         let results: Vec<anyhow::Result<(Vec<Outcome>, usize, usize)>> = stream::iter(plan)
             .map(|range| self.request(&texts[range]))
             .buffered(self.config.concurrency)
             .collect()
             .await;
         let mut outcomes = Vec::with_capacity(texts.len());
+        let (mut requests, mut retries) = (0, 0);
         for r in results {
-            let (o, requests, retries) = r?;
+            let (o, n, t) = r?;
             outcomes.extend(o);
-            report.requests += requests;
-            report.retries += retries;
+            requests += n;
+            retries += t;
         }
+        Ok(Embedded {
+            parsed,
+            outcomes,
+            requests,
+            retries,
+        })
+    }
 
+    /// A batch's outputs: its vectors on `embeddings.ready` in the batch's order, then its
+    /// refusals on the dead-letter topic, all acknowledged when it returns.
+    pub async fn publish(
+        &self,
+        batch: &[Record],
+        embedded: Embedded,
+    ) -> anyhow::Result<BatchReport> {
+        let Embedded {
+            parsed,
+            outcomes,
+            requests,
+            retries,
+        } = embedded;
+        let mut report = BatchReport {
+            requests,
+            retries,
+            ..BatchReport::default()
+        };
         // Produce in the batch's order; dead letters as they come.
         let mut outcomes = outcomes.into_iter();
         let mut pipeline = Pipeline::new(&self.producer, 1024);
@@ -246,9 +344,12 @@ impl Embedding {
             let mut retries = 0;
             let mut pauses = 0;
             loop {
-                metrics::counter!("embedding_requests_total").increment(1);
                 let answer = tokio::select! {
-                    answer = self.client.embed(texts) => answer,
+                    answer = async {
+                        let _permit = self.permits.acquire().await.expect("never closed");
+                        metrics::counter!("embedding_requests_total").increment(1);
+                        self.client.embed(texts).await
+                    } => answer,
                     () = self.config.shutdown.cancelled() => return Err(Abandoned.into()),
                 };
                 if pauses > 0 && !matches!(answer, Err(Failure::Endpoint { .. })) {

@@ -63,29 +63,33 @@ fn service_with(base_url: &str, health: Health, shutdown: CancellationToken) -> 
     .unwrap()
 }
 
-/// Runs the service on chunks.processed until `expected` records of ours were handled.
-async fn run_until(embedding: &Embedding, group: &str, ours: &[String], expected: usize) {
-    let consumer = GroupConsumer::new(
-        &testing::config(),
-        GroupSettings::new(group, &["chunks.processed"]),
-    )
-    .unwrap();
+/// Runs the service on chunks.processed until `expected` records of ours were handled, with its
+/// own loop (batches pipelined, as `atenex embedding` runs it).
+async fn run_until(embedding: Embedding, group: &str, ours: &[String], expected: usize) {
+    let mut settings = GroupSettings::new(group, &["chunks.processed"]);
+    // Small batches, several in flight at once.
+    settings.max_batch = 60;
+    let consumer = GroupConsumer::new(&testing::config(), settings).unwrap();
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let mut handled = 0;
     tokio::time::timeout(
         Duration::from_secs(120),
-        consumer.run(shutdown, async |batch| {
-            embedding.handle(batch).await?;
-            handled += batch
-                .iter()
-                .filter(|r| ours.iter().any(|d| r.key.as_deref() == Some(d.as_bytes())))
-                .count();
-            if handled >= expected {
-                stop.cancel();
-            }
-            Ok(())
-        }),
+        std::sync::Arc::new(embedding).run_observed(
+            &consumer,
+            shutdown,
+            240,
+            |_| {},
+            |batch, _| {
+                handled += batch
+                    .iter()
+                    .filter(|r| ours.iter().any(|d| r.key.as_deref() == Some(d.as_bytes())))
+                    .count();
+                if handled >= expected {
+                    stop.cancel();
+                }
+            },
+        ),
     )
     .await
     .expect("the service handled every chunk within 2 minutes")
@@ -151,7 +155,7 @@ async fn storms_lose_nothing_duplicate_nothing_and_refusals_are_dead_letters() {
     let group = testing::unique("embedding");
     let mut ours = docs.clone();
     ours.push(bad.clone());
-    run_until(&embedding, &group, &ours, records.len()).await;
+    run_until(embedding, &group, &ours, records.len()).await;
     assert_eq!(mock.stats.rate_limited.load(Ordering::Relaxed), 8);
     assert_eq!(mock.stats.server_errors.load(Ordering::Relaxed), 4);
 
@@ -247,7 +251,7 @@ async fn a_bad_input_is_isolated_and_dead_lettered_alone() {
         .await;
     let group = testing::unique("embedding-poison");
     run_until(
-        &service_at(&format!("{}/v1", server.uri())),
+        service_at(&format!("{}/v1", server.uri())),
         &group,
         std::slice::from_ref(&doc),
         20,
@@ -320,9 +324,7 @@ async fn paused(base_url: &str, group: &str) -> String {
         GroupSettings::new(group, &["chunks.processed"]),
     )
     .unwrap();
-    let run = consumer.run(shutdown.clone(), async |batch| {
-        embedding.handle(batch).await.map(drop)
-    });
+    let run = std::sync::Arc::new(embedding).run(&consumer, shutdown.clone(), 1_000);
     let watch = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -417,7 +419,7 @@ async fn an_endpoint_failure_pauses_and_loses_nothing() {
     );
 
     run_until(
-        &service(&good),
+        service(&good),
         &group,
         std::slice::from_ref(&doc),
         records.len(),

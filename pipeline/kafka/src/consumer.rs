@@ -171,6 +171,26 @@ fn describe(tpl: &TopicPartitionList) -> String {
     parts.join(",")
 }
 
+/// A batch being consumed ([`GroupConsumer::fill`]).
+#[derive(Default)]
+struct Filling {
+    batch: Vec<Record>,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Filling {
+    fn take(&mut self) -> Vec<Record> {
+        self.deadline = None;
+        std::mem::take(&mut self.batch)
+    }
+}
+
+fn count_in(batch: &[Record]) {
+    for r in batch {
+        metrics::counter!(names::RECORDS_IN, "topic" => r.topic.clone()).increment(1);
+    }
+}
+
 pub struct GroupConsumer {
     consumer: StreamConsumer<GroupContext>,
     settings: GroupSettings,
@@ -233,29 +253,17 @@ impl GroupConsumer {
     where
         H: AsyncFnMut(&[Record]) -> anyhow::Result<()>,
     {
+        let mut filling = Filling::default();
         loop {
-            let batch = self.next_batch(shutdown).await;
+            self.fill(&mut filling, shutdown, self.settings.max_batch)
+                .await;
+            let batch = filling.take();
             if !batch.is_empty() {
-                for r in &batch {
-                    metrics::counter!(names::RECORDS_IN, "topic" => r.topic.clone()).increment(1);
+                count_in(&batch);
+                let done = handler(&batch).await;
+                if !self.completed(&batch, done, summary)? {
+                    return Ok(());
                 }
-                match handler(&batch).await {
-                    Err(e) if e.is::<Abandoned>() => {
-                        tracing::info!(group = %self.settings.group_id, records = batch.len(), "{e}");
-                        return Ok(());
-                    }
-                    other => other.with_context(|| {
-                        format!(
-                            "group {}: processing a batch of {} records failed; its offsets were not committed",
-                            self.settings.group_id,
-                            batch.len()
-                        )
-                    })?,
-                }
-                self.commit(&batch)?;
-                summary.batches += 1;
-                summary.records += batch.len() as u64;
-                summary.commits += 1;
             }
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -263,39 +271,143 @@ impl GroupConsumer {
         }
     }
 
-    /// Waits for a first record (or shutdown), then fills the batch for up to `max_wait`.
-    async fn next_batch(&self, shutdown: &CancellationToken) -> Vec<Record> {
-        let mut batch = Vec::new();
-        let mut deadline: Option<tokio::time::Instant> = None;
-        while batch.len() < self.settings.max_batch {
-            let received = match deadline {
+    /// Runs until `shutdown` is cancelled or a batch fails, with batches started while earlier
+    /// ones are in flight. `start` begins a batch's work as a task (it runs while the next
+    /// batches are consumed: e.g. its requests to a remote service) and returns its handle; when
+    /// the oldest batch's task is done, `finish` completes it (e.g. produces its results), then
+    /// its offsets are committed — batches finish and commit in the order they were consumed, so
+    /// the committed offsets never pass a record whose effects are not durable. At most
+    /// `max_records_in_flight` records are consumed and not finished: a batch is consumed only
+    /// while there is room, and no larger than the room left.
+    /// [`Abandoned`] from a task or from `finish` ends the run cleanly without committing that
+    /// batch; at the end every task still in flight is aborted (nothing of it committed).
+    pub async fn run_pipelined<T, S, F>(
+        &self,
+        shutdown: CancellationToken,
+        max_records_in_flight: usize,
+        mut start: S,
+        mut finish: F,
+    ) -> anyhow::Result<RunSummary>
+    where
+        T: Send + 'static,
+        S: FnMut(std::sync::Arc<[Record]>) -> tokio::task::JoinHandle<anyhow::Result<T>>,
+        F: AsyncFnMut(&[Record], T) -> anyhow::Result<()>,
+    {
+        type InFlight<T> = std::collections::VecDeque<(
+            std::sync::Arc<[Record]>,
+            tokio::task::JoinHandle<anyhow::Result<T>>,
+        )>;
+        let mut summary = RunSummary::default();
+        let mut in_flight: InFlight<T> = Default::default();
+        let mut filling = Filling::default();
+        let limit = max_records_in_flight.max(1);
+        let result = async {
+            let mut records = 0;
+            loop {
+                if shutdown.is_cancelled() {
+                    return Ok(());
+                }
+                tokio::select! {
+                    biased;
+                    done = async { (&mut in_flight.front_mut().expect("not empty").1).await },
+                        if !in_flight.is_empty() =>
+                    {
+                        let (batch, _) = in_flight.pop_front().expect("not empty");
+                        records -= batch.len();
+                        let done = match done {
+                            Ok(Ok(t)) => finish(&batch, t).await,
+                            Ok(Err(e)) => Err(e),
+                            Err(e) => Err(anyhow::anyhow!("the batch's task failed: {e}")),
+                        };
+                        if !self.completed(&batch, done, &mut summary)? {
+                            return Ok(());
+                        }
+                    }
+                    () = self.fill(&mut filling, &shutdown, self.settings.max_batch.min(limit - records)),
+                        if records < limit =>
+                    {
+                        let batch = filling.take();
+                        if !batch.is_empty() {
+                            count_in(&batch);
+                            let batch: std::sync::Arc<[Record]> = batch.into();
+                            records += batch.len();
+                            let task = start(batch.clone());
+                            in_flight.push_back((batch, task));
+                        }
+                    }
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+        .await;
+        for (_, task) in in_flight {
+            task.abort();
+        }
+        self.consumer.unsubscribe();
+        result.map(|()| summary)
+    }
+
+    /// A batch's handling is over with `done`: on success its offsets are committed (`true`:
+    /// go on); [`Abandoned`] stops the run cleanly without committing it (`false`); any other
+    /// failure is the run's error.
+    fn completed(
+        &self,
+        batch: &[Record],
+        done: anyhow::Result<()>,
+        summary: &mut RunSummary,
+    ) -> anyhow::Result<bool> {
+        match done {
+            Err(e) if e.is::<Abandoned>() => {
+                tracing::info!(group = %self.settings.group_id, records = batch.len(), "{e}");
+                return Ok(false);
+            }
+            other => other.with_context(|| {
+                format!(
+                    "group {}: processing a batch of {} records failed; its offsets were not committed",
+                    self.settings.group_id,
+                    batch.len()
+                )
+            })?,
+        }
+        self.commit(batch)?;
+        summary.batches += 1;
+        summary.records += batch.len() as u64;
+        summary.commits += 1;
+        Ok(true)
+    }
+
+    /// Fills `f` until it holds a batch: `max` records, or `max_wait` after its first
+    /// record, or a consumer error with records in hand; returns at once on shutdown.
+    /// Cancel-safe: a record received is in `f`, and the next call goes on filling.
+    async fn fill(&self, f: &mut Filling, shutdown: &CancellationToken, max: usize) {
+        while f.batch.len() < max.max(1) {
+            let received = match f.deadline {
                 None => tokio::select! {
-                    _ = shutdown.cancelled() => return batch,
+                    _ = shutdown.cancelled() => return,
                     r = self.consumer.recv() => r,
                 },
                 Some(d) => tokio::select! {
-                    _ = shutdown.cancelled() => return batch,
-                    _ = tokio::time::sleep_until(d) => return batch,
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep_until(d) => return,
                     r = self.consumer.recv() => r,
                 },
             };
             match received {
                 Ok(m) => {
-                    batch.push(Record::from_message(&m));
-                    deadline.get_or_insert_with(|| {
+                    f.batch.push(Record::from_message(&m));
+                    f.deadline.get_or_insert_with(|| {
                         tokio::time::Instant::now() + self.settings.max_wait
                     });
                 }
                 Err(e) => {
                     tracing::warn!(group = %self.settings.group_id, error = %e, "consumer error");
                     tokio::time::sleep(Duration::from_millis(200)).await;
-                    if !batch.is_empty() {
-                        return batch;
+                    if !f.batch.is_empty() {
+                        return;
                     }
                 }
             }
         }
-        batch
     }
 
     /// Commits the offset after the last record of each partition in `batch`.

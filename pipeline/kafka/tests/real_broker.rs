@@ -304,6 +304,75 @@ async fn consumer_group_resumes_after_restart_without_loss_or_duplication() {
     assert_eq!(total, 1000, "no record was lost");
 }
 
+/// Pipelined batches: several are in flight at once (never more records than the bound), their
+/// tasks end in any order (an early batch is the slowest), yet they finish and commit in the
+/// order consumed; when one fails, the offsets committed stop at its first record, although
+/// later batches' tasks were done — a restart resumes exactly there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_batches_finish_and_commit_in_order() {
+    let topic = unique("pipelined");
+    let group = unique("g-pipelined");
+    produce_numbers(&topic, 1, 400).await;
+    let mut s = settings(&group, &topic);
+    s.max_batch = 20;
+    let consumer = GroupConsumer::new(&testing::config(), s).unwrap();
+    let in_flight = Arc::new(Mutex::new((0usize, 0usize))); // (now, most)
+    let mut finished: Vec<(i64, i64)> = Vec::new();
+    let failed = Arc::new(Mutex::new(None));
+    let run = consumer
+        .run_pipelined(
+            CancellationToken::new(),
+            70,
+            |batch| {
+                let in_flight = in_flight.clone();
+                {
+                    let mut f = in_flight.lock().unwrap();
+                    f.0 += batch.len();
+                    f.1 = f.1.max(f.0);
+                }
+                tokio::spawn(async move {
+                    let first = batch[0].offset;
+                    // The batches holding offsets 100..160 take longest.
+                    let slow = batch.iter().any(|r| (100..160).contains(&r.offset));
+                    tokio::time::sleep(std::time::Duration::from_millis(if slow {
+                        400
+                    } else {
+                        5
+                    }))
+                    .await;
+                    anyhow::Ok((first, batch.last().unwrap().offset))
+                })
+            },
+            async |batch, (first, last)| {
+                in_flight.lock().unwrap().0 -= batch.len();
+                if (first..=last).contains(&250) {
+                    *failed.lock().unwrap() = Some(first);
+                    anyhow::bail!("boom");
+                }
+                finished.push((first, last));
+                Ok(())
+            },
+        )
+        .await;
+    let e = run.unwrap_err();
+    assert!(format!("{e:#}").contains("boom"), "{e:#}");
+    let most = in_flight.lock().unwrap().1;
+    assert!(most > 20 && most <= 70, "records in flight at most: {most}");
+    assert_eq!(finished[0].0, 0);
+    for pair in finished.windows(2) {
+        assert_eq!(
+            pair[1].0,
+            pair[0].1 + 1,
+            "in order, none skipped: {finished:?}"
+        );
+    }
+    let failed = failed.lock().unwrap().unwrap();
+    assert_eq!(finished.last().unwrap().1 + 1, failed);
+    // A restart resumes at the failed batch's first record.
+    let again = consume_until(&group, &topic, 1).await;
+    assert_eq!(again[0], (0, failed));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_group_loop_publishes_records_in_lag_and_commit_latency() {
     let metrics = atenex_kafka::observe::metrics();

@@ -30,9 +30,9 @@ pub enum BenchCommand {
     /// Docproc's extraction and chunking on the document fixtures (per format: documents/s,
     /// pages/s, MB/s), and the PDF extractors compared on quality (word recall) and speed.
     Docproc(docproc::DocprocBench),
-    /// The embedding service (test broker, consumer group, produce) against the OpenAI mock at
-    /// 0 ms and at --latency-ms per request: chunks/s, and how much of the latency concurrency
-    /// hides.
+    /// The embedding service's own loop (test broker, consumer group, batches pipelined,
+    /// produce) against the OpenAI mock at 0 ms and at --latency-ms per request, after an uncounted
+    /// warm-up run: chunks/s, and how much of the latency the pipelining and concurrency hide.
     Embedding(embedding::EmbeddingBench),
 }
 
