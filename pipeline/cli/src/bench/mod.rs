@@ -14,8 +14,9 @@ mod embedding;
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// The offline analytics path (decode + window core + output) over a generated
-    /// embeddings.ready stream held in memory; prints records/s and input MB/s. Build with
-    /// --release for meaningful numbers.
+    /// embeddings.ready stream held in memory, or with --file read from a file as a JVM job's
+    /// runtime is measured; prints records/s and input MB/s. Build with --release for
+    /// meaningful numbers.
     Analytics(AnalyticsBench),
     /// The offline landing path (envelopes → Connect tree on local disk, fsync at every commit)
     /// beside `cat` copying the same payload bytes to the same disk (then fsync), in one run.
