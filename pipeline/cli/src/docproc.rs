@@ -83,8 +83,13 @@ pub struct DocprocArgs {
 pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let shutdown = args.shutdown.signals();
     let kafka = args.kafka.config();
+    let storage = Storage::open(&args.storage.storage)?;
+    // A missing bucket or refused credentials stop the service here, not at the first document.
+    storage
+        .check(false, std::time::Duration::from_secs(15))
+        .await?;
     let docproc = Docproc::new(
-        Storage::open(&args.storage.storage)?,
+        storage,
         Producer::new(&kafka)?,
         ChunkerConfig {
             size: args.chunk_size,

@@ -8,6 +8,7 @@ use atenex_kafka::Producer;
 use clap::Args;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The object store of uploads, shared by ingest (which writes it) and docproc (which reads it).
 #[derive(Args, Debug)]
@@ -66,8 +67,11 @@ pub async fn run(args: IngestArgs) -> anyhow::Result<()> {
         .kafka
         .config()
         .with_default("message.timeout.ms", "10000");
+    let storage = Storage::open(&args.storage.storage)?;
+    // A missing bucket or refused credentials stop the service here, not at the first upload.
+    storage.check(true, Duration::from_secs(15)).await?;
     let app = Arc::new(App::new(
-        Storage::open(&args.storage.storage)?,
+        storage,
         Producer::new(&kafka)?,
         args.max_upload_bytes,
         args.max_concurrent_uploads as usize,

@@ -117,6 +117,13 @@ impl Docproc {
             Ok(parsed) => parsed,
             Err(reason) => return Ok(Err(reason)),
         };
+        if self.storage.key_of(&event.s3_path).is_none() {
+            return Ok(Err(format!(
+                "s3_path {} is outside the configured storage {} (docproc --storage): not read",
+                event.s3_path,
+                self.storage.base()
+            )));
+        }
         let bytes = match self.storage.get_url(&event.s3_path).await {
             Ok(Some(b)) => b,
             Ok(None) => {

@@ -14,6 +14,7 @@ pub mod file_type;
 pub mod filename;
 pub mod group_sync;
 pub mod storage;
+pub mod testing;
 
 use crate::file_type::{ACCEPTED, ContentCheck, DocType};
 use crate::storage::{Claim, Storage};

@@ -37,20 +37,31 @@ pub enum Claim {
 impl Storage {
     /// `s3://bucket[/prefix]`, `file:///dir` or a plain directory (created if missing).
     pub fn open(url: &str) -> anyhow::Result<Self> {
+        Self::open_with(url, &[])
+    }
+
+    /// [`open`](Self::open), S3's settings from the environment overridden by `s3_options`
+    /// (object_store's keys: `aws_endpoint`, `aws_region`, `aws_access_key_id`, ...): tests give
+    /// their S3 server's settings this way, since a test binary's environment is shared.
+    pub fn open_with(url: &str, s3_options: &[(String, String)]) -> anyhow::Result<Self> {
         if let Some(rest) = url.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             anyhow::ensure!(
                 !bucket.is_empty(),
                 "--storage {url}: no bucket (e.g. s3://atenex-documents)"
             );
-            let s3 = AmazonS3Builder::from_env()
-                .with_bucket_name(bucket)
-                .build()
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "--storage {url}: {e} (set AWS_REGION and credentials as for the AWS CLI)"
-                    )
-                })?;
+            let mut builder = AmazonS3Builder::from_env();
+            for (key, value) in s3_options {
+                let key = key
+                    .parse()
+                    .map_err(|e| anyhow::anyhow!("S3 option {key}: {e}"))?;
+                builder = builder.with_config(key, value);
+            }
+            let s3 = builder.with_bucket_name(bucket).build().map_err(|e| {
+                anyhow::anyhow!(
+                    "--storage {url}: {e} (set AWS_REGION and credentials as for the AWS CLI)"
+                )
+            })?;
             let prefix = prefix.trim_matches('/');
             let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
                 Arc::new(s3)
@@ -89,6 +100,11 @@ impl Storage {
             local_sync: Some(GroupSync::new(&abs)?),
             local_root: Some(abs),
         })
+    }
+
+    /// `s3://bucket[/prefix]` or `file:///dir`: what every announced URL of this store starts with.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// The URL an object key is announced with.
@@ -160,6 +176,59 @@ impl Storage {
                 .as_ref()
                 .map(|root| (root.clone(), root.join(key))),
         })
+    }
+
+    /// At start: for S3, whether the bucket is there and takes this service's requests (`write`:
+    /// a small object put and removed; else a listing), within `timeout`. The error names the
+    /// cause and the fix: a missing bucket, refused credentials, or no answer. Nothing to check
+    /// for a local store (opening it created the directory).
+    pub async fn check(&self, write: bool, timeout: std::time::Duration) -> anyhow::Result<()> {
+        use futures::StreamExt as _;
+        if self.local_root.is_some() {
+            return Ok(());
+        }
+        let base = &self.base;
+        let bucket = base
+            .trim_start_matches("s3://")
+            .split('/')
+            .next()
+            .unwrap_or_default();
+        let attempt = async {
+            if write {
+                self.probe().await
+            } else {
+                match self.store.list(None).next().await {
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        };
+        let e = match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => anyhow::bail!(
+                "--storage {base}: S3 did not answer within {timeout:?}: check AWS_ENDPOINT (if set), AWS_REGION and the network path to S3 (a VPC endpoint)"
+            ),
+        };
+        let fix = if e.contains("NoSuchBucket") {
+            format!("the bucket {bucket} does not exist: create it, or fix --storage")
+        } else if [
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            "403",
+        ]
+        .iter()
+        .any(|m| e.contains(m))
+        {
+            format!(
+                "the credentials were refused: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the instance role) to ones allowed to {} the bucket {bucket}",
+                if write { "write" } else { "read" }
+            )
+        } else {
+            "check AWS_ENDPOINT (if set), AWS_REGION and the network path to S3".to_owned()
+        };
+        anyhow::bail!("--storage {base}: {fix} ({e})")
     }
 
     /// Whether the store takes writes now: a small object written and removed. For `/health`.
