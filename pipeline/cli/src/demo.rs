@@ -63,6 +63,13 @@ pub struct DemoArgs {
     /// arrive in the dashboard.
     #[arg(long)]
     serve: bool,
+
+    /// Where ingest keeps the uploads and docproc reads them: `s3://bucket/prefix` to use S3
+    /// (the AWS variables as for the AWS CLI: AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY, and AWS_ENDPOINT with AWS_ALLOW_HTTP=true for a server of your
+    /// own); default: the objects/ directory under --data.
+    #[arg(long, value_name = "URL")]
+    storage: Option<String>,
 }
 
 /// The children this run started: SIGTERM and wait on `stop`, killed if dropped before.
@@ -261,9 +268,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         Some(f) => Some(std::path::absolute(f)?),
         None => None,
     };
+    let storage = match &args.storage {
+        Some(url) => url.clone(),
+        None => objects.to_str().context("a UTF-8 --data path")?.to_owned(),
+    };
     let result = demo(
         &data,
-        &objects,
+        &storage,
         &hdfs,
         &mut children,
         within,
@@ -286,7 +297,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
 
 async fn demo(
     data: &Path,
-    objects: &Path,
+    objects: &str,
     hdfs: &Path,
     children: &mut Children,
     within: Duration,
@@ -455,7 +466,7 @@ struct Services {
 async fn start_services(
     children: &mut Children,
     data: &Path,
-    objects: &Path,
+    objects: &str,
     hdfs: &Path,
     b: &str,
     (openai_url, openai_key): &(String, String),
@@ -471,7 +482,7 @@ async fn start_services(
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    let objects_s = objects.to_str().context("a UTF-8 --data path")?;
+    let objects_s = objects;
     let c = children.command(
         "ingest",
         &[
@@ -768,7 +779,7 @@ struct Summary<'a> {
     tree: &'a [(String, usize, usize)],
     report_dir: &'a Path,
     rows: &'a [(String, i64, i64)],
-    objects: &'a Path,
+    objects: &'a str,
     hdfs: &'a Path,
 }
 
@@ -824,7 +835,7 @@ fn print_summary(s: &Summary<'_>) {
     }
     println!(
         "\nfiles: objects {}, landing {}, reports {}",
-        objects.display(),
+        objects,
         topics_root.display(),
         hdfs.join("atenex/reports").display()
     );

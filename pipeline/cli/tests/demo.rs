@@ -7,21 +7,31 @@
 mod common;
 use common::*;
 
-fn demo(data: &std::path::Path, extra: &[&str]) -> String {
-    let out = atenex()
-        .args([
-            "demo",
-            "--data",
-            data.to_str().unwrap(),
-            "--timeout-secs",
-            "120",
-        ])
-        .args(extra)
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
+/// `atenex demo --data DATA --timeout-secs 120 EXTRA...` with the OpenAI mock (no key) and the
+/// demo's own logging.
+fn demo_command(data: &std::path::Path, extra: &[&str]) -> std::process::Command {
+    let mut c = atenex();
+    c.args([
+        "demo",
+        "--data",
+        data.to_str().unwrap(),
+        "--timeout-secs",
+        "120",
+    ])
+    .args(extra)
+    .env_remove("OPENAI_API_KEY")
+    .env_remove("RUST_LOG");
+    c
+}
+
+/// The demo's standard output; it must exit 0.
+fn run_demo(mut c: std::process::Command) -> String {
+    let out = c.output().unwrap();
     String::from_utf8(ok(&out).stdout.clone()).unwrap()
+}
+
+fn demo(data: &std::path::Path, extra: &[&str]) -> String {
+    run_demo(demo_command(data, extra))
 }
 
 #[test]
@@ -111,23 +121,42 @@ fn without_a_jdk_the_demo_uses_the_embedded_cluster() {
     )
     .unwrap();
     let data = tempfile::tempdir().unwrap();
-    let out = atenex()
-        .args([
-            "demo",
-            "--data",
-            data.path().to_str().unwrap(),
-            "--timeout-secs",
-            "120",
-        ])
-        .env("PATH", bin.path())
-        .env_remove("OPENAI_API_KEY")
-        .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    let out = String::from_utf8(ok(&out).stdout.clone()).unwrap();
+    let mut c = demo_command(data.path(), &[]);
+    c.env("PATH", bin.path());
+    let out = run_demo(c);
     assert!(
         out.contains("no JDK found, starting librdkafka's embedded mock cluster"),
         "{out}"
     );
     assert!(out.contains("chunks produced and embedded: 7"), "{out}");
+}
+
+/// `atenex demo --storage s3://...` keeps the uploads in that bucket (the test S3, given by the
+/// AWS variables) and docproc reads them there: every chunk is embedded and counted as on disk.
+#[test]
+fn the_demo_keeps_the_uploads_in_s3_when_asked() {
+    let server = atenex_ingest::testing::shared();
+    let bucket = server.bucket("demo").unwrap();
+    let storage = format!("s3://{bucket}/raw");
+    let data = tempfile::tempdir().unwrap();
+    let mut c = demo_command(data.path(), &["--storage", &storage]);
+    c.envs(server.env());
+    let out = run_demo(c);
+    assert!(out.contains(&format!("files: objects {storage},")), "{out}");
+    assert!(out.contains("chunks produced and embedded: 7"), "{out}");
+    let documents: Vec<String> = server
+        .keys(&bucket)
+        .unwrap()
+        .into_iter()
+        // raw/{company}/{document}/{name}; not the claims (.sha256/) or health probes (.health/)
+        .filter(|k| k.starts_with("raw/") && !k.contains("/."))
+        .collect();
+    assert_eq!(documents.len(), 5, "{documents:?}");
+    assert!(
+        std::fs::read_dir(data.path().join("objects"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing on local disk"
+    );
 }
