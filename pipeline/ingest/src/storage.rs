@@ -14,6 +14,11 @@ use object_store::prefix::PrefixStore;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use std::sync::Arc;
 
+/// How long one S3 request may take, unless `AWS_TIMEOUT` says otherwise.
+pub const S3_TIMEOUT: &str = "30s";
+/// How long connecting to S3 may take, unless `AWS_CONNECT_TIMEOUT` says otherwise.
+pub const S3_CONNECT_TIMEOUT: &str = "5s";
+
 #[derive(Debug, Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
@@ -50,7 +55,22 @@ impl Storage {
                 !bucket.is_empty(),
                 "--storage {url}: no bucket (e.g. s3://atenex-documents)"
             );
-            let mut builder = AmazonS3Builder::from_env();
+            // Bounded waits: a slow or silent S3 answers uploads with 503 within about a minute,
+            // not after object_store's default of ten retries over three minutes. The AWS
+            // variables (AWS_TIMEOUT, AWS_CONNECT_TIMEOUT) and `s3_options` override them.
+            let mut builder = AmazonS3Builder::from_env().with_retry(object_store::RetryConfig {
+                max_retries: 3,
+                retry_timeout: std::time::Duration::from_secs(30),
+                ..object_store::RetryConfig::default()
+            });
+            for (key, default) in [
+                ("timeout", S3_TIMEOUT),
+                ("connect_timeout", S3_CONNECT_TIMEOUT),
+            ] {
+                if std::env::var_os(format!("AWS_{}", key.to_uppercase())).is_none() {
+                    builder = builder.with_config(key.parse()?, default);
+                }
+            }
             for (key, value) in s3_options {
                 let key = key
                     .parse()

@@ -43,6 +43,13 @@ async fn upload(url: &str, company: &str, name: &str, data: Vec<u8>) -> (u16, Va
     (status, resp.json().await.unwrap())
 }
 
+/// 503 with the detail a client sees when the store fails.
+fn assert_unavailable(status: u16, body: &Value) {
+    assert_eq!(status, 503, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("object storage unavailable"), "{body}");
+}
+
 /// The `documents.raw` values announced for `company`.
 async fn announced(company: &str) -> Vec<Value> {
     testing::read_topics(&["documents.raw"])
@@ -124,18 +131,67 @@ async fn s3_down_means_503_with_a_detail_and_nothing_announced() {
     assert_eq!(status, 202, "{body}");
     server.stop();
     let (status, body) = upload(&url, &company, "during.txt", b"down\n".to_vec()).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .contains("object storage unavailable"),
-        "{body}"
-    );
+    assert_unavailable(status, &body);
     let events = announced(&company).await;
     assert_eq!(
         events.len(),
         1,
         "only the upload before the outage: {events:?}"
     );
+}
+
+/// A proxy in front of `to` that holds every answer back `delay` (an S3 that is slow to answer).
+async fn slow_proxy(to: String, delay: std::time::Duration) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let to = to.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(&to).await else {
+                    return;
+                };
+                let (mut cr, mut cw) = client.split();
+                let (mut sr, mut sw) = server.split();
+                let up = tokio::io::copy(&mut cr, &mut sw);
+                let down = async {
+                    tokio::time::sleep(delay).await;
+                    tokio::io::copy(&mut sr, &mut cw).await
+                };
+                let _ = tokio::join!(up, down);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_s3_gets_a_bounded_wait_and_503_not_a_hung_upload() {
+    let server = s3::shared();
+    let bucket = server.bucket("slow").unwrap();
+    let proxy = slow_proxy(
+        server.endpoint().trim_start_matches("http://").to_owned(),
+        std::time::Duration::from_secs(30),
+    )
+    .await;
+    let mut options: Vec<(String, String)> = server
+        .options()
+        .into_iter()
+        .filter(|(k, _)| k != "aws_endpoint")
+        .collect();
+    options.push(("aws_endpoint".into(), proxy));
+    // Requests of at most 1 s (production: 30 s, AWS_TIMEOUT), retried within the bound.
+    options.push(("timeout".into(), "1s".into()));
+    let storage = Storage::open_with(&format!("s3://{bucket}"), &options).unwrap();
+    let url = serve(storage).await;
+    let company = uuid::Uuid::new_v4().to_string();
+    let started = std::time::Instant::now();
+    let (status, body) = upload(&url, &company, "slow.txt", b"slow\n".to_vec()).await;
+    assert_unavailable(status, &body);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(25),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert!(announced(&company).await.is_empty());
 }
