@@ -1,6 +1,6 @@
 //! `atenex ingest` and `atenex docproc` on S3 (moto's server, `atenex_ingest::testing`), as users
-//! run them with the AWS variables: a missing bucket or an S3 that does not answer stops them at
-//! start with the cause and the fix; docproc reads announced objects from its bucket and
+//! run them with the AWS variables: a missing bucket, refused credentials or an S3 that does not
+//! answer stops them at start with the cause and the fix; docproc reads announced objects from its bucket and
 //! dead-letters an `s3_path` outside it with the reason.
 
 mod common;
@@ -79,6 +79,36 @@ fn a_missing_bucket_or_an_unanswering_s3_stops_the_services_at_start_with_the_fi
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Credentials S3 does not know stop both services at start, saying which variables to set.
+#[test]
+fn refused_credentials_stop_the_services_at_start_with_the_fix() {
+    let server = s3::S3Server::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "2")]).unwrap();
+    let bucket = server.bucket("auth").unwrap();
+    let storage = format!("s3://{bucket}");
+    let bootstrap = testing::bootstrap();
+    for (service, verb) in [("ingest", "write"), ("docproc", "read")] {
+        let mut args = vec![
+            service,
+            "--storage",
+            &storage,
+            "--bootstrap-servers",
+            bootstrap,
+        ];
+        if service == "ingest" {
+            args.extend(["--listen", "127.0.0.1:0"]);
+        }
+        let (status, err) = run_with_s3(&args, Some(server.endpoint()));
+        assert!(!status.success(), "{service}: {status}");
+        assert!(
+            err.contains(&format!(
+                "the credentials were refused: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the instance role) to ones allowed to {verb} the bucket {bucket}"
+            )),
+            "{service}: {err}"
+        );
+        assert!(err.contains("InvalidAccessKeyId"), "{service}: {err}");
+    }
 }
 
 #[test]

@@ -44,6 +44,14 @@ fn moto_server() -> PathBuf {
 impl S3Server {
     /// Starts a server of its own on a free loopback port and waits until it answers.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with moto's settings in `env`: with
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=2` it checks every request's credentials after the first
+    /// two (the readiness check and one [`bucket`](Self::bucket)), and knows none: any key is
+    /// refused (`InvalidAccessKeyId`).
+    pub fn start_with(env: &[(&str, &str)]) -> anyhow::Result<Self> {
         let server = moto_server();
         anyhow::ensure!(
             server.exists(),
@@ -56,7 +64,8 @@ impl S3Server {
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            .envs(env.iter().copied());
         atenex_jvm::process::die_with_parent(&mut cmd);
         let child = cmd
             .spawn()
