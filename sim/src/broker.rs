@@ -1170,8 +1170,7 @@ async fn start_embedding(
         format!("{}embedding", names.prefix),
         &names.of(CHUNKS),
     )?;
-    let service =
-        Service::spawn(async move |stop| Arc::new(embedding).run(&consumer, stop, 1_000).await);
+    let service = Service::spawn(async move |stop| Arc::new(embedding).run(&consumer, stop).await);
     Ok(EmbeddingStage { mock, service })
 }
 

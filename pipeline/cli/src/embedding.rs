@@ -143,14 +143,11 @@ pub async fn run(args: EmbeddingArgs) -> anyhow::Result<()> {
     // A consumed batch feeds `concurrency` full requests.
     settings.max_batch = args.max_batch.saturating_mul(args.concurrency).max(1);
     settings.max_wait = Duration::from_millis(args.linger_ms);
-    let settings_batch = settings.max_batch;
     let consumer = GroupConsumer::new(&kafka, settings)?;
     tracing::info!(base_url = %atenex_kafka::observe::redacted(&args.openai_base_url), model = %args.model, group = %args.group, "embedding running");
     health.set_ready(true);
-    // Batches overlap while their requests are in flight: up to two consumed batches' worth.
-    let in_flight = settings_batch.saturating_mul(2);
     let summary = std::sync::Arc::new(embedding)
-        .run(&consumer, shutdown, in_flight)
+        .run(&consumer, shutdown)
         .await?;
     tracing::info!(records = summary.records, "embedding stopped");
     Ok(())

@@ -117,6 +117,10 @@ pub fn embedding_value<'v>(
     }
 }
 
+/// Consumed batches whose chunks may be in flight at once in [`Embedding::run`]: the next one's
+/// requests start while the previous one's are answered.
+pub const BATCHES_IN_FLIGHT: usize = 2;
+
 type Outcome = Result<Box<RawValue>, String>;
 type Boxed<'a> =
     Pin<Box<dyn Future<Output = anyhow::Result<(Vec<Outcome>, usize, usize)>> + Send + 'a>>;
@@ -148,16 +152,16 @@ impl Embedding {
 
     /// The service on `consumer` until `shutdown` or a failure: each consumed batch's requests
     /// start at once, while earlier batches' requests are still in flight (all of them bounded by
-    /// `concurrency`, and at most `max_records_in_flight` chunks consumed and not produced);
+    /// `concurrency`, and at most [`BATCHES_IN_FLIGHT`] consumed batches' worth of chunks consumed
+    /// and not produced);
     /// batches are produced and committed in the order they were consumed, so the output is
     /// the same as batch after batch and a crash redoes only batches not committed.
     pub async fn run(
         self: std::sync::Arc<Self>,
         consumer: &GroupConsumer,
         shutdown: CancellationToken,
-        max_records_in_flight: usize,
     ) -> anyhow::Result<RunSummary> {
-        self.run_observed(consumer, shutdown, max_records_in_flight, |_| {}, |_, _| {})
+        self.run_observed(consumer, shutdown, |_| {}, |_, _| {})
             .await
     }
 
@@ -168,7 +172,6 @@ impl Embedding {
         self: std::sync::Arc<Self>,
         consumer: &GroupConsumer,
         shutdown: CancellationToken,
-        max_records_in_flight: usize,
         mut started: impl FnMut(&[Record]),
         mut finished: impl FnMut(&[Record], &BatchReport),
     ) -> anyhow::Result<RunSummary> {
@@ -176,7 +179,7 @@ impl Embedding {
         consumer
             .run_pipelined(
                 shutdown,
-                max_records_in_flight,
+                consumer.max_batch().saturating_mul(BATCHES_IN_FLIGHT),
                 move |batch| {
                     started(&batch);
                     let this = this.clone();

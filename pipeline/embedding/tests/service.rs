@@ -67,7 +67,7 @@ fn service_with(base_url: &str, health: Health, shutdown: CancellationToken) -> 
 /// own loop (batches pipelined, as `atenex embedding` runs it).
 async fn run_until(embedding: Embedding, group: &str, ours: &[String], expected: usize) {
     let mut settings = GroupSettings::new(group, &["chunks.processed"]);
-    // Small batches, several in flight at once.
+    // Small batches, two in flight at once.
     settings.max_batch = 60;
     let consumer = GroupConsumer::new(&testing::config(), settings).unwrap();
     let shutdown = CancellationToken::new();
@@ -78,7 +78,6 @@ async fn run_until(embedding: Embedding, group: &str, ours: &[String], expected:
         std::sync::Arc::new(embedding).run_observed(
             &consumer,
             shutdown,
-            240,
             |_| {},
             |batch, _| {
                 handled += batch
@@ -324,7 +323,7 @@ async fn paused(base_url: &str, group: &str) -> String {
         GroupSettings::new(group, &["chunks.processed"]),
     )
     .unwrap();
-    let run = std::sync::Arc::new(embedding).run(&consumer, shutdown.clone(), 1_000);
+    let run = std::sync::Arc::new(embedding).run(&consumer, shutdown.clone());
     let watch = async {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {

@@ -223,6 +223,11 @@ impl GroupConsumer {
         Ok(Self { consumer, settings })
     }
 
+    /// Most records in one batch ([`GroupSettings::max_batch`]).
+    pub fn max_batch(&self) -> usize {
+        self.settings.max_batch
+    }
+
     /// Runs until `shutdown` is cancelled or `handler` fails. `handler` gets each batch; when it
     /// returns `Ok`, the batch's offsets are committed. A handler that returns [`Abandoned`] ends
     /// the run cleanly without committing that batch.

@@ -130,7 +130,6 @@ pub async fn run(b: EmbeddingBench) -> anyhow::Result<()> {
             GroupSettings::new(testing::unique("bench-embedding"), &["chunks.processed"]);
         settings.max_batch = b.max_batch * b.concurrency;
         settings.max_wait = Duration::from_millis(200);
-        let in_flight = settings.max_batch * 2;
         let consumer = GroupConsumer::new(&kafka, settings)?;
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
@@ -157,7 +156,6 @@ pub async fn run(b: EmbeddingBench) -> anyhow::Result<()> {
                 .run_observed(
                     &consumer,
                     shutdown,
-                    in_flight,
                     |_| {
                         first.get_or_insert_with(Instant::now);
                     },
