@@ -38,25 +38,13 @@ pub fn rows_of(name: &str, bytes: bytes::Bytes) -> anyhow::Result<Vec<Row>> {
         .build()?
     {
         let batch = batch?;
-        let col = |n: &str| {
+        let column = |n: &str| {
             batch
                 .column_by_name(n)
                 .with_context(|| format!("{name}: no column {n}"))
         };
-        let strings = |n: &str| -> anyhow::Result<StringArray> {
-            col(n)?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .cloned()
-                .with_context(|| format!("{name}: {n} is not a string column"))
-        };
-        let ints = |n: &str| -> anyhow::Result<Int64Array> {
-            col(n)?
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .cloned()
-                .with_context(|| format!("{name}: {n} is not an int64 column"))
-        };
+        let strings = |n| typed::<StringArray>(column(n)?, name, n, "a string");
+        let ints = |n| typed::<Int64Array>(column(n)?, name, n, "an int64");
         let (companies, documents) = (strings("company_id")?, strings("document_id")?);
         let (totals, uniques) = (ints("total_chunks")?, ints("unique_chunks")?);
         for i in 0..batch.num_rows() {
@@ -70,4 +58,18 @@ pub fn rows_of(name: &str, bytes: bytes::Bytes) -> anyhow::Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// Column `n` of file `name` as the array type `A` (`what` names it in the error).
+fn typed<A: Array + Clone + 'static>(
+    column: &std::sync::Arc<dyn Array>,
+    name: &str,
+    n: &str,
+    what: &str,
+) -> anyhow::Result<A> {
+    column
+        .as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .with_context(|| format!("{name}: {n} is not {what} column"))
 }
