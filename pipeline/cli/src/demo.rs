@@ -116,8 +116,9 @@ impl Children {
             .with_context(|| format!("{name} did not start within 5 minutes"))??
             .with_context(|| {
                 format!(
-                    "{name} exited before it was ready; see {}",
-                    self.log_of(name).display()
+                    "{name} exited before it was ready; see {}{}",
+                    self.log_of(name).display(),
+                    self.tail_of(name)
                 )
             })?;
         self.running.push((name.to_owned(), child));
@@ -128,9 +129,11 @@ impl Children {
     fn check_alive(&mut self) -> anyhow::Result<()> {
         for (name, child) in &mut self.running {
             if let Some(status) = child.try_wait()? {
+                let log = self.logs.join(format!("{name}.log"));
                 anyhow::bail!(
-                    "{name} exited ({status}); see {}",
-                    self.logs.join(format!("{name}.log")).display()
+                    "{name} exited ({status}); see {}{}",
+                    log.display(),
+                    tail(&log)
                 );
             }
         }
@@ -139,6 +142,10 @@ impl Children {
 
     fn log_of(&self, name: &str) -> PathBuf {
         self.logs.join(format!("{name}.log"))
+    }
+
+    fn tail_of(&self, name: &str) -> String {
+        tail(&self.log_of(name))
     }
 
     async fn stop(&mut self) {
@@ -163,6 +170,21 @@ impl Children {
     }
 }
 
+/// The last lines of a child's log, to print with its failure (the log directory of a failed
+/// run in CI is gone with the runner).
+fn tail(log: &Path) -> String {
+    const LINES: usize = 20;
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return String::new();
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let last = &lines[lines.len().saturating_sub(LINES)..];
+    if last.is_empty() {
+        return String::new();
+    }
+    format!(", which ends:\n  {}", last.join("\n  "))
+}
+
 async fn run_to_end(
     children: &Children,
     name: &str,
@@ -175,8 +197,9 @@ async fn run_to_end(
         .with_context(|| format!("{name} did not finish within {within:?}"))??;
     anyhow::ensure!(
         status.success(),
-        "{name} failed ({status}); see {}",
-        children.log_of(name).display()
+        "{name} failed ({status}); see {}{}",
+        children.log_of(name).display(),
+        children.tail_of(name)
     );
     Ok(())
 }

@@ -21,7 +21,8 @@ pub struct Topics {
     pub late: String,
 }
 
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one metadata or offset look-up may take; then it is tried again.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Reads until `shared.shutdown`; waits for topics that do not exist yet.
 pub async fn run(
@@ -41,52 +42,22 @@ pub async fn run(
         .client_config()
         .create()
         .map_err(|e| config.explain(e))?;
-    let mut tpl = TopicPartitionList::new();
-    loop {
-        let mut missing = Vec::new();
-        for topic in [&topics.windows, &topics.late] {
-            let md = atenex_kafka::blocking(|| consumer.fetch_metadata(Some(topic), TIMEOUT))
-                .with_context(|| {
-                    format!("cannot fetch metadata from {}", kafka.bootstrap_servers())
-                })?;
-            match md.topics().iter().find(|t| t.name() == topic) {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                    for p in t.partitions() {
-                        tpl.add_partition(topic, p.id());
-                    }
-                }
-                _ => missing.push(topic.clone()),
-            }
+    // A broker that is starting (or restarting on its old log) answers metadata and offset
+    // look-ups with errors for a while: wait for it as for a missing topic, saying why.
+    let assignment = loop {
+        match start_positions(&consumer, kafka, topics, since) {
+            Ok(Ok(assignment)) => break assignment,
+            Ok(Err(missing)) => tracing::warn!(?missing, "waiting for the topics to exist"),
+            Err(e) => tracing::warn!(error = format!("{e:#}"), "waiting for the broker"),
         }
-        if missing.is_empty() {
-            break;
-        }
-        tracing::warn!(?missing, "waiting for the topics to exist");
-        tpl = TopicPartitionList::new();
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
             () = shared.shutdown.cancelled() => return Ok(()),
         }
-    }
-    // From the first record at or after now - since (the end where there is none).
-    let from = chrono::Utc::now().timestamp_millis() - since.as_millis() as i64;
-    let mut times = TopicPartitionList::new();
-    for e in tpl.elements() {
-        times.add_partition_offset(e.topic(), e.partition(), Offset::Offset(from))?;
-    }
-    let start = atenex_kafka::blocking(|| consumer.offsets_for_times(times, TIMEOUT))
-        .context("cannot look up the offsets of --since")?;
-    let mut assignment = TopicPartitionList::new();
-    for e in start.elements() {
-        let offset = match e.offset() {
-            Offset::Offset(o) => Offset::Offset(o),
-            _ => Offset::End,
-        };
-        assignment.add_partition_offset(e.topic(), e.partition(), offset)?;
-    }
+    };
     consumer.assign(&assignment)?;
     shared.health.set_ready(true);
-    tracing::info!(partitions = assignment.count(), from, "dashboard reading");
+    tracing::info!(partitions = assignment.count(), "dashboard reading");
     loop {
         let m = tokio::select! {
             () = shared.shutdown.cancelled() => return Ok(()),
@@ -124,4 +95,50 @@ pub async fn run(
             changed
         });
     }
+}
+
+/// Every partition of both topics at the first record written at or after `now - since` (the
+/// end where there is none); `Ok(Err(missing))` while a topic does not exist.
+fn start_positions(
+    consumer: &StreamConsumer,
+    kafka: &KafkaConfig,
+    topics: &Topics,
+    since: Duration,
+) -> anyhow::Result<Result<TopicPartitionList, Vec<String>>> {
+    let from = chrono::Utc::now().timestamp_millis() - since.as_millis() as i64;
+    let mut times = TopicPartitionList::new();
+    let mut missing = Vec::new();
+    for topic in [&topics.windows, &topics.late] {
+        let md = atenex_kafka::blocking(|| consumer.fetch_metadata(Some(topic), TIMEOUT))
+            .with_context(|| format!("cannot fetch metadata from {}", kafka.bootstrap_servers()))?;
+        match md.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                for p in t.partitions() {
+                    times.add_partition_offset(topic, p.id(), Offset::Offset(from))?;
+                }
+            }
+            _ => missing.push(topic.clone()),
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Err(missing));
+    }
+    let start = atenex_kafka::blocking(|| consumer.offsets_for_times(times, TIMEOUT))
+        .context("cannot look up the offsets of --since")?;
+    let mut assignment = TopicPartitionList::new();
+    for e in start.elements() {
+        if let Err(err) = e.error() {
+            anyhow::bail!(
+                "cannot look up the offset of --since in {} [{}]: {err}",
+                e.topic(),
+                e.partition()
+            );
+        }
+        let offset = match e.offset() {
+            Offset::Offset(o) => Offset::Offset(o),
+            _ => Offset::End,
+        };
+        assignment.add_partition_offset(e.topic(), e.partition(), offset)?;
+    }
+    Ok(Ok(assignment))
 }

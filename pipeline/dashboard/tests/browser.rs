@@ -3,7 +3,8 @@
 //! table and chart data; a late record moves the late counter; a value that looks like markup
 //! shows as text; a restarted dashboard shows every window once; the event stream resumes from
 //! its id; the reports page shows a report's rows; and 1,000 companies × 360 minutes keep the page
-//! small and quick (measured, printed, not asserted on time).
+//! small and quick (measured, printed, not asserted on time); and a dashboard whose broker does
+//! not answer yet keeps serving, not ready, instead of exiting.
 
 use atenex_dashboard::consume::Topics;
 use atenex_dashboard::history::{History, Position, Record, Settings, Window};
@@ -30,6 +31,15 @@ impl Dashboard {
     }
 
     async fn start_on(addr: &str, topics: &Topics, reports: Option<String>) -> Self {
+        Self::start_with(atenex_kafka::testing::config(), addr, topics, reports).await
+    }
+
+    async fn start_with(
+        kafka: atenex_kafka::KafkaConfig,
+        addr: &str,
+        topics: &Topics,
+        reports: Option<String>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let stop = CancellationToken::new();
@@ -39,7 +49,6 @@ impl Dashboard {
             history: Settings::default(),
             reports,
         };
-        let kafka = atenex_kafka::testing::config();
         let task = tokio::spawn({
             let stop = stop.clone();
             async move {
@@ -650,5 +659,31 @@ async fn an_open_page_updates_live_and_resumes_after_a_restart() {
         "1"
     );
     drop(page);
+    d.stop().await;
+}
+
+/// A broker that does not answer (or answers a look-up with an error, as a restarting one does)
+/// is waited for: the dashboard serves, says it is not ready, and stops cleanly. Before, it
+/// exited once a look-up failed (seen in CI as the demo's dashboard exiting on a restarted
+/// broker). Waits past the look-up timeout (10 s), so that a look-up has failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_waits_for_a_broker_that_does_not_answer() {
+    let [port] = atenex_kafka::broker::free_ports::<1>().unwrap();
+    let kafka = atenex_kafka::testing::config().with_bootstrap(Some(&format!("127.0.0.1:{port}")));
+    let t = Topics {
+        windows: "analytics.flink".into(),
+        late: "analytics.late".into(),
+    };
+    let d = Dashboard::start_with(kafka, "127.0.0.1:0", &t, None).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    assert!(
+        !d.task.is_finished(),
+        "the dashboard exited: {:?}",
+        d.task.await
+    );
+    let health = reqwest::get(format!("{}/health", d.url)).await.unwrap();
+    assert_eq!(health.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    let page = reqwest::get(format!("{}/", d.url)).await.unwrap();
+    assert!(page.status().is_success());
     d.stop().await;
 }
