@@ -1,8 +1,8 @@
 //! `atenex docproc`: documents.raw → text → chunks.processed (docs/services.md).
 
-use crate::KafkaArgs;
 use crate::ingest::StorageArgs;
 use crate::limits::ShutdownArgs;
+use crate::{KafkaArgs, Observability};
 use atenex_contracts::Topic;
 use atenex_docproc::chunker::{ChunkerConfig, Unit};
 use atenex_docproc::extract::Limits;
@@ -78,10 +78,14 @@ pub struct DocprocArgs {
 
     #[command(flatten)]
     shutdown: ShutdownArgs,
+
+    #[command(flatten)]
+    observability: Observability,
 }
 
 pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let shutdown = args.shutdown.signals();
+    let health = args.observability.start(&shutdown).await?;
     let kafka = args.kafka.config();
     let storage = Storage::open(&args.storage.storage)?;
     // A missing bucket or refused credentials stop the service here, not at the first document.
@@ -107,6 +111,7 @@ pub async fn run(args: DocprocArgs) -> anyhow::Result<()> {
     let mut settings = GroupSettings::new(&args.group, &[Topic::DocumentsRaw.name()]);
     settings.max_batch = 50;
     let consumer = GroupConsumer::new(&kafka, settings)?;
+    health.set_ready(true);
     tracing::info!(storage = %atenex_kafka::observe::redacted(&args.storage.storage), group = %args.group, "docproc running");
     let summary = consumer
         .run(shutdown, async |batch| {

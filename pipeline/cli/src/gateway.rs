@@ -1,5 +1,6 @@
 //! `atenex gateway` and `atenex token` (docs/services.md).
 
+use crate::Observability;
 use crate::limits::{HttpLimitsArgs, ShutdownArgs};
 use atenex_gateway::jwt::{Claims, sign};
 use atenex_gateway::{Config, DEFAULT_MAX_BODY_BYTES, Gateway, router};
@@ -73,11 +74,17 @@ pub struct GatewayArgs {
 
     #[command(flatten)]
     shutdown: ShutdownArgs,
+
+    // Prometheus `/metrics` is served on --admin-listen, not on --listen: the gateway's port is
+    // public, its counters are not.
+    #[command(flatten)]
+    observability: Observability,
 }
 
 pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let limits = args.http.limits(&args.shutdown)?;
     let shutdown = args.shutdown.signals();
+    let health = args.observability.start(&shutdown).await?;
     let gw = Gateway::new(Config {
         ingest_url: args.ingest_url.clone(),
         jwt_secret: secret(args.jwt_secret)?,
@@ -90,6 +97,7 @@ pub async fn run(args: GatewayArgs) -> anyhow::Result<()> {
         upstream_timeout: args.upstream_timeout,
     })?;
     let listener = crate::limits::listen(args.listen).await?;
+    health.set_ready(true);
     tracing::info!(listen = %listener.local_addr()?, ingest = %atenex_kafka::observe::redacted(&args.ingest_url), "gateway serving");
     atenex_http::serve(listener, router(Arc::new(gw))?, limits, shutdown).await?;
     tracing::info!("gateway stopped");

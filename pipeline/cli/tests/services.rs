@@ -32,10 +32,11 @@ fn start(args: &[&str]) -> Child {
 
 #[test]
 fn an_upload_through_gateway_and_ingest_survives_sigterm_in_flight() {
-    let [p_ingest, p_gateway] = atenex_kafka::broker::free_ports::<2>().unwrap();
-    let (ingest_addr, gateway_addr) = (
+    let [p_ingest, p_gateway, p_admin] = atenex_kafka::broker::free_ports::<3>().unwrap();
+    let (ingest_addr, gateway_addr, gateway_admin) = (
         format!("127.0.0.1:{p_ingest}"),
         format!("127.0.0.1:{p_gateway}"),
+        format!("127.0.0.1:{p_admin}"),
     );
     let storage = tempfile::tempdir().unwrap();
     let mut ingest = start(&[
@@ -53,9 +54,20 @@ fn an_upload_through_gateway_and_ingest_survives_sigterm_in_flight() {
         &gateway_addr,
         "--ingest-url",
         &format!("http://{ingest_addr}"),
+        "--admin-listen",
+        &gateway_admin,
     ]);
     wait_healthy(&ingest_addr);
     wait_healthy(&gateway_addr);
+    // The gateway's counters on its admin listener, not on its public port.
+    assert_eq!(http_get(&gateway_addr, "/metrics").0, 404);
+    wait_healthy(&gateway_admin);
+    let (status, metrics) = http_get(&gateway_admin, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("gateway_requests_total{status=\"200\"}"),
+        "{metrics}"
+    );
 
     let out = atenex()
         .args([
@@ -186,8 +198,9 @@ fn upload(gateway: &str, token: &str, name: &str, mime: &str, data: &[u8]) -> St
 /// of them with exit 0.
 #[test]
 fn upload_docproc_embedding_end_to_end() {
-    let [p_ingest, p_gateway, p_mock] = atenex_kafka::broker::free_ports::<3>().unwrap();
+    let [p_ingest, p_gateway, p_mock, p_admin] = atenex_kafka::broker::free_ports::<4>().unwrap();
     let ingest_addr = format!("127.0.0.1:{p_ingest}");
+    let docproc_admin = format!("127.0.0.1:{p_admin}");
     let gateway_addr = format!("127.0.0.1:{p_gateway}");
     let mock_addr = format!("127.0.0.1:{p_mock}");
     let storage = tempfile::tempdir().unwrap();
@@ -231,6 +244,8 @@ fn upload_docproc_embedding_end_to_end() {
             &testing::unique("docproc"),
             "--bootstrap-servers",
             bootstrap,
+            "--admin-listen",
+            &docproc_admin,
         ]),
     ]);
     let embedding = atenex()
@@ -256,6 +271,8 @@ fn upload_docproc_embedding_end_to_end() {
     wait_healthy(&mock_addr);
     wait_healthy(&ingest_addr);
     wait_healthy(&gateway_addr);
+    // docproc is healthy once its store answered and it joined its group.
+    wait_healthy(&docproc_admin);
 
     let company = uuid::Uuid::new_v4().to_string();
     let token = atenex_gateway::jwt::sign(

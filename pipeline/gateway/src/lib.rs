@@ -71,7 +71,7 @@ pub fn router(gw: Arc<Gateway>) -> anyhow::Result<Router> {
             "/health",
             get(|| async { axum::Json(json!({"status": "ok"})) }),
         )
-        .route("/metrics", get(atenex_kafka::observe::render_metrics))
+        // No /metrics here: this port is public; `atenex gateway --admin-listen` serves it.
         .fallback(|| async { error(StatusCode::NOT_FOUND, "not found") })
         .layer(middleware::from_fn(request_id));
     if !gw.config.cors_origins.is_empty() {
