@@ -9,6 +9,7 @@ use clap::Args;
 pub const ROOT_ENV: &str = "ATENEX_HDFS_ROOT";
 
 #[derive(Args, Debug)]
+#[command(after_help = atenex_report::error::exit_codes_help())]
 pub struct ReportArgs {
     /// The day to report (UTC), YYYY-MM-DD [default: yesterday in UTC].
     #[arg(long, value_name = "YYYY-MM-DD")]
@@ -33,8 +34,9 @@ pub struct ReportArgs {
     #[arg(long, value_name = "TOPIC", default_value = "embeddings.ready")]
     topic: String,
 
-    /// With no landing data for the date, write an empty report instead of failing (exit 3).
-    #[arg(long)]
+    /// With no landing data for the date, write an empty report instead of failing (exit 3):
+    /// for a deployment where a quiet day is normal (deploy/env/report.env decides).
+    #[arg(long, env = "ATENEX_REPORT_ALLOW_EMPTY")]
     allow_empty: bool,
 
     /// Skip malformed lines (counted in the summary) instead of failing (exit 5).

@@ -62,6 +62,36 @@ fn found_list(found: &[String]) -> String {
     }
 }
 
+/// Every exit code `atenex report` ends with on failure, and when: `atenex report --help`
+/// prints this list, and the deploy test checks the unit's comment against it.
+pub const EXIT_CODES: [(u8, &str); 7] = [
+    (1, "anything else (the error with its context)"),
+    (2, "bad usage"),
+    (
+        3,
+        "no landing data for the date (--allow-empty writes an empty report instead)",
+    ),
+    (4, "a record without company_id or document_id"),
+    (
+        5,
+        "a malformed line, or a landing file that is not a regular file or is too large",
+    ),
+    (
+        6,
+        "the filesystem cannot be reached, listed, read or written",
+    ),
+    (7, "another run for the same date holds its lock"),
+];
+
+/// [`EXIT_CODES`] as `--help` prints it.
+pub fn exit_codes_help() -> String {
+    let mut help = String::from("Exit codes (0: the report is written):");
+    for (code, when) in EXIT_CODES {
+        help.push_str(&format!("\n  {code}  {when}"));
+    }
+    help
+}
+
 impl ReportError {
     pub fn code(&self) -> u8 {
         match self {
@@ -79,5 +109,68 @@ impl ReportError {
             what: what.to_string(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each failure's code is one the list (and so `--help` and the unit) names, with a
+    /// description of that failure.
+    #[test]
+    fn every_failure_has_its_code_listed() {
+        let io = || std::io::Error::other("x");
+        let cases = [
+            (
+                ReportError::NoData {
+                    date: "d".into(),
+                    looked_at: "p".into(),
+                },
+                "no landing data",
+            ),
+            (
+                ReportError::MissingIds {
+                    file: "f".into(),
+                    line: 1,
+                    missing: "company_id".into(),
+                    found: vec![],
+                },
+                "without company_id",
+            ),
+            (
+                ReportError::Malformed {
+                    file: "f".into(),
+                    line: 1,
+                    reason: "r".into(),
+                },
+                "malformed line",
+            ),
+            (
+                ReportError::BadFile {
+                    file: "f".into(),
+                    reason: "r".into(),
+                },
+                "not a regular file",
+            ),
+            (ReportError::storage("w", io()), "cannot be reached"),
+            (
+                ReportError::Busy {
+                    date: "d".into(),
+                    lock: "l".into(),
+                    why: "held".into(),
+                },
+                "lock",
+            ),
+            (ReportError::Other("x".into()), "anything else"),
+        ];
+        for (error, words) in cases {
+            let (_, when) = EXIT_CODES
+                .iter()
+                .find(|(code, _)| *code == error.code())
+                .unwrap_or_else(|| panic!("{error:?}: code {} not listed", error.code()));
+            assert!(when.contains(words), "{error:?}: {when}");
+        }
+        assert!(exit_codes_help().contains("\n  3  no landing data"));
     }
 }

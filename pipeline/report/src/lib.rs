@@ -17,6 +17,6 @@ pub mod report;
 pub mod store;
 
 pub use datafusion::arrow;
-pub use error::ReportError;
+pub use error::{EXIT_CODES, ReportError};
 pub use report::{DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_LINE_BYTES, Options, Summary, run};
 pub use store::Location;
