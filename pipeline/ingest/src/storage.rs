@@ -8,10 +8,11 @@
 
 use crate::group_sync::GroupSync;
 use object_store::aws::AmazonS3Builder;
+use object_store::buffered::BufWriter;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use std::sync::Arc;
 
 /// How long one S3 request may take, unless `AWS_TIMEOUT` says otherwise.
@@ -185,11 +186,14 @@ impl Storage {
     }
 
     /// Starts storing `key` from a stream of pieces ([`Upload`]): memory holds one part (5 MiB)
-    /// and the parts in flight, whatever the object's size.
+    /// and the parts in flight, whatever the object's size. An object smaller than a part (most
+    /// documents) is stored with one PUT at the end; a larger one as a multipart upload, begun
+    /// when the first part is full.
     pub async fn upload(&self, key: &str) -> object_store::Result<Upload> {
-        let multipart = self.store.put_multipart(&Path::from(key)).await?;
+        let writer = BufWriter::with_capacity(self.store.clone(), Path::from(key), PART_BYTES)
+            .with_max_concurrency(PARTS_IN_FLIGHT);
         Ok(Upload {
-            writer: WriteMultipart::new(multipart),
+            writer,
             sync: self.local_sync.clone(),
             local_dir: self
                 .local_root
@@ -310,7 +314,7 @@ async fn durable(sync: Option<&GroupSync>) -> object_store::Result<()> {
 /// An object being stored piece by piece ([`Storage::upload`]): [`Upload::finish`] makes it
 /// durable and visible; [`Upload::abort`] (or dropping it) leaves nothing.
 pub struct Upload {
-    writer: WriteMultipart,
+    writer: BufWriter,
     sync: Option<GroupSync>,
     /// Locally: the store's directory and the object's path in it.
     local_dir: Option<(std::path::PathBuf, std::path::PathBuf)>,
@@ -318,22 +322,41 @@ pub struct Upload {
 
 /// Parts uploaded at once per object.
 const PARTS_IN_FLIGHT: usize = 2;
+/// A multipart upload's part (S3's smallest but the last); also what is buffered before the
+/// first request.
+const PART_BYTES: usize = 5 * 1024 * 1024;
 
 impl Upload {
     /// Adds a piece; waits while [`PARTS_IN_FLIGHT`] parts are being written.
     pub async fn write(&mut self, piece: bytes::Bytes) -> object_store::Result<()> {
-        self.writer.put(piece);
-        self.writer.wait_for_capacity(PARTS_IN_FLIGHT).await
+        self.writer.put(piece).await
     }
 
     /// Completes the object, durably (locally: the group commit after the rename).
-    pub async fn finish(self) -> object_store::Result<()> {
-        self.writer.finish().await?;
+    pub async fn finish(mut self) -> object_store::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        self.writer.shutdown().await.map_err(|e| {
+            // object_store's errors come back wrapped in io::Error: unwrap them again.
+            match e
+                .into_inner()
+                .map(|inner| inner.downcast::<object_store::Error>())
+            {
+                Some(Ok(store)) => *store,
+                Some(Err(other)) => object_store::Error::Generic {
+                    store: "upload",
+                    source: other,
+                },
+                None => object_store::Error::Generic {
+                    store: "upload",
+                    source: "the upload could not be completed".into(),
+                },
+            }
+        })?;
         durable(self.sync.as_ref()).await
     }
 
     /// Drops what was written; locally also the directories made for it that are now empty.
-    pub async fn abort(self) {
+    pub async fn abort(mut self) {
         let _ = self.writer.abort().await;
         if let Some((root, path)) = self.local_dir {
             let mut dir = path.parent();

@@ -140,10 +140,35 @@ impl S3Server {
         Ok(name)
     }
 
-    /// Whether an object exists, and its bytes (an unsigned GET: moto serves it).
+    /// Whether an object exists, and its bytes: a signed GET (moto refuses an unsigned one for
+    /// an object stored with a single PUT), on a thread of its own so that a test on a Tokio
+    /// runtime can call it.
     pub fn object(&self, bucket: &str, key: &str) -> anyhow::Result<Option<Vec<u8>>> {
-        let (status, body) = self.call("GET", &format!("/{bucket}/{key}"))?;
-        Ok((status == 200).then_some(body))
+        use object_store::ObjectStoreExt as _;
+        let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(bucket);
+        for (k, v) in self.options() {
+            builder = builder.with_config(k.parse()?, v);
+        }
+        let store = builder.build()?;
+        let path = object_store::path::Path::from(key);
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
+                    runtime.block_on(async {
+                        match store.get(&path).await {
+                            Ok(got) => Ok(Some(got.bytes().await?.to_vec())),
+                            Err(object_store::Error::NotFound { .. }) => Ok(None),
+                            Err(e) => Err(anyhow::Error::from(e)
+                                .context(format!("reading s3://{bucket}/{key}"))),
+                        }
+                    })
+                })
+                .join()
+                .map_err(|_| anyhow::anyhow!("the reading thread panicked"))?
+        })
     }
 
     /// The keys in `bucket` (the first 1,000), from an unsigned listing.

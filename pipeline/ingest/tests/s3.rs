@@ -11,10 +11,14 @@ use serde_json::Value;
 use std::sync::Arc;
 
 async fn serve(storage: Storage) -> String {
+    serve_with(storage, 1_000_000).await
+}
+
+async fn serve_with(storage: Storage, max_upload_bytes: usize) -> String {
     let app = Arc::new(App::new(
         storage,
         Producer::new(&testing::config()).unwrap(),
-        1_000_000,
+        max_upload_bytes,
         atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -194,4 +198,31 @@ async fn a_slow_s3_gets_a_bounded_wait_and_503_not_a_hung_upload() {
         started.elapsed()
     );
     assert!(announced(&company).await.is_empty());
+}
+
+/// An upload larger than a part (5 MiB) goes as a multipart upload (smaller ones as one PUT):
+/// stored whole, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_larger_than_a_part_is_stored_whole_in_s3() {
+    let server = s3::shared();
+    let bucket = server.bucket("large").unwrap();
+    let storage = Storage::open_with(&format!("s3://{bucket}/raw"), &server.options()).unwrap();
+    let url = serve_with(storage, 20 * 1024 * 1024).await;
+    let company = uuid::Uuid::new_v4().to_string();
+    let line = format!("a line of a large document {}\n", uuid::Uuid::new_v4());
+    let text = line.repeat(12 * 1024 * 1024 / line.len()).into_bytes();
+    assert!(text.len() > 2 * 5 * 1024 * 1024);
+    let (status, body) = upload(&url, &company, "large.txt", text.clone()).await;
+    assert_eq!(status, 202, "{body}");
+    let doc = body["document_id"].as_str().unwrap();
+    let stored = server
+        .object(&bucket, &format!("raw/{company}/{doc}/large.txt"))
+        .unwrap()
+        .expect("stored");
+    assert!(
+        stored == text,
+        "{} bytes stored of {}",
+        stored.len(),
+        text.len()
+    );
 }
