@@ -39,18 +39,24 @@ pub enum BenchCommand {
 
 #[derive(Args, Debug)]
 pub struct UploadBench {
-    /// Concurrent connections.
-    #[arg(long, default_value_t = 50, value_parser = crate::parse::count::<1, 10_000>)]
+    /// Concurrent connections. Ingest takes 16 uploads at once (its default
+    /// --max-concurrent-uploads) and refuses more with 503, which is not counted as throughput.
+    #[arg(long, default_value_t = 16, value_parser = crate::parse::count::<1, 10_000>)]
     connections: usize,
     /// Size of each uploaded file, in bytes.
     #[arg(long, default_value_t = 100 * 1024, value_parser = crate::parse::count::<1, 1_000_000_000>)]
     file_bytes: usize,
     /// Length of each wrk run.
-    #[arg(long, default_value = "15s")]
-    duration: String,
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::parse::duration::<1, 3600>)]
+    duration: std::time::Duration,
     /// wrk threads.
     #[arg(long, default_value_t = 2, value_parser = crate::parse::count::<1, 1024>)]
     threads: usize,
+    /// Where ingest stores the uploads: `local` (a temporary directory on this disk) or a
+    /// storage URL as `atenex ingest --storage` takes it (`s3://bucket/prefix`, with the AWS_*
+    /// variables ingest reads). Repeat it to measure several stores in the same run.
+    #[arg(long = "storage", value_name = "local|URL", default_value = "local")]
+    storages: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -461,6 +467,17 @@ struct WrkResult {
     requests: u64,
 }
 
+impl WrkResult {
+    /// Answers per second that were 2xx: an upload refused (503 beyond ingest's
+    /// --max-concurrent-uploads, 409 for a duplicate) is not throughput.
+    fn ok_rps(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        self.rps * (self.requests - self.non_2xx.min(self.requests)) as f64 / self.requests as f64
+    }
+}
+
 fn wrk(
     url: &str,
     b: &UploadBench,
@@ -468,14 +485,15 @@ fn wrk(
     token: &str,
     company: &str,
 ) -> anyhow::Result<WrkResult> {
-    let out = std::process::Command::new("wrk")
+    let mut command = std::process::Command::new("wrk");
+    command
         .args([
             "-t",
             &b.threads.to_string(),
             "-c",
             &b.connections.to_string(),
             "-d",
-            &b.duration,
+            &format!("{}s", b.duration.as_secs()),
             "--latency",
             "-s",
         ])
@@ -485,7 +503,10 @@ fn wrk(
         .env("COMPANY", company)
         // Each run's content differs from the others' (ingest refuses duplicates).
         .env("RUN", uuid::Uuid::new_v4().simple().to_string())
-        .env("FILE_BYTES", b.file_bytes.to_string())
+        .env("FILE_BYTES", b.file_bytes.to_string());
+    // A bench stopped (or killed) mid-run must not leave wrk loading the machine.
+    atenex_jvm::process::die_with_parent(&mut command);
+    let out = command
         .output()
         .map_err(|e| anyhow::anyhow!("cannot run wrk: {e} (Debian: apt-get install wrk)"))?;
     anyhow::ensure!(
@@ -547,41 +568,59 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     // The HTTP stack's limit: read the body, discard it, answer 202.
     let bare = spawn(axum::Router::new().route("/upload", post(discard))).await?;
     let kafka = atenex_kafka::testing::config();
-    let ingest = spawn(atenex_ingest::router(std::sync::Arc::new(
-        atenex_ingest::App::new(
-            atenex_ingest::storage::Storage::open(
-                tmp.path().join("objects").to_str().expect("UTF-8"),
-            )?,
-            atenex_kafka::Producer::new(&kafka)?,
-            atenex_ingest::DEFAULT_MAX_UPLOAD_BYTES,
-            atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
-        ),
-    )))
-    .await?;
     let secret = b"bench-2c8f4a6e0d9b1f3a7c5e8d2b4f6a0c9e".to_vec();
-    let gateway = spawn(atenex_gateway::router(std::sync::Arc::new(
-        atenex_gateway::Gateway::new(atenex_gateway::Config {
-            ingest_url: format!("http://{ingest}"),
-            jwt_secret: secret.clone(),
-            max_body_bytes: atenex_gateway::DEFAULT_MAX_BODY_BYTES,
-            cors_origins: Vec::new(),
-            upstream_timeout: std::time::Duration::from_secs(60),
-        })?,
-    ))?)
-    .await?;
+    let gateway_to = |upstream: std::net::SocketAddr| {
+        let secret = secret.clone();
+        async move {
+            spawn(atenex_gateway::router(std::sync::Arc::new(
+                atenex_gateway::Gateway::new(atenex_gateway::Config {
+                    ingest_url: format!("http://{upstream}"),
+                    jwt_secret: secret,
+                    max_body_bytes: atenex_gateway::DEFAULT_MAX_BODY_BYTES,
+                    cors_origins: Vec::new(),
+                    upstream_timeout: std::time::Duration::from_secs(60),
+                })?,
+            ))?)
+            .await
+        }
+    };
+    // Ingest on each store, and the gateway in front of it.
+    let mut stores = Vec::new();
+    for storage in &b.storages {
+        let (name, url) = match storage.as_str() {
+            "local" => (
+                "local store".to_owned(),
+                tmp.path()
+                    .join("objects")
+                    .to_str()
+                    .expect("UTF-8")
+                    .to_owned(),
+            ),
+            url => (
+                atenex_kafka::observe::redacted(url).to_string(),
+                url.to_owned(),
+            ),
+        };
+        let store = atenex_ingest::storage::Storage::open(&url)?;
+        store
+            .check(true, std::time::Duration::from_secs(15))
+            .await?;
+        let ingest = spawn(atenex_ingest::router(std::sync::Arc::new(
+            atenex_ingest::App::new(
+                store,
+                atenex_kafka::Producer::new(&kafka)?,
+                atenex_ingest::DEFAULT_MAX_UPLOAD_BYTES,
+                atenex_ingest::DEFAULT_MAX_CONCURRENT_UPLOADS,
+            ),
+        )))
+        .await?;
+        let gateway = gateway_to(ingest).await?;
+        stores.push((name, ingest, gateway));
+    }
     // The gateway alone, in front of a bare handler at ingest's route.
     let bare_ingest =
         spawn(axum::Router::new().route("/api/v1/ingest/upload", post(discard))).await?;
-    let gateway_only = spawn(atenex_gateway::router(std::sync::Arc::new(
-        atenex_gateway::Gateway::new(atenex_gateway::Config {
-            ingest_url: format!("http://{bare_ingest}"),
-            jwt_secret: secret.clone(),
-            max_body_bytes: atenex_gateway::DEFAULT_MAX_BODY_BYTES,
-            cors_origins: Vec::new(),
-            upstream_timeout: std::time::Duration::from_secs(60),
-        })?,
-    ))?)
-    .await?;
+    let gateway_only = gateway_to(bare_ingest).await?;
     let company = uuid::Uuid::new_v4().to_string();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -598,14 +637,21 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
     let run = |name: &str, url: String| -> anyhow::Result<WrkResult> {
         let r = tokio::task::block_in_place(|| wrk(&url, &b, &script, &token, &company))?;
         println!(
-            "{name}: {:.0} uploads/s, p50 {}, p99 {}, {} requests, {} not 2xx",
-            r.rps, r.p50, r.p99, r.requests, r.non_2xx
+            "{name}: {:.0} uploads/s accepted (2xx), p50 {}, p99 {}, {} requests, {} not 2xx",
+            r.ok_rps(),
+            r.p50,
+            r.p99,
+            r.requests,
+            r.non_2xx
         );
         Ok(r)
     };
     println!(
         "{} connections, {} wrk threads, {} B files, {} each:",
-        b.connections, b.threads, b.file_bytes, b.duration
+        b.connections,
+        b.threads,
+        b.file_bytes,
+        humantime::format_duration(b.duration)
     );
     let base = run(
         "bare axum handler (discard)",
@@ -615,17 +661,19 @@ pub async fn upload(b: UploadBench) -> anyhow::Result<()> {
         "gateway → bare handler",
         format!("http://{gateway_only}/upload"),
     )?;
-    run(
-        "ingest → broker (no gateway)",
-        format!("http://{ingest}/api/v1/ingest/upload"),
-    )?;
-    let full = run(
-        "gateway → ingest → broker",
-        format!("http://{gateway}/upload"),
-    )?;
-    println!(
-        "throughput {:.0}% of the bare handler's",
-        100.0 * full.rps / base.rps.max(1.0)
-    );
+    for (store, ingest, gateway) in &stores {
+        run(
+            &format!("ingest → broker (no gateway), {store}"),
+            format!("http://{ingest}/api/v1/ingest/upload"),
+        )?;
+        let full = run(
+            &format!("gateway → ingest → broker, {store}"),
+            format!("http://{gateway}/upload"),
+        )?;
+        println!(
+            "{store}: throughput {:.0}% of the bare handler's",
+            100.0 * full.ok_rps() / base.ok_rps().max(1.0)
+        );
+    }
     Ok(())
 }
