@@ -52,9 +52,33 @@ pub struct ReportArgs {
     #[arg(long, value_name = "BYTES", env = "ATENEX_REPORT_MAX_FILE_BYTES", default_value_t = atenex_report::DEFAULT_MAX_FILE_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     max_file_bytes: u64,
 
+    /// The engine that counts: datafusion, in this process (fast on one node), or spark, the
+    /// embedded PySpark job run through --spark-submit (for days larger than one node reads in
+    /// minutes; same rows, same exit codes, same atomic replace: docs/report.md).
+    #[arg(long, value_enum, env = "ATENEX_REPORT_ENGINE", default_value_t = Engine::Datafusion)]
+    engine: Engine,
+
+    /// With --engine spark: the submit command and its options, split as a shell would (e.g.
+    /// "spark-submit --master yarn --deploy-mode cluster"); the job's file and arguments are
+    /// appended. --threads, --max-file-bytes do not apply to Spark.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        env = "ATENEX_REPORT_SPARK_SUBMIT",
+        default_value = "spark-submit"
+    )]
+    spark_submit: String,
+
     /// A line longer than this is malformed (exit 5, or skipped with --skip-bad-records).
     #[arg(long, value_name = "BYTES", env = "ATENEX_REPORT_MAX_LINE_BYTES", default_value_t = atenex_report::DEFAULT_MAX_LINE_BYTES as u64, value_parser = clap::value_parser!(u64).range(1..=(1 << 32)))]
     max_line_bytes: u64,
+}
+
+/// Where the counting runs (`--engine`).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Engine {
+    Datafusion,
+    Spark,
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
@@ -80,6 +104,21 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<()> {
         threads: args.threads.map_or(defaults.threads, usize::from),
         max_file_bytes: args.max_file_bytes,
         max_line_bytes: usize::try_from(args.max_line_bytes).unwrap_or(usize::MAX),
+        spark: match args.engine {
+            Engine::Datafusion => None,
+            Engine::Spark => {
+                let submit = shell_words::split(&args.spark_submit).map_err(|e| {
+                    ReportError::Other(format!("--spark-submit {:?}: {e}", args.spark_submit))
+                })?;
+                if submit.is_empty() {
+                    return Err(ReportError::Other(
+                        "--spark-submit is empty: name the command, e.g. spark-submit".into(),
+                    )
+                    .into());
+                }
+                Some(atenex_report::spark::SparkOptions { submit })
+            }
+        },
         ..defaults
     };
     let s = atenex_report::run(&opts).await?;

@@ -49,6 +49,9 @@ pub enum ReportError {
         #[source]
         source: std::io::Error,
     },
+    /// A data error the Spark job found, with its exit code (4 or 5, as above).
+    #[error("{message}")]
+    Engine { code: u8, message: String },
     /// Anything else (exit 1): a bug or a resource problem, with its context.
     #[error("{0}")]
     Other(String),
@@ -100,6 +103,7 @@ impl ReportError {
             ReportError::Malformed { .. } | ReportError::BadFile { .. } => 5,
             ReportError::Busy { .. } => 7,
             ReportError::Storage { .. } => 6,
+            ReportError::Engine { code, .. } => *code,
             ReportError::Other(_) => 1,
         }
     }

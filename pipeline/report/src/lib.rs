@@ -14,6 +14,7 @@ pub mod generate;
 pub mod read;
 pub mod replace;
 pub mod report;
+pub mod spark;
 pub mod store;
 
 pub use datafusion::arrow;

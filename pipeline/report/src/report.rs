@@ -36,6 +36,8 @@ pub struct Options {
     pub max_file_bytes: u64,
     /// A line longer than this is malformed (skipped with `skip_bad_records`).
     pub max_line_bytes: usize,
+    /// Run the counting on Spark (`--engine spark`) instead of here with DataFusion.
+    pub spark: Option<crate::spark::SparkOptions>,
 }
 
 /// 1 GiB.
@@ -57,6 +59,7 @@ impl Options {
             threads: std::thread::available_parallelism().map_or(2, usize::from),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            spark: None,
         }
     }
 }
@@ -362,53 +365,83 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
                 looked_at: landing.describe(&day),
             });
         }
-        let scanned = scan_all(opts, &files)?;
+        // Spark reads the files itself; an empty day is written here by either engine.
+        let scanned = if opts.spark.is_some() && !files.is_empty() {
+            None
+        } else {
+            Some(scan_all(opts, &files)?)
+        };
         Ok((files, scanned))
     })?;
-    let records = scanned.stats.records;
-    let without_chunk_id = scanned.without_chunk_id;
-    let (bad, first_bad) = (scanned.stats.bad, scanned.stats.first_bad);
-    let result = aggregate(scanned.batches).await?;
-    let parquet = to_parquet(&result)?;
-
     let target = opts
         .reports
         .join(&format!("daily_chunk_count/date={}", opts.date));
     let reports = &opts.reports.store;
-    let repaired = tokio::task::block_in_place(|| -> Result<_, ReportError> {
-        let storage = |what: &str| {
-            let what = format!("{what} {}", reports.describe(&target));
-            move |e| ReportError::storage(what, e)
-        };
-        // One run per date at a time: a second one's repair would take the first one's staging
-        // directory for a crash's leftover.
-        let lock_path = lock_file(&target);
-        let _lock = reports.lock(&lock_path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock => ReportError::Busy {
-                date: opts.date.to_string(),
-                lock: reports.describe(&lock_path),
-                why: e.to_string(),
-            },
-            _ => storage("locking the report for")(e),
-        })?;
-        let repaired = repair(reports.as_ref(), &target).map_err(storage("repairing"))?;
-        let nonce = uuid::Uuid::new_v4().simple().to_string();
-        let staging = staging_dir(&target, &nonce);
-        let written = reports
-            .write(&format!("{staging}/{PART}"), &parquet)
-            .and_then(|()| reports.write(&format!("{staging}/{SUCCESS}"), b""))
-            .map_err(storage("writing the report for"))
-            .and_then(|()| {
-                publish(reports.as_ref(), &staging, &target, &nonce).map_err(storage("publishing"))
-            });
-        if written.is_err() {
-            // What a failed run staged is of no use to anyone (the next run would remove it).
-            let _ = reports.remove_all(&staging);
+    // What goes into the staging directory: our Parquet, or what the Spark job writes there.
+    let (computed, staged) = match (scanned, &opts.spark) {
+        (None, Some(spark)) => {
+            let inputs: Vec<String> = files.iter().map(|(p, _)| landing.url(p)).collect();
+            let staged = publish_with(opts, &target, |staging| {
+                crate::spark::stage(
+                    reports.as_ref(),
+                    staging,
+                    &inputs,
+                    spark,
+                    opts.skip_bad_records,
+                    opts.max_line_bytes,
+                )
+            })?;
+            (None, Some(staged))
         }
-        written?;
-        Ok(repaired)
-    })?;
-
+        (Some(scanned), _) => {
+            let stats = (
+                scanned.stats.records,
+                scanned.without_chunk_id,
+                scanned.stats.bad,
+                scanned.stats.first_bad,
+            );
+            let result = aggregate(scanned.batches).await?;
+            let parquet = to_parquet(&result)?;
+            let repaired = publish_with(opts, &target, |staging| {
+                reports
+                    .write(&format!("{staging}/{PART}"), &parquet)
+                    .map_err(|e| {
+                        ReportError::storage(
+                            format!("writing the report for {}", reports.describe(&target)),
+                            e,
+                        )
+                    })
+            })?;
+            (Some((result, stats, repaired.1)), None)
+        }
+        (None, None) => unreachable!("scanned unless on Spark"),
+    };
+    let summary = |records, companies, documents, duplicates, bad, first_bad, repaired| Summary {
+        files: files.len() as u64,
+        bytes: files.iter().map(|(_, n)| n).sum(),
+        records,
+        companies,
+        documents,
+        duplicates,
+        bad_skipped: bad,
+        first_bad,
+        output: reports.describe(&target),
+        repaired,
+        elapsed: started.elapsed(),
+    };
+    if let Some((job, repaired)) = staged {
+        return Ok(summary(
+            job.records,
+            job.companies,
+            job.rows,
+            job.records - job.unique - job.without_chunk_id,
+            job.bad_skipped,
+            job.first_bad,
+            repaired,
+        ));
+    }
+    let (result, (records, without_chunk_id, bad, first_bad), repaired) =
+        computed.expect("computed here unless on Spark");
     let totals = result
         .column(2)
         .as_any()
@@ -429,18 +462,61 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
                 .count()
         }) as u64;
     debug_assert_eq!(totals, records);
-    Ok(Summary {
-        files: files.len() as u64,
-        bytes: files.iter().map(|(_, n)| n).sum(),
+    Ok(summary(
         records,
         companies,
-        documents: result.num_rows() as u64,
-        duplicates: totals - uniques - without_chunk_id,
-        bad_skipped: bad,
+        result.num_rows() as u64,
+        totals - uniques - without_chunk_id,
+        bad,
         first_bad,
-        output: reports.describe(&target),
         repaired,
-        elapsed: started.elapsed(),
+    ))
+}
+
+/// Under the date's lock, after repairing what a crashed run left: `stage` fills a new staging
+/// directory with the report's data file, then `_SUCCESS` is written and the staging directory
+/// swapped in. A failure removes the staging directory. Returns what `stage` returned and what
+/// the repair did.
+fn publish_with<T>(
+    opts: &Options,
+    target: &str,
+    stage: impl FnOnce(&str) -> Result<T, ReportError>,
+) -> Result<(T, Vec<String>), ReportError> {
+    let reports = &opts.reports.store;
+    tokio::task::block_in_place(|| {
+        let storage = |what: &str| {
+            let what = format!("{what} {}", reports.describe(target));
+            move |e| ReportError::storage(what, e)
+        };
+        // One run per date at a time: a second one's repair would take the first one's staging
+        // directory for a crash's leftover.
+        let lock_path = lock_file(target);
+        let _lock = reports.lock(&lock_path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock => ReportError::Busy {
+                date: opts.date.to_string(),
+                lock: reports.describe(&lock_path),
+                why: e.to_string(),
+            },
+            _ => storage("locking the report for")(e),
+        })?;
+        let repaired = repair(reports.as_ref(), target).map_err(storage("repairing"))?;
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        let staging = staging_dir(target, &nonce);
+        let written = stage(&staging).and_then(|staged| {
+            reports
+                .write(&format!("{staging}/{SUCCESS}"), b"")
+                .map_err(storage("writing the report for"))
+                .and_then(|()| {
+                    publish(reports.as_ref(), &staging, target, &nonce)
+                        .map_err(storage("publishing"))
+                })
+                .map(|()| staged)
+        });
+        if written.is_err() {
+            // What a failed run staged is of no use to anyone (the next run would remove it).
+            let _ = reports.remove_all(&staging);
+        }
+        Ok((written?, repaired))
     })
 }
 

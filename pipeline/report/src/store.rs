@@ -10,6 +10,8 @@ use std::sync::Arc;
 pub trait Store: Send + Sync {
     /// `path` as a URL, for messages.
     fn describe(&self, path: &str) -> String;
+    /// `path` as a URL Hadoop's FileSystem (Spark) reads: `file:///abs/path`, `hdfs://nn:port/path`.
+    fn url(&self, path: &str) -> String;
     /// Every file under `dir`, recursively, with its size; empty if `dir` does not exist.
     fn list(&self, dir: &str) -> io::Result<Vec<(String, u64)>>;
     /// The names of the directories directly in `dir`; empty if it does not exist.
@@ -95,6 +97,11 @@ fn sync_dir(dir: &Path) -> io::Result<()> {
 impl Store for LocalStore {
     fn describe(&self, path: &str) -> String {
         path.to_owned()
+    }
+
+    fn url(&self, path: &str) -> String {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.into());
+        format!("file://{}", absolute.display())
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<(String, u64)>> {
@@ -330,6 +337,10 @@ pub struct HdfsStore {
 impl Store for HdfsStore {
     fn describe(&self, path: &str) -> String {
         format!("{}{path}", self.hdfs.url().namenode)
+    }
+
+    fn url(&self, path: &str) -> String {
+        self.describe(path)
     }
 
     fn list(&self, dir: &str) -> io::Result<Vec<(String, u64)>> {

@@ -203,3 +203,54 @@ async fn a_second_run_for_a_date_is_refused_on_hdfs_too() {
     assert!(done.records > 0);
     assert!(!tokio::task::block_in_place(|| reports.store.exists(&lock)).unwrap());
 }
+
+/// `--engine spark` on HDFS: Spark 3.5 (PyPI's pyspark, local[2], its own Hadoop client) reads
+/// the landing tree and writes its output into the staging directory on the MiniDFSCluster; the
+/// published report has the rows the default engine gives on the same day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spark_engine_reads_and_writes_hdfs() {
+    use atenex_report::read::rows_of;
+    use atenex_report::spark::{SparkOptions, testing as spark};
+    let spec = DaySpec {
+        seed: 9,
+        hours: 4,
+        duplicates: 0.05,
+        ..DaySpec::default()
+    };
+    let (_, landing, reports, written) = day_on_hdfs("spark", &spec);
+    let default = run(&options(landing.clone(), reports.clone(), &spec))
+        .await
+        .unwrap();
+    let read = |loc: &Location| {
+        let p = loc.join("daily_chunk_count/date=2026-11-27/part-00000.parquet");
+        let bytes = tokio::task::block_in_place(|| loc.store.read(&p, u64::MAX)).unwrap();
+        rows_of(&p, bytes.into()).unwrap()
+    };
+    let expected = read(&reports);
+    let on_spark = run(&Options {
+        spark: Some(SparkOptions {
+            submit: spark::local_submit(),
+        }),
+        ..options(landing, reports.clone(), &spec)
+    })
+    .await
+    .unwrap();
+    assert_eq!(on_spark.records, written.records);
+    assert_eq!(
+        (on_spark.documents, on_spark.duplicates),
+        (default.documents, default.duplicates)
+    );
+    assert_eq!(read(&reports), expected);
+    let dir = reports.join("daily_chunk_count/date=2026-11-27");
+    let mut names: Vec<String> = tokio::task::block_in_place(|| reports.store.list(&dir))
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p.rsplit('/').next().unwrap().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["_SUCCESS", "part-00000.parquet"]);
+    let names =
+        tokio::task::block_in_place(|| reports.store.subdirs(&reports.join("daily_chunk_count")))
+            .unwrap();
+    assert_eq!(names, vec!["date=2026-11-27".to_owned()], "no leftovers");
+}

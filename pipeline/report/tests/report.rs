@@ -251,6 +251,9 @@ impl Store for Crashing {
     fn describe(&self, path: &str) -> String {
         path.to_owned()
     }
+    fn url(&self, path: &str) -> String {
+        LocalStore.url(path)
+    }
     fn list(&self, dir: &str) -> io::Result<Vec<(String, u64)>> {
         LocalStore.list(dir)
     }
