@@ -119,9 +119,9 @@ fn the_report_units_exit_codes_are_the_codes() {
     }
 }
 
-/// The command line of the EMR step (deploy/emr/report-step.json), from `bash -c` on.
-fn step_command() -> Vec<String> {
-    let text = std::fs::read_to_string(deploy().join("emr/report-step.json")).unwrap();
+/// The command line of an EMR step (`deploy/emr/<file>`), from `bash -c` on.
+fn step_command(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(deploy().join("emr").join(file)).unwrap();
     let steps: serde_json::Value = serde_json::from_str(&text).unwrap();
     let step = &steps[0];
     assert_eq!(step["Jar"], "command-runner.jar");
@@ -134,76 +134,130 @@ fn step_command() -> Vec<String> {
         .collect();
     // As the unit: user atenex.
     assert_eq!(&args[..3], ["sudo", "-u", "atenex"]);
-    args[3..].to_vec()
-}
-
-/// The step's command, run here on copies of the templates (with the name node replaced by a
-/// local directory): it reads the same files as the report unit, and a quiet day is what
-/// report.env decides.
-#[test]
-fn the_emr_step_runs_the_report_on_the_units_files() {
-    let command = step_command();
+    let command = args[3..].to_vec();
     assert_eq!(&command[..2], ["bash", "-c"]);
-    let script = &command[2];
     let unit = std::fs::read_to_string(deploy().join("emr/atenex-report.service")).unwrap();
     let unit_files: Vec<&str> = unit
         .lines()
         .filter_map(|l| l.strip_prefix("EnvironmentFile="))
         .collect();
-    let sourced: Vec<&str> = script
+    let sourced: Vec<&str> = command[2]
         .split("&& . ")
         .skip(1)
         .map(|s| s.split_whitespace().next().unwrap())
         .collect();
-    assert_eq!(sourced, unit_files, "the step reads the unit's files");
+    assert_eq!(sourced, unit_files, "{file} reads the unit's files");
+    command
+}
 
+/// Runs an EMR step's command here, for 2026-12-01, on copies of the templates in `dir/etc`
+/// (the name node replaced by the local directory `dir/hdfs`; `replace` rewrites the command,
+/// e.g. YARN's submit command by this machine's).
+fn run_step(
+    file: &str,
+    dir: &Path,
+    allow_empty: &str,
+    replace: Option<(&str, &str)>,
+) -> std::process::Output {
+    let command = step_command(file);
+    let etc = dir.join("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    let root = dir.join("hdfs");
+    for file in ["atenex.env", "report.env"] {
+        let text = std::fs::read_to_string(deploy().join("env").join(file)).unwrap();
+        let text: String = text
+            .lines()
+            .map(|l| match l.split_once('=') {
+                // Loopback only: no name node, no broker of the template's addresses.
+                Some(("ATENEX_HDFS_ROOT", _)) => format!("ATENEX_HDFS_ROOT={}", root.display()),
+                Some(("KAFKA_BOOTSTRAP_SERVERS", _)) => {
+                    "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9".into()
+                }
+                Some(("ATENEX_REPORT_ALLOW_EMPTY", _)) => {
+                    format!("ATENEX_REPORT_ALLOW_EMPTY={allow_empty}")
+                }
+                _ => l.to_owned(),
+            })
+            .map(|l| l + "\n")
+            .collect();
+        std::fs::write(etc.join(file), text).unwrap();
+    }
+    let mut local = command[2]
+        .replace("/etc/atenex/", &format!("{}/", etc.display()))
+        .replace("cd /var/lib/atenex", &format!("cd {}", dir.display()))
+        .replace("/usr/local/bin/atenex", env!("CARGO_BIN_EXE_atenex"));
+    if let Some((from, to)) = replace {
+        assert!(local.contains(from), "{file}: no {from} in {local}");
+        local = local.replace(from, to);
+    }
+    std::process::Command::new("bash")
+        .args(["-c", &local, &command[3], "--date", "2026-12-01"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .output()
+        .unwrap()
+}
+
+/// The step's command, run here on copies of the templates: it reads the same files as the
+/// report unit, and a quiet day is what report.env decides.
+#[test]
+fn the_emr_step_runs_the_report_on_the_units_files() {
     let dir = tempfile::tempdir().unwrap();
-    let etc = dir.path().join("etc");
-    std::fs::create_dir(&etc).unwrap();
-    let root = dir.path().join("hdfs");
-    let run = |allow_empty: &str| {
-        for file in ["atenex.env", "report.env"] {
-            let text = std::fs::read_to_string(deploy().join("env").join(file)).unwrap();
-            let text: String = text
-                .lines()
-                .map(|l| match l.split_once('=') {
-                    // Loopback only: no name node, no broker of the template's addresses.
-                    Some(("ATENEX_HDFS_ROOT", _)) => format!("ATENEX_HDFS_ROOT={}", root.display()),
-                    Some(("KAFKA_BOOTSTRAP_SERVERS", _)) => {
-                        "KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9".into()
-                    }
-                    Some(("ATENEX_REPORT_ALLOW_EMPTY", _)) => {
-                        format!("ATENEX_REPORT_ALLOW_EMPTY={allow_empty}")
-                    }
-                    _ => l.to_owned(),
-                })
-                .map(|l| l + "\n")
-                .collect();
-            std::fs::write(etc.join(file), text).unwrap();
-        }
-        let local = script
-            .replace("/etc/atenex/", &format!("{}/", etc.display()))
-            .replace(
-                "cd /var/lib/atenex",
-                &format!("cd {}", dir.path().display()),
-            )
-            .replace("/usr/local/bin/atenex", env!("CARGO_BIN_EXE_atenex"));
-        std::process::Command::new("bash")
-            .args(["-c", &local, &command[3], "--date", "2026-12-01"])
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap())
-            .output()
-            .unwrap()
-    };
     // The template's decision: a quiet day fails, visibly.
-    let out = run("false");
+    let out = run_step("report-step.json", dir.path(), "false", None);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no landing data for 2026-12-01"));
     // The other decision: an empty report, and success.
-    let out = run("true");
+    let out = run_step("report-step.json", dir.path(), "true", None);
     ok(&out);
-    let day = root.join("atenex/reports/daily_chunk_count/date=2026-12-01");
+    let day = dir
+        .path()
+        .join("hdfs/atenex/reports/daily_chunk_count/date=2026-12-01");
     assert!(day.join("_SUCCESS").exists(), "{out:?}");
+}
+
+/// The Spark step's command, with YARN's submit command replaced by this machine's Spark
+/// (local[2]): the report on Spark, with the rows the default engine gives.
+#[test]
+fn the_spark_emr_step_runs_the_report_on_spark() {
+    let dir = tempfile::tempdir().unwrap();
+    let hour = dir
+        .path()
+        .join("hdfs/atenex/kafka-landing/embeddings.ready/year=2026/month=12/day=01/hour=05");
+    std::fs::create_dir_all(&hour).unwrap();
+    std::fs::write(
+        hour.join("embeddings.ready+0+0+2.json"),
+        "{\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"k1\"}\n\
+         {\"company_id\":\"c\",\"document_id\":\"d\",\"chunk_id\":\"k1\"}\n\
+         {\"company_id\":\"c\",\"document_id\":\"e\",\"chunk_id\":\"k2\"}\n",
+    )
+    .unwrap();
+    let local = shell_words::join(atenex_report::spark::testing::local_submit());
+    let out = run_step(
+        "report-spark-step.json",
+        dir.path(),
+        "false",
+        Some((
+            "'spark-submit --master yarn --deploy-mode cluster'",
+            &shell_words::quote(&local),
+        )),
+    );
+    ok(&out);
+    let day = dir
+        .path()
+        .join("hdfs/atenex/reports/daily_chunk_count/date=2026-12-01");
+    let rows: Vec<(String, String, i64, i64)> = atenex_report::read::read_rows(&day)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.company_id, r.document_id, r.total_chunks, r.unique_chunks))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("c".to_owned(), "d".to_owned(), 2, 1),
+            ("c".to_owned(), "e".to_owned(), 1, 1)
+        ]
+    );
 }
 
 /// Every `atenex ...` command line in deploy/ (units, step, scripts) names a real subcommand,
@@ -224,6 +278,7 @@ fn every_command_line_in_deploy_names_a_real_subcommand() {
         "emr/atenex-landing.service",
         "emr/atenex-report.service",
         "emr/report-step.json",
+        "emr/report-spark-step.json",
         "emr/install-kafka.sh",
     ] {
         let text = std::fs::read_to_string(deploy().join(file)).unwrap();
@@ -261,7 +316,7 @@ fn every_command_line_in_deploy_names_a_real_subcommand() {
             seen += 1;
         }
     }
-    assert!(seen >= 9, "{seen} command lines");
+    assert!(seen >= 10, "{seen} command lines");
     let script = std::fs::read_to_string(deploy().join("emr/install-kafka.sh")).unwrap();
     let header: String = script.lines().take_while(|l| l.starts_with('#')).collect();
     let read_by_atenex = documented(&["topics", "create"]);
