@@ -278,3 +278,55 @@ async fn a_spark_run_that_dies_leaves_the_old_report() {
         .collect();
     assert!(staged.is_empty(), "{staged:?}");
 }
+
+/// A real Spark run killed (SIGKILL to its JVM) once it has begun writing its output: the report
+/// fails, the old report stays, nothing staged is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spark_run_killed_while_writing_leaves_the_old_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let landing = dir.path().join("landing");
+    let spec = DaySpec {
+        seed: 5,
+        hours: 2,
+        ..DaySpec::default()
+    };
+    write_day(
+        &LocalStore,
+        landing.to_str().unwrap(),
+        "embeddings.ready",
+        &spec,
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let old = "{\"company_id\":\"old\",\"document_id\":\"report\",\"chunk_id\":\"k\"}\n";
+    let old_landing = dir.path().join("old");
+    landed(&old_landing, 3, "embeddings.ready+0+0+0.json", old);
+    run(&options(&old_landing, &reports, None)).await.unwrap();
+    let before = read_rows(&report_dir(&reports)).unwrap();
+    // spark-submit execs its JVM: $! is the JVM. Killed as soon as the job's output directory
+    // appears (Spark creates it when the write begins).
+    let mut submit = vec![
+        "sh".to_owned(),
+        "-c".to_owned(),
+        "\"$@\" & pid=$!; \
+         prev=; for a in \"$@\"; do [ \"$prev\" = --staging ] && d=\"${a#file://}\"; prev=\"$a\"; done; \
+         while [ ! -d \"$d/_spark\" ] && kill -0 $pid 2>/dev/null; do sleep 0.05; done; \
+         if kill -9 $pid 2>/dev/null; then echo 'killed while writing' >&2; \
+         else echo 'Spark ended before it was killed' >&2; fi; exit 137"
+            .to_owned(),
+        "sh".to_owned(),
+    ];
+    submit.extend(testing::local_submit());
+    let e = run(&options(&landing, &reports, Some(submit)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), 1, "{e}");
+    assert!(e.to_string().contains("killed while writing"), "{e}");
+    assert_eq!(read_rows(&report_dir(&reports)).unwrap(), before);
+    let staged: Vec<_> = std::fs::read_dir(reports.join("daily_chunk_count"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(staged.is_empty(), "{staged:?}");
+}
