@@ -378,31 +378,11 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
         .join(&format!("daily_chunk_count/date={}", opts.date));
     let reports = &opts.reports.store;
     // What goes into the staging directory: our Parquet, or what the Spark job writes there.
-    let (computed, staged) = match (scanned, &opts.spark) {
-        (None, Some(spark)) => {
-            let inputs: Vec<String> = files.iter().map(|(p, _)| landing.url(p)).collect();
-            let staged = publish_with(opts, &target, |staging| {
-                crate::spark::stage(
-                    reports.as_ref(),
-                    staging,
-                    &inputs,
-                    spark,
-                    opts.skip_bad_records,
-                    opts.max_line_bytes,
-                )
-            })?;
-            (None, Some(staged))
-        }
-        (Some(scanned), _) => {
-            let stats = (
-                scanned.stats.records,
-                scanned.without_chunk_id,
-                scanned.stats.bad,
-                scanned.stats.first_bad,
-            );
+    let (counts, repaired) = match scanned {
+        Some(scanned) => {
             let result = aggregate(scanned.batches).await?;
             let parquet = to_parquet(&result)?;
-            let repaired = publish_with(opts, &target, |staging| {
+            let ((), repaired) = publish_with(opts, &target, |staging| {
                 reports
                     .write(&format!("{staging}/{PART}"), &parquet)
                     .map_err(|e| {
@@ -412,65 +392,93 @@ pub async fn run(opts: &Options) -> Result<Summary, ReportError> {
                         )
                     })
             })?;
-            (Some((result, stats, repaired.1)), None)
+            let counts = Counts::of(&result, scanned.without_chunk_id, scanned.stats);
+            (counts, repaired)
         }
-        (None, None) => unreachable!("scanned unless on Spark"),
+        None => {
+            let spark = opts.spark.as_ref().expect("scanned unless on Spark");
+            let inputs: Vec<String> = files.iter().map(|(p, _)| landing.url(p)).collect();
+            let (job, repaired) = publish_with(opts, &target, |staging| {
+                crate::spark::stage(
+                    reports.as_ref(),
+                    staging,
+                    &inputs,
+                    spark,
+                    opts.skip_bad_records,
+                    opts.max_line_bytes,
+                )
+            })?;
+            (Counts::from(job), repaired)
+        }
     };
-    let summary = |records, companies, documents, duplicates, bad, first_bad, repaired| Summary {
+    Ok(Summary {
         files: files.len() as u64,
         bytes: files.iter().map(|(_, n)| n).sum(),
-        records,
-        companies,
-        documents,
-        duplicates,
-        bad_skipped: bad,
-        first_bad,
+        records: counts.records,
+        companies: counts.companies,
+        documents: counts.documents,
+        duplicates: counts.duplicates,
+        bad_skipped: counts.bad_skipped,
+        first_bad: counts.first_bad,
         output: reports.describe(&target),
         repaired,
         elapsed: started.elapsed(),
-    };
-    if let Some((job, repaired)) = staged {
-        return Ok(summary(
-            job.records,
-            job.companies,
-            job.rows,
-            job.records - job.unique - job.without_chunk_id,
-            job.bad_skipped,
-            job.first_bad,
-            repaired,
-        ));
+    })
+}
+
+/// What a run counted, whichever engine counted it.
+struct Counts {
+    records: u64,
+    companies: u64,
+    documents: u64,
+    duplicates: u64,
+    bad_skipped: u64,
+    first_bad: Vec<String>,
+}
+
+impl Counts {
+    /// From the aggregated report (sorted by company) and what the scan saw.
+    fn of(result: &RecordBatch, without_chunk_id: u64, stats: FileStats) -> Self {
+        let sum = |i: usize| {
+            result
+                .column(i)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .map_or(0, |a| a.iter().flatten().sum::<i64>()) as u64
+        };
+        let (totals, uniques) = (sum(2), sum(3));
+        let companies = result
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .map_or(0, |a| {
+                (0..a.len())
+                    .filter(|&i| i == 0 || a.value(i) != a.value(i - 1))
+                    .count()
+            }) as u64;
+        debug_assert_eq!(totals, stats.records);
+        Self {
+            records: stats.records,
+            companies,
+            documents: result.num_rows() as u64,
+            duplicates: totals - uniques - without_chunk_id,
+            bad_skipped: stats.bad,
+            first_bad: stats.first_bad,
+        }
     }
-    let (result, (records, without_chunk_id, bad, first_bad), repaired) =
-        computed.expect("computed here unless on Spark");
-    let totals = result
-        .column(2)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .map_or(0, |a| a.iter().flatten().sum::<i64>()) as u64;
-    let uniques = result
-        .column(3)
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .map_or(0, |a| a.iter().flatten().sum::<i64>()) as u64;
-    let companies = result
-        .column(0)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .map_or(0, |a| {
-            (0..a.len())
-                .filter(|&i| i == 0 || a.value(i) != a.value(i - 1))
-                .count()
-        }) as u64;
-    debug_assert_eq!(totals, records);
-    Ok(summary(
-        records,
-        companies,
-        result.num_rows() as u64,
-        totals - uniques - without_chunk_id,
-        bad,
-        first_bad,
-        repaired,
-    ))
+}
+
+impl From<crate::spark::JobSummary> for Counts {
+    fn from(job: crate::spark::JobSummary) -> Self {
+        Self {
+            records: job.records,
+            companies: job.companies,
+            documents: job.rows,
+            duplicates: job.records - job.unique - job.without_chunk_id,
+            bad_skipped: job.bad_skipped,
+            first_bad: job.first_bad,
+        }
+    }
 }
 
 /// Under the date's lock, after repairing what a crashed run left: `stage` fills a new staging

@@ -230,12 +230,8 @@ pub mod testing {
     /// The virtualenv (`$ATENEX_CACHE_DIR/pyspark-<version>`); panics, saying how to install
     /// it, when it is missing.
     pub fn venv() -> PathBuf {
-        let cache = std::env::var_os("ATENEX_CACHE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("atenex")))
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/atenex")))
-            .expect("a cache directory (HOME)");
-        let venv = cache.join(format!("pyspark-{PYSPARK_VERSION}"));
+        let venv =
+            atenex_jvm::maven::default_cache_dir().join(format!("pyspark-{PYSPARK_VERSION}"));
         assert!(
             venv.join(".installed").exists(),
             "no pyspark {PYSPARK_VERSION} in {}: run the test command (ci/test), which installs it",

@@ -54,16 +54,20 @@ async fn both(landing: &Path, skip_bad: bool) -> ((Summary, Vec<Row>), (Summary,
             .collect();
         names.sort();
         assert_eq!(names, ["_SUCCESS", "part-00000.parquet"], "{name}");
-        let leftovers: Vec<_> = std::fs::read_dir(reports.join("daily_chunk_count"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .filter(|n| n.to_string_lossy().starts_with('.'))
-            .collect();
-        assert!(leftovers.is_empty(), "{name}: {leftovers:?}");
+        assert_eq!(staged(&reports), [""; 0], "{name}");
         results.push((summary, read_rows(&dir).unwrap()));
     }
     let spark = results.pop().unwrap();
     (results.pop().unwrap(), spark)
+}
+
+/// The hidden entries beside the published reports (a staging or old directory left behind).
+fn staged(reports: &Path) -> Vec<String> {
+    std::fs::read_dir(reports.join("daily_chunk_count"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
 }
 
 fn same_counts(a: &Summary, b: &Summary) {
@@ -271,12 +275,7 @@ async fn a_spark_run_that_dies_leaves_the_old_report() {
     assert_eq!(e.code(), 1, "{e}");
     assert!(e.to_string().contains("OutOfMemoryError"), "{e}");
     assert_eq!(read_rows(&report_dir(&reports)).unwrap(), before);
-    let staged: Vec<_> = std::fs::read_dir(reports.join("daily_chunk_count"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(staged(&reports), [""; 0], "nothing staged left");
 }
 
 /// A real Spark run killed (SIGKILL to its JVM) once it has begun writing its output: the report
@@ -323,10 +322,5 @@ async fn a_spark_run_killed_while_writing_leaves_the_old_report() {
     assert_eq!(e.code(), 1, "{e}");
     assert!(e.to_string().contains("killed while writing"), "{e}");
     assert_eq!(read_rows(&report_dir(&reports)).unwrap(), before);
-    let staged: Vec<_> = std::fs::read_dir(reports.join("daily_chunk_count"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(staged.is_empty(), "{staged:?}");
+    assert_eq!(staged(&reports), [""; 0], "nothing staged left");
 }
