@@ -577,42 +577,28 @@ fn is_fenced(e: &anyhow::Error) -> bool {
 }
 
 /// A broker of the run's own, for scenarios that restart it: stopped and started again on the
-/// same data directory and port.
+/// same data directory and port. A JVM, or a container with `ATENEX_KAFKA=testcontainers`
+/// ([`atenex_kafka::testing::OwnBroker`]).
 struct OwnBroker {
-    broker: atenex_kafka::broker::JvmBroker,
-    opts: atenex_kafka::broker::BrokerOptions,
+    broker: atenex_kafka::testing::OwnBroker,
     _dir: tempfile::TempDir,
 }
 
 impl OwnBroker {
     fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
-        let mut opts = atenex_kafka::broker::BrokerOptions {
-            listen: "127.0.0.1:0".parse().expect("valid"),
-            data_dir: Some(dir.path().to_owned()),
-            ..Default::default()
-        };
-        let broker = atenex_kafka::broker::JvmBroker::start(&opts)?;
-        opts.listen = broker.bootstrap().parse()?;
-        Ok(Self {
-            broker,
-            opts,
-            _dir: dir,
-        })
+        let broker = atenex_kafka::testing::OwnBroker::start(dir.path())?;
+        Ok(Self { broker, _dir: dir })
     }
 
     fn config(&self) -> KafkaConfig {
-        KafkaConfig::from_vars(Vec::new()).with_bootstrap(Some(self.broker.bootstrap()))
+        self.broker.config()
     }
 
     /// Stops the broker (SIGTERM, a clean shutdown) and starts it again.
     fn restart(&mut self) -> anyhow::Result<()> {
-        tokio::task::block_in_place(|| {
-            self.broker.stop()?;
-            self.broker = atenex_kafka::broker::JvmBroker::start(&self.opts)?;
-            anyhow::Ok(())
-        })
-        .context("restarting the broker")
+        tokio::task::block_in_place(|| self.broker.restart())
+            .with_context(|| format!("restarting the broker ({})", self.broker.kind()))
     }
 }
 
@@ -946,6 +932,10 @@ pub async fn run(scenario: &Scenario, seed: u64, kafka: &KafkaConfig) -> anyhow:
         landing_trace: None,
         landing_positions: None,
         broker_restarts,
+        restarted_broker: own
+            .as_ref()
+            .filter(|_| broker_restarts > 0)
+            .map(|o| o.broker.kind()),
         openai,
         reports,
         log,

@@ -165,6 +165,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> anyhow::Result<Outcome> {
         landing_trace: Some(trace),
         landing_positions: Some(positions),
         broker_restarts: plan.broker.len(),
+        restarted_broker: None,
         openai: None,
         reports,
     })

@@ -118,6 +118,9 @@ pub struct Outcome {
     pub landing_trace: Option<Vec<LandingStep>>,
     /// Broker restarts done (the model plans them and has nothing to restart).
     pub broker_restarts: usize,
+    /// The broker driver: what kind of broker of its own it restarted (`jvm` or `container`,
+    /// [`atenex_kafka::testing::OwnBroker::kind`]); `None` when none was restarted.
+    pub restarted_broker: Option<&'static str>,
     /// What the mock OpenAI answered (broker driver, when the embedding stage ran): requests,
     /// 429s, 500s.
     pub openai: Option<(u64, u64, u64)>,

@@ -4,6 +4,9 @@
 //! name says: the landing writes to the in-memory filesystem (crashes must strike at the same
 //! effect in both drivers; the HDFS adapter is tested against a MiniDFSCluster elsewhere) and
 //! OpenAI is the mock (the real API cannot be called here, nor made to storm).
+//!
+//! With `ATENEX_KAFKA=testcontainers` (and the `atenex-kafka/testcontainers` feature) every broker
+//! is a container built here, the one a restart scenario restarts included (docs/testing.md).
 
 use atenex_sim::scenario::Scenario;
 use atenex_sim::{broker, check, model, render, runner};
@@ -42,6 +45,19 @@ async fn every_scenario_through_kafka_with_the_in_memory_landing_disk_and_mock_o
                 file.display()
             );
             eprintln!("  OpenAI: {requests} requests, {limited} × 429, {errors} × 500");
+        }
+        if outcome.broker_restarts > 0 {
+            // With ATENEX_KAFKA=testcontainers the restarted broker is a container.
+            let kind = if atenex_kafka::testing::containers() {
+                "container"
+            } else {
+                "jvm"
+            };
+            assert_eq!(outcome.restarted_broker, Some(kind), "{}", file.display());
+            eprintln!(
+                "  restarted its own broker ({kind}) {} times",
+                outcome.broker_restarts
+            );
         }
         let problems = check::check(&outcome);
         assert!(problems.is_empty(), "{}: {problems:#?}", file.display());

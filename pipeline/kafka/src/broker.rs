@@ -74,59 +74,31 @@ impl JvmBroker {
     /// broker answers metadata requests.
     pub fn start(opts: &BrokerOptions) -> anyhow::Result<Self> {
         let libs = ensure_jars(&opts.cache_dir)?;
-        let mut listen = opts.listen;
-        let [client_port, controller_port] = free_ports::<2>()?;
-        if listen.port() == 0 {
-            listen.set_port(client_port);
-        }
-        let (data_dir, remove_data_dir) = match &opts.data_dir {
-            Some(d) => (d.clone(), false),
-            None => (scratch_dir("atenex-broker")?, true),
-        };
-        let log_dir = data_dir.join("kraft-logs");
-        fs::create_dir_all(&log_dir)?;
-        let host = listen.ip();
-        let props = data_dir.join("server.properties");
-        fs::write(&props, server_properties(listen, controller_port, &log_dir))?;
-        let log_file = data_dir.join("server.log");
-        let log4j = data_dir.join("log4j2.properties");
-        fs::write(&log4j, log4j_properties(&log_file))?;
+        let layout = Layout::prepare(opts)?;
         let classpath = format!("{}/*", libs.display());
-
-        // A kept data directory is formatted already: its cluster id must be used again (the
-        // format step refuses another one).
-        let formatted = fs::read_to_string(log_dir.join("meta.properties"))
-            .ok()
-            .and_then(|m| {
-                m.lines()
-                    .find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_owned()))
-            });
-        let cluster_id = opts.cluster_id.clone().or(formatted).unwrap_or_else(|| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
-        });
         let format = Command::new("java")
-            .args(jvm_args(&opts.heap, &log4j))
+            .args(jvm_args(&opts.heap, &layout.log4j))
             .args(["-cp", &classpath, "kafka.tools.StorageTool", "format", "--ignore-formatted"])
             // `=`: an id starting with `-` (1 in 64) must not read as an option.
-            .arg(format!("--cluster-id={cluster_id}"))
+            .arg(format!("--cluster-id={}", layout.cluster_id))
             .arg("-c")
-            .arg(&props)
+            .arg(&layout.props)
             .output()
             .map_err(|e| anyhow::anyhow!("cannot run `java`: {e}. The test broker needs Java 17+ (Debian: apt-get install openjdk-17-jre-headless), or use `atenex broker --embedded`"))?;
         if !format.status.success() {
             bail!(
                 "formatting the KRaft log directory {} failed: {}{}",
-                log_dir.display(),
+                layout.log_dir().display(),
                 String::from_utf8_lossy(&format.stdout),
                 String::from_utf8_lossy(&format.stderr)
             );
         }
 
-        let stdout = fs::File::create(data_dir.join("stdout.log"))?;
+        let stdout = fs::File::create(layout.data_dir.join("stdout.log"))?;
         let mut cmd = Command::new("java");
-        cmd.args(jvm_args(&opts.heap, &log4j))
+        cmd.args(jvm_args(&opts.heap, &layout.log4j))
             .args(["-cp", &classpath, "kafka.Kafka"])
-            .arg(&props)
+            .arg(&layout.props)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::piped());
@@ -140,19 +112,16 @@ impl JvmBroker {
                 }
             });
         }
-        let mut service = Service::new("the broker", child, data_dir, remove_data_dir, log_file);
-        let bootstrap = format!("{host}:{}", listen.port());
-        use rdkafka::consumer::{BaseConsumer, Consumer};
-        let client: BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", &bootstrap)
-            .set("log_level", "0")
-            .create()?;
-        service.wait_ready(opts.startup_timeout, || {
-            client
-                .fetch_metadata(None, Duration::from_secs(1))
-                .ok()
-                .filter(|md| !md.brokers().is_empty())
-        })?;
+        let bootstrap = layout.bootstrap();
+        let mut service = Service::new(
+            "the broker",
+            child,
+            layout.data_dir,
+            layout.remove_data_dir,
+            layout.log_file,
+        );
+        let mut answers = answers_metadata(&bootstrap)?;
+        service.wait_ready(opts.startup_timeout, || answers().then_some(()))?;
         tracing::info!(%bootstrap, "broker at");
         Ok(JvmBroker { service, bootstrap })
     }
@@ -177,7 +146,88 @@ impl JvmBroker {
     }
 }
 
-fn jvm_args(heap: &str, log4j: &Path) -> Vec<String> {
+/// A broker's files, written before it starts: its data directory with `server.properties`, the
+/// log4j configuration and the KRaft log directory. The JVM broker and the container broker both
+/// run from them.
+pub(crate) struct Layout {
+    /// The client listener, its port chosen.
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `data_dir` is temporary: removed on stop.
+    pub remove_data_dir: bool,
+    pub props: PathBuf,
+    pub log4j: PathBuf,
+    pub log_file: PathBuf,
+    /// Kept from an earlier format of the same directory, else `opts.cluster_id` or a random one.
+    pub cluster_id: String,
+}
+
+impl Layout {
+    pub fn prepare(opts: &BrokerOptions) -> anyhow::Result<Self> {
+        let mut listen = opts.listen;
+        let [client_port, controller_port] = free_ports::<2>()?;
+        if listen.port() == 0 {
+            listen.set_port(client_port);
+        }
+        let (data_dir, remove_data_dir) = match &opts.data_dir {
+            Some(d) => (d.clone(), false),
+            None => (scratch_dir("atenex-broker")?, true),
+        };
+        let log_dir = data_dir.join("kraft-logs");
+        fs::create_dir_all(&log_dir)?;
+        let props = data_dir.join("server.properties");
+        fs::write(&props, server_properties(listen, controller_port, &log_dir))?;
+        let log_file = data_dir.join("server.log");
+        let log4j = data_dir.join("log4j2.properties");
+        fs::write(&log4j, log4j_properties(&log_file))?;
+        // A kept data directory is formatted already: its cluster id must be used again (the
+        // format step refuses another one).
+        let formatted = fs::read_to_string(log_dir.join("meta.properties"))
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("cluster.id=").map(|v| v.trim().to_owned()))
+            });
+        let cluster_id = opts.cluster_id.clone().or(formatted).unwrap_or_else(|| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes())
+        });
+        Ok(Self {
+            listen,
+            data_dir,
+            remove_data_dir,
+            props,
+            log4j,
+            log_file,
+            cluster_id,
+        })
+    }
+
+    pub fn log_dir(&self) -> PathBuf {
+        self.data_dir.join("kraft-logs")
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("{}:{}", self.listen.ip(), self.listen.port())
+    }
+}
+
+/// A probe: true once the broker at `bootstrap` answers a metadata request naming a broker.
+pub(crate) fn answers_metadata(bootstrap: &str) -> anyhow::Result<impl FnMut() -> bool + use<>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let client: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "0")
+        .create()?;
+    Ok(move || {
+        client
+            .fetch_metadata(None, Duration::from_secs(1))
+            .is_ok_and(|md| !md.brokers().is_empty())
+    })
+}
+
+/// The broker JVM's options: [`atenex_jvm::process::jvm_args`] and the log4j configuration.
+pub(crate) fn jvm_args(heap: &str, log4j: &Path) -> Vec<String> {
     let mut args = atenex_jvm::process::jvm_args(heap);
     args.push(format!("-Dlog4j2.configurationFile={}", log4j.display()));
     args
@@ -237,6 +287,15 @@ rootLogger.level = info
 rootLogger.appenderRefs = file, err
 rootLogger.appenderRef.file.ref = FILE
 rootLogger.appenderRef.err.ref = STDERR
+# The line \"Kafka Server started\" goes to stdout too: a container's wait strategy reads it there.
+appender.out.type = Console
+appender.out.name = STDOUT
+appender.out.target = SYSTEM_OUT
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [kafka] %p %m%n
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = info
+logger.started.appenderRef.out.ref = STDOUT
 ",
         log_file.display()
     )

@@ -8,6 +8,7 @@
 //! - [`record`] and [`replay`]: recorded streams (kcat `-J` envelope) to and from Kafka;
 //! - [`broker`]: a real Apache Kafka (JVM, KRaft) for development and tests, and librdkafka's
 //!   in-process mock cluster;
+//! - `container` (feature `testcontainers`): the same broker in a container built here;
 //! - [`testing`]: the broker a test binary shares;
 //! - [`observe`] and [`shutdown`]: logs, metrics, `/health`, signals;
 //! - [`clock`] and [`progress`]: processing time and handled positions, which the simulator's broker
@@ -18,6 +19,8 @@ pub mod broker;
 pub mod clock;
 pub mod config;
 pub mod consumer;
+#[cfg(feature = "testcontainers")]
+pub mod container;
 pub mod dead_letter;
 pub mod observe;
 pub mod producer;

@@ -5,8 +5,9 @@
 //! - default: a real Apache Kafka broker (JVM, [`crate::broker::JvmBroker`]) on a free port;
 //! - `KAFKA_BOOTSTRAP_SERVERS=host:port`: an external cluster, used as it is;
 //! - `ATENEX_KAFKA=embedded`: librdkafka's mock cluster (no JDK needed; adapter tests only);
-//! - `ATENEX_KAFKA=testcontainers`: Docker's `apache/kafka` image through testcontainers (tests
-//!   built with `--features testcontainers`; see docs/testing.md).
+//! - `ATENEX_KAFKA=testcontainers`: the same broker in a container, from an image built on this
+//!   machine, started through testcontainers (tests built with the `testcontainers` feature and a
+//!   Docker engine; [`crate::container`], docs/testing.md).
 
 use crate::broker::{BrokerOptions, EmbeddedBroker, JvmBroker};
 use crate::config::KafkaConfig;
@@ -89,22 +90,116 @@ fn keep_forever(
 
 #[cfg(feature = "testcontainers")]
 fn testcontainers() -> anyhow::Result<String> {
-    use testcontainers::runners::SyncRunner;
-    use testcontainers_modules::kafka::apache::{KAFKA_PORT, Kafka};
     keep_forever(|| {
-        let container = Kafka::default().start()?;
-        let port = container.get_host_port_ipv4(KAFKA_PORT)?;
-        eprintln!("test Kafka: Docker apache/kafka at 127.0.0.1:{port}");
-        Ok((format!("127.0.0.1:{port}"), Box::new(container)))
+        let b = crate::container::ContainerBroker::start(&container_options())?;
+        eprintln!(
+            "test Kafka: Apache Kafka {} in container {} ({}) at {}",
+            crate::broker::KAFKA_VERSION,
+            &b.id()[..12],
+            b.image(),
+            b.bootstrap()
+        );
+        Ok((b.bootstrap().to_owned(), Box::new(b)))
     })
 }
 
 #[cfg(not(feature = "testcontainers"))]
 fn testcontainers() -> anyhow::Result<String> {
-    anyhow::bail!(
-        "ATENEX_KAFKA=testcontainers needs the tests built with `--features testcontainers` and a Docker engine: \
-         ATENEX_KAFKA=testcontainers cargo test -p atenex-kafka --features testcontainers -- --include-ignored"
-    )
+    anyhow::bail!("{NO_FEATURE}")
+}
+
+#[cfg(not(feature = "testcontainers"))]
+const NO_FEATURE: &str = "ATENEX_KAFKA=testcontainers needs the tests built with the `testcontainers` feature and a Docker engine: \
+     ATENEX_KAFKA=testcontainers cargo test --features atenex-kafka/testcontainers (docs/testing.md)";
+
+#[cfg(feature = "testcontainers")]
+fn container_options() -> BrokerOptions {
+    BrokerOptions {
+        listen: "127.0.0.1:0".parse().expect("valid"),
+        ..BrokerOptions::default()
+    }
+}
+
+/// Whether this run's brokers are containers (`ATENEX_KAFKA=testcontainers`).
+pub fn containers() -> bool {
+    std::env::var(SELECT_ENV).as_deref() == Ok("testcontainers")
+}
+
+/// A broker of a test's own, for tests that restart it, of the kind the run's shared broker is: a
+/// container with `ATENEX_KAFKA=testcontainers`, else a JVM. Its log lives in `data_dir`, which a
+/// restart keeps, as does its address. Stopped on drop.
+pub struct OwnBroker {
+    bootstrap: String,
+    kind: Own,
+}
+
+// One per test that restarts a broker: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+enum Own {
+    Jvm(JvmBroker, BrokerOptions),
+    #[cfg(feature = "testcontainers")]
+    Container(crate::container::ContainerBroker),
+}
+
+impl OwnBroker {
+    pub fn start(data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        let mut opts = BrokerOptions {
+            listen: "127.0.0.1:0".parse().expect("valid"),
+            data_dir: Some(data_dir.to_owned()),
+            ..BrokerOptions::default()
+        };
+        if containers() {
+            #[cfg(feature = "testcontainers")]
+            {
+                let b = crate::container::ContainerBroker::start(&opts)?;
+                return Ok(Self {
+                    bootstrap: b.bootstrap().to_owned(),
+                    kind: Own::Container(b),
+                });
+            }
+            #[cfg(not(feature = "testcontainers"))]
+            anyhow::bail!("{NO_FEATURE}");
+        }
+        let b = JvmBroker::start(&opts)?;
+        opts.listen = b.bootstrap().parse()?;
+        Ok(Self {
+            bootstrap: b.bootstrap().to_owned(),
+            kind: Own::Jvm(b, opts),
+        })
+    }
+
+    /// `host:port` for `bootstrap.servers`; the same after a restart.
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// A client configuration for this broker.
+    pub fn config(&self) -> KafkaConfig {
+        KafkaConfig::from_vars(Vec::new()).with_bootstrap(Some(&self.bootstrap))
+    }
+
+    /// `jvm` or `container`.
+    pub fn kind(&self) -> &'static str {
+        match &self.kind {
+            Own::Jvm(..) => "jvm",
+            #[cfg(feature = "testcontainers")]
+            Own::Container(_) => "container",
+        }
+    }
+
+    /// Stops the broker cleanly (SIGTERM) and starts it again on the same log and address: a new
+    /// JVM, or the same container stopped and started.
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        match &mut self.kind {
+            Own::Jvm(b, opts) => {
+                b.stop()?;
+                *b = JvmBroker::start(opts)?;
+                Ok(())
+            }
+            #[cfg(feature = "testcontainers")]
+            Own::Container(b) => b.restart(),
+        }
+    }
 }
 
 /// Every record of `topics` on the test Kafka, from the beginning to the current end, as kcat
