@@ -7,7 +7,7 @@
 //! - `ATENEX_KAFKA=embedded`: librdkafka's mock cluster (no JDK needed; adapter tests only);
 //! - `ATENEX_KAFKA=testcontainers`: the same broker in a container, from an image built on this
 //!   machine, started through testcontainers (tests built with the `testcontainers` feature and a
-//!   Docker engine; [`crate::container`], docs/testing.md).
+//!   Docker engine; `atenex_kafka::container`, docs/testing.md).
 
 use crate::broker::{BrokerOptions, EmbeddedBroker, JvmBroker};
 use crate::config::KafkaConfig;
