@@ -140,6 +140,43 @@ pub fn keep_forever(
     rx.recv()?
 }
 
+/// Polls `ready` every 100 ms until it gives a value, for a service `what` logging to `log_file`
+/// (a child process, a container). Fails, with the log's last lines, once `exited` says how the
+/// service ended, or when `timeout` passes first.
+pub fn poll_ready<T>(
+    what: &str,
+    log_file: &Path,
+    timeout: Duration,
+    mut exited: impl FnMut() -> anyhow::Result<Option<String>>,
+    mut ready: impl FnMut() -> Option<T>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(how) = exited()? {
+            anyhow::bail!(
+                "{what} exited during start-up ({how}); last lines of {}:\n{}",
+                log_file.display(),
+                tail(log_file, 30)
+            );
+        }
+        if let Some(v) = ready() {
+            tracing::info!(
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "{what} ready"
+            );
+            return Ok(v);
+        }
+        if started.elapsed() > timeout {
+            anyhow::bail!(
+                "{what} was not ready within {timeout:?}; last lines of {}:\n{}",
+                log_file.display(),
+                tail(log_file, 30)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A child JVM running a service (a broker, a cluster) with its data directory and log file:
 /// waits for it to become ready, stops it with SIGTERM (SIGKILL after 30 s), removes a temporary
 /// data directory. Stopped on drop.
@@ -174,38 +211,21 @@ impl Service {
     pub fn wait_ready<T>(
         &mut self,
         timeout: Duration,
-        mut ready: impl FnMut() -> Option<T>,
+        ready: impl FnMut() -> Option<T>,
     ) -> anyhow::Result<T> {
-        let started = Instant::now();
-        loop {
-            if let Some(child) = &mut self.child
-                && let Some(status) = child.try_wait()?
-            {
-                anyhow::bail!(
-                    "{} exited during start-up ({status}); last lines of {}:\n{}",
-                    self.what,
-                    self.log_file.display(),
-                    tail(&self.log_file, 30)
-                );
-            }
-            if let Some(v) = ready() {
-                tracing::info!(
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "{} ready",
-                    self.what
-                );
-                return Ok(v);
-            }
-            if started.elapsed() > timeout {
-                anyhow::bail!(
-                    "{} was not ready within {timeout:?}; last lines of {}:\n{}",
-                    self.what,
-                    self.log_file.display(),
-                    tail(&self.log_file, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let child = &mut self.child;
+        poll_ready(
+            self.what,
+            &self.log_file,
+            timeout,
+            || {
+                Ok(match child {
+                    Some(c) => c.try_wait()?.map(|status| status.to_string()),
+                    None => None,
+                })
+            },
+            ready,
+        )
     }
 
     pub fn data_dir(&self) -> &Path {

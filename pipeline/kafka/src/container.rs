@@ -16,11 +16,10 @@ pub mod image;
 
 use crate::broker::{BrokerOptions, Layout, answers_metadata, jvm_args};
 use anyhow::{Context as _, bail};
-use image::{docker, no_client};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Mutex, Once};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use testcontainers::core::{Mount, WaitFor};
 use testcontainers::runners::SyncRunner as _;
 use testcontainers::{Container, GenericImage, ImageExt as _};
@@ -78,7 +77,6 @@ impl ContainerBroker {
             .with_cmd(cmd)
             .with_label(OWNER_LABEL, std::process::id().to_string())
             .with_startup_timeout(opts.startup_timeout);
-        let started = Instant::now();
         let container = off_runtime(|| request.start()).map_err(|e| {
             anyhow::anyhow!(
                 "the Kafka container ({}) did not start: {e}; last lines of {}:\n{}",
@@ -89,7 +87,7 @@ impl ContainerBroker {
         })?;
         let id = container.id().to_owned();
         live().lock().expect("not poisoned").push(id.clone());
-        let mut broker = Self {
+        let broker = Self {
             container: Some(container),
             id,
             image: ensured.reference,
@@ -99,7 +97,7 @@ impl ContainerBroker {
             log_file: layout.log_file,
             startup_timeout: opts.startup_timeout,
         };
-        broker.wait_answering(started)?;
+        broker.wait_answering()?;
         tracing::info!(bootstrap = %broker.bootstrap, container = %broker.id, engine = %version, "broker in a container at");
         Ok(broker)
     }
@@ -134,7 +132,7 @@ impl ContainerBroker {
             Ok(())
         })
         .with_context(|| format!("restarting the Kafka container {}", self.id))?;
-        self.wait_answering(Instant::now())
+        self.wait_answering()
     }
 
     /// Removes the container (and a temporary data directory).
@@ -152,35 +150,17 @@ impl ContainerBroker {
         }
     }
 
-    fn wait_answering(&mut self, since: Instant) -> anyhow::Result<()> {
+    /// Waits, up to the start-up timeout, for a metadata answer; fails if the container stops.
+    fn wait_answering(&self) -> anyhow::Result<()> {
         let mut answers = answers_metadata(&self.bootstrap)?;
-        loop {
-            if answers() {
-                return Ok(());
-            }
-            let running = self
-                .container
-                .as_ref()
-                .map(|c| off_runtime(|| c.is_running()));
-            if let Some(Ok(false)) = running {
-                bail!(
-                    "the Kafka container {} exited during start-up; last lines of {}:\n{}",
-                    self.id,
-                    self.log_file.display(),
-                    atenex_jvm::process::tail(&self.log_file, 30)
-                );
-            }
-            if since.elapsed() > self.startup_timeout {
-                bail!(
-                    "the Kafka container {} did not answer metadata requests within {:?}; last lines of {}:\n{}",
-                    self.id,
-                    self.startup_timeout,
-                    self.log_file.display(),
-                    atenex_jvm::process::tail(&self.log_file, 30)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let container = self.container.as_ref().context("the broker was stopped")?;
+        atenex_jvm::process::poll_ready(
+            &format!("the Kafka container {}", self.id),
+            &self.log_file,
+            self.startup_timeout,
+            || Ok((!off_runtime(|| container.is_running())?).then(|| "stopped".to_owned())),
+            || answers().then_some(()),
+        )
     }
 }
 
@@ -205,6 +185,17 @@ pub fn engine() -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The `docker` client; it reads `DOCKER_HOST` as testcontainers does.
+fn docker() -> std::process::Command {
+    std::process::Command::new("docker")
+}
+
+fn no_client(e: std::io::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot run the `docker` client: {e}. The container broker needs it (Debian: apt-get install docker.io)"
+    )
 }
 
 /// Removes the container brokers whose owner process is gone.

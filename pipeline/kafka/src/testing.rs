@@ -50,10 +50,7 @@ fn start() -> anyhow::Result<String> {
         }
         ("external", None) => anyhow::bail!("ATENEX_KAFKA=external needs KAFKA_BOOTSTRAP_SERVERS"),
         ("" | "jvm", _) => keep_forever(|| {
-            let opts = BrokerOptions {
-                listen: "127.0.0.1:0".parse().expect("valid"),
-                ..BrokerOptions::default()
-            };
+            let opts = loopback_options();
             // A port chosen free can be taken by someone else before the JVM binds it: one retry.
             let b = match JvmBroker::start(&opts) {
                 Ok(b) => b,
@@ -91,7 +88,7 @@ fn keep_forever(
 #[cfg(feature = "testcontainers")]
 fn testcontainers() -> anyhow::Result<String> {
     keep_forever(|| {
-        let b = crate::container::ContainerBroker::start(&container_options())?;
+        let b = crate::container::ContainerBroker::start(&loopback_options())?;
         eprintln!(
             "test Kafka: Apache Kafka {} in container {} ({}) at {}",
             crate::broker::KAFKA_VERSION,
@@ -112,8 +109,8 @@ fn testcontainers() -> anyhow::Result<String> {
 const NO_FEATURE: &str = "ATENEX_KAFKA=testcontainers needs the tests built with the `testcontainers` feature and a Docker engine: \
      ATENEX_KAFKA=testcontainers cargo test --features atenex-kafka/testcontainers (docs/testing.md)";
 
-#[cfg(feature = "testcontainers")]
-fn container_options() -> BrokerOptions {
+/// A test broker's options: on 127.0.0.1, on a free port.
+fn loopback_options() -> BrokerOptions {
     BrokerOptions {
         listen: "127.0.0.1:0".parse().expect("valid"),
         ..BrokerOptions::default()
@@ -144,9 +141,8 @@ enum Own {
 impl OwnBroker {
     pub fn start(data_dir: &std::path::Path) -> anyhow::Result<Self> {
         let mut opts = BrokerOptions {
-            listen: "127.0.0.1:0".parse().expect("valid"),
             data_dir: Some(data_dir.to_owned()),
-            ..BrokerOptions::default()
+            ..loopback_options()
         };
         if containers() {
             #[cfg(feature = "testcontainers")]

@@ -84,6 +84,19 @@ fn same_counts(a: &Summary, b: &Summary) {
     assert_eq!(counts(a), counts(b));
 }
 
+/// `spec`'s day, generated into `dir/landing`: that landing directory.
+fn generated_day(dir: &Path, spec: &DaySpec) -> std::path::PathBuf {
+    let landing = dir.join("landing");
+    write_day(
+        &LocalStore,
+        landing.to_str().unwrap(),
+        "embeddings.ready",
+        spec,
+    )
+    .unwrap();
+    landing
+}
+
 /// Writes `text` as one landing file of the test day.
 fn landed(landing: &Path, hour: u32, name: &str, text: &str) {
     let dir = landing.join(format!(
@@ -96,20 +109,15 @@ fn landed(landing: &Path, hour: u32, name: &str, text: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_engines_give_the_same_rows_on_a_generated_day() {
     let dir = tempfile::tempdir().unwrap();
-    let landing = dir.path().join("landing");
-    let spec = DaySpec {
-        seed: 11,
-        hours: 6,
-        duplicates: 0.05,
-        ..DaySpec::default()
-    };
-    write_day(
-        &LocalStore,
-        landing.to_str().unwrap(),
-        "embeddings.ready",
-        &spec,
-    )
-    .unwrap();
+    let landing = generated_day(
+        dir.path(),
+        &DaySpec {
+            seed: 11,
+            hours: 6,
+            duplicates: 0.05,
+            ..DaySpec::default()
+        },
+    );
     let ((a, rows_a), (b, rows_b)) = both(&landing, false).await;
     assert_eq!(rows_a.len(), 40);
     assert!(a.duplicates > 0, "the generator made duplicates");
@@ -283,19 +291,14 @@ async fn a_spark_run_that_dies_leaves_the_old_report() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spark_run_killed_while_writing_leaves_the_old_report() {
     let dir = tempfile::tempdir().unwrap();
-    let landing = dir.path().join("landing");
-    let spec = DaySpec {
-        seed: 5,
-        hours: 2,
-        ..DaySpec::default()
-    };
-    write_day(
-        &LocalStore,
-        landing.to_str().unwrap(),
-        "embeddings.ready",
-        &spec,
-    )
-    .unwrap();
+    let landing = generated_day(
+        dir.path(),
+        &DaySpec {
+            seed: 5,
+            hours: 2,
+            ..DaySpec::default()
+        },
+    );
     let reports = dir.path().join("reports");
     let old = "{\"company_id\":\"old\",\"document_id\":\"report\",\"chunk_id\":\"k\"}\n";
     let old_landing = dir.path().join("old");

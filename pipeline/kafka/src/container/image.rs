@@ -13,9 +13,9 @@
 //! Building needs root (debootstrap), `debootstrap`, `tar` and the `docker` client; finding a built
 //! image needs only the client.
 
+use super::{docker, no_client};
 use anyhow::{Context as _, bail};
 use sha2::{Digest as _, Sha256};
-use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -65,7 +65,7 @@ pub fn base_key() -> String {
     {
         field(&mut h, part.as_bytes());
     }
-    hex(&h.finalize()[..8])
+    format!("{:x}", h.finalize())[..16].to_owned()
 }
 
 /// The image tag for the jars in `libs` and `script` as entry point:
@@ -83,7 +83,7 @@ pub fn tag(libs: &Path, script: &str) -> anyhow::Result<String> {
     Ok(format!(
         "{}-{}",
         crate::broker::KAFKA_VERSION,
-        hex(&h.finalize()[..8])
+        &format!("{:x}", h.finalize())[..16]
     ))
 }
 
@@ -141,7 +141,7 @@ fn base(home: &Path) -> anyhow::Result<PathBuf> {
     if !rustix::process::geteuid().is_root() {
         bail!(
             "building the Kafka image needs root: debootstrap makes its Debian base (ci/test runs as root; \
-             or build it once as root with ATENEX_KAFKA=testcontainers cargo test -p atenex-kafka --features testcontainers --test docker)"
+             or build it once as root with cargo test -p atenex-kafka --features testcontainers --test docker)"
         );
     }
     let staging = home.join(format!("rootfs-{key}.tmp"));
@@ -296,28 +296,10 @@ fn jars(libs: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(jars)
 }
 
-/// The `docker` client; it reads `DOCKER_HOST` as testcontainers does.
-pub(crate) fn docker() -> Command {
-    Command::new("docker")
-}
-
-pub(crate) fn no_client(e: std::io::Error) -> anyhow::Error {
-    anyhow::anyhow!(
-        "cannot run the `docker` client: {e}. The container broker needs it (Debian: apt-get install docker.io)"
-    )
-}
-
 /// One length-prefixed part of a hash input (so that parts cannot run into each other).
 fn field(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// An exclusive lock on a file (`flock`), released on drop.
